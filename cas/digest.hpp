@@ -1,0 +1,64 @@
+// Digests are a type, not a string: a Digest only comes from a validating parse
+// ("sha256:" + 64 lowercase hex) or from a Digester. Only the store maps one to a path.
+#pragma once
+#include <openssl/evp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace cas {
+
+class Digest {
+public:
+    // Throws sys::Error(InvalidInput) naming the bad text.
+    static Digest parse(std::string_view text);
+    static bool valid(std::string_view text);
+    // sha256 of a whole buffer.
+    static Digest of(std::string_view data);
+
+    const std::string& str() const { return text_; }  // "sha256:<hex>"
+    std::string hex() const { return text_.substr(7); }
+    std::string short_hex(size_t n = 12) const { return text_.substr(7, n); }
+    std::string algorithm() const { return "sha256"; }
+
+    bool operator==(const Digest& o) const { return text_ == o.text_; }
+    bool operator!=(const Digest& o) const { return text_ != o.text_; }
+    bool operator<(const Digest& o) const { return text_ < o.text_; }
+
+private:
+    explicit Digest(std::string t) : text_(std::move(t)) {}
+    friend class Digester;
+    std::string text_;
+};
+
+// Streaming sha256 (OpenSSL EVP).
+class Digester {
+public:
+    Digester();
+    Digester(Digester&&) noexcept;
+    Digester& operator=(Digester&&) noexcept;
+    ~Digester();
+    void update(const void* data, size_t n);
+    void update(std::string_view s) { update(s.data(), s.size()); }
+    uint64_t size() const { return size_; }
+    // Finalizes; the digester must not be updated afterwards.
+    Digest finish();
+
+private:
+    struct Free {
+        void operator()(EVP_MD_CTX* c) const;
+    };
+    std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+    uint64_t size_ = 0;
+};
+
+}  // namespace cas
+
+template <>
+struct std::hash<cas::Digest> {
+    size_t operator()(const cas::Digest& d) const noexcept { return std::hash<std::string>()(d.str()); }
+};

@@ -1,0 +1,90 @@
+// The content store: an OCI image layout on disk plus imgbuild's own state beside it.
+//
+//   <root>/oci-layout, index.json, blobs/sha256/<hex>   (a valid OCI image layout)
+//   <root>/ingest/      partial writes (never visible under blobs/)
+//   <root>/locks/       flock files
+//   <root>/refs/        imgbuild's ref records (full names -> manifest descriptor)
+//   <root>/cache/       build cache records (builder/)
+//   <root>/snapshots/   unpacked layers and work snapshots (layers/)
+//
+// Writing follows containerd's shape: writer(expected) -> write... -> commit(size, expected):
+// data goes to ingest/, is fsynced, verified, renamed into blobs/sha256/<hex>, and the
+// directory is fsynced. An existing blob is success.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cas/digest.hpp"
+#include "sys/fd.hpp"
+#include "sys/fs.hpp"
+
+namespace cas {
+
+class Store;
+
+// Streams one blob into ingest/. Destroying an uncommitted writer aborts (removes the partial).
+class BlobWriter {
+public:
+    BlobWriter(BlobWriter&&) noexcept;
+    BlobWriter& operator=(BlobWriter&&) noexcept;
+    ~BlobWriter();
+    void write(const void* data, size_t n);
+    void write(std::string_view s) { write(s.data(), s.size()); }
+    uint64_t size() const;
+    // Verify (expected size/digest when given, else what was written), fsync, rename into
+    // blobs/, fsync dir. Throws InvalidInput naming both digests on mismatch (and aborts).
+    Digest commit(std::optional<uint64_t> expected_size = std::nullopt,
+                  std::optional<Digest> expected = std::nullopt);
+    void abort();
+
+private:
+    friend class Store;
+    struct Impl;
+    explicit BlobWriter(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+class Store {
+public:
+    // Opens (creating if needed) the store at root.
+    static Store open(const std::string& root);
+
+    const std::string& root() const { return root_; }
+    std::string blob_path(const Digest& d) const;  // the only digest -> path mapping
+    bool has_blob(const Digest& d) const;
+    // Size from lstat; NotFound if missing.
+    uint64_t blob_size(const Digest& d) const;
+
+    BlobWriter writer();
+    // Write a whole buffer; returns its digest.
+    Digest put(std::string_view data);
+    // Read a whole blob (capped at max_bytes) and verify its digest; a mismatch is an
+    // InvalidInput error naming the digest ("blob sha256:...: content does not match its digest").
+    std::string read_verified(const Digest& d, size_t max_bytes = 64u << 20) const;
+    // Open a blob for streaming reads (the caller verifies while reading when untrusted).
+    sys::UniqueFd open_blob(const Digest& d) const;
+    void delete_blob(const Digest& d);
+    std::vector<Digest> list_blobs() const;
+
+    // Paths of imgbuild's own areas (created on open).
+    std::string ingest_dir() const { return root_ + "/ingest"; }
+    std::string locks_dir() const { return root_ + "/locks"; }
+    std::string cache_dir() const { return root_ + "/cache"; }
+    std::string snapshots_dir() const { return root_ + "/snapshots"; }
+    std::string tmp_dir() const { return root_ + "/tmp"; }
+
+    // Store-wide lock: GC takes it Exclusive; writers of refs/blobs take it Shared.
+    sys::FileLock lock_shared() const;
+    sys::FileLock lock_exclusive() const;
+
+private:
+    explicit Store(std::string root) : root_(std::move(root)) {}
+    std::string root_;
+};
+
+}  // namespace cas

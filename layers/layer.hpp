@@ -1,0 +1,56 @@
+// Layer tars: applying one into a directory (root-confined, whiteouts -> overlay form,
+// diff_id verified, caps against bombs) and producing one from an overlay upper dir
+// (whiteouts -> OCI form, deterministic bytes, digests computed while streaming).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cas/digest.hpp"
+#include "cas/store.hpp"
+
+namespace layers {
+
+enum class Compression { None, Gzip, Zstd };
+const char* media_type_for(Compression c);  // application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]
+
+struct ApplyLimits {
+    uint64_t max_total_bytes = 64ull << 30;
+    uint64_t max_entries = 2'000'000;
+    size_t max_path_len = 4096;
+    size_t max_pax_bytes = 1 << 20;
+};
+
+struct ApplyResult {
+    cas::Digest diff_id;      // sha256 of the uncompressed tar stream
+    uint64_t entries = 0;
+    uint64_t bytes = 0;       // uncompressed
+};
+
+// Extract the blob `layer` from the store (gzip/zstd/none detected from its bytes) into
+// target_dir. If expected_diff_id is set, a mismatch is an error naming the layer. On any
+// error the caller removes target_dir; the message names the layer digest and tar entry.
+ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const std::string& target_dir,
+                        const std::optional<cas::Digest>& expected_diff_id = std::nullopt,
+                        const ApplyLimits& limits = {});
+
+struct DiffOptions {
+    Compression compression = Compression::None;
+    std::optional<int64_t> source_date_epoch;  // clamp mtimes to it
+};
+
+struct LayerBlob {
+    cas::Digest digest;      // of the stored blob (== diff_id when uncompressed)
+    cas::Digest diff_id;     // of the uncompressed tar
+    uint64_t size = 0;       // blob size
+    std::string media_type;
+    bool empty = false;      // the upper dir had no changes
+};
+
+// Walk only the overlay upper dir, write a deterministic OCI layer tar into the store.
+LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const DiffOptions& opts = {});
+
+// Re-encode a stored layer blob with another compression (for export); returns the new blob.
+LayerBlob recompress(cas::Store& store, const cas::Digest& layer, Compression to);
+
+}  // namespace layers

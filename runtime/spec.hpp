@@ -1,0 +1,67 @@
+// What to run and how, as plain data. runtime/ knows nothing of images or layers: it gets a
+// root directory (a mounted overlay or a plain dir) and a RunSpec.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace runtime {
+
+enum class Network { None, Host };
+
+struct Mount {
+    enum class Kind { Bind, Tmpfs };
+    Kind kind = Kind::Bind;
+    std::string source;       // host path (Bind)
+    std::string target;       // path inside the container (created if missing)
+    bool read_only = false;
+    std::string options;      // extra fs options for Tmpfs, e.g. "size=64m"
+};
+
+struct Limits {
+    uint64_t memory_bytes = 0;   // 0 = unlimited
+    double cpus = 0;             // 0 = unlimited; 0.25 = quarter of a CPU (cfs quota/period)
+    int64_t pids = 0;            // 0 = unlimited
+    int64_t timeout_ms = 0;      // 0 = none; kills the whole cgroup
+};
+
+struct RunSpec {
+    std::string rootfs;                  // host path of the container's root
+    std::vector<std::string> argv;       // argv[0] resolved via PATH from env inside the root
+    std::vector<std::string> env;        // "K=V"
+    std::string cwd = "/";               // created if missing (inside the root)
+    std::string user;                    // "", "name", "uid", "name:group", "uid:gid"
+    std::string hostname = "imgbuild";
+    Network network = Network::None;
+    std::vector<Mount> mounts;
+    bool read_only_root = false;
+    Limits limits;
+    bool tty = false;                    // allocate a pty for stdio (imgbuild run -t)
+    // stdio for the container's process: -1 = inherit imgbuild's own.
+    int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+    std::string cgroup_name;             // optional; default imgbuild-<pid>-<n>
+};
+
+struct RunResult {
+    enum class How { Exited, Signaled, OutOfMemory, TimedOut };
+    How how = How::Exited;
+    int exit_code = 0;            // Exited: status; Signaled: signal number
+    uint64_t peak_memory_bytes = 0;
+    uint64_t cpu_usage_ns = 0;
+    int64_t wall_ms = 0;
+    // One line for people: "exited with code 3", "killed by signal 9",
+    // "killed: out of memory (limit 64 MiB)", "killed: timed out after 2s".
+    std::string describe(const Limits& l) const;
+    // The status `imgbuild run` exits with: code, or 128+signal.
+    int shell_status() const;
+};
+
+// Runs the spec to completion. Setup failures inside the child (mount failed, exec failed:
+// "exec /bin/foo: no such file or directory") are thrown as sys::Error, distinct from the
+// program's own exit status, which is returned. Leaves no process, mount or cgroup behind.
+RunResult run(const RunSpec& spec);
+
+}  // namespace runtime

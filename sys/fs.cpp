@@ -1,0 +1,255 @@
+#include "sys/fs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "sys/error.hpp"
+
+namespace sys {
+
+std::string path_join(const std::string& a, const std::string& b) {
+    if (a.empty()) return b;
+    if (b.empty()) return a;
+    bool as = a.back() == '/', bs = b.front() == '/';
+    if (as && bs) return a + b.substr(1);
+    if (as || bs) return a + b;
+    return a + "/" + b;
+}
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + path);
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read " + path);
+        }
+        if (n == 0) break;
+        if (out.size() + size_t(n) > max_bytes)
+            throw Error(Code::InvalidInput, path + ": larger than " + std::to_string(max_bytes) + " bytes");
+        out.append(buf, size_t(n));
+    }
+    return out;
+}
+
+static void write_all(int fd, const char* p, size_t n, const std::string& what) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("write " + what);
+        }
+        p += w;
+        n -= size_t(w);
+    }
+}
+
+void fsync_path(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + path);
+    if (::fsync(fd.get()) != 0) throw_errno("fsync " + path);
+}
+
+static std::string dirname_of(const std::string& path) {
+    auto pos = path.find_last_of('/');
+    if (pos == std::string::npos) return ".";
+    if (pos == 0) return "/";
+    return path.substr(0, pos);
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+    std::string tmpl = path + ".tmp-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));
+    if (!fd) throw_errno("create temp file for " + path);
+    std::string tmp(buf.data());
+    try {
+        write_all(fd.get(), data.data(), data.size(), tmp);
+        if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod " + tmp);
+        if (::fsync(fd.get()) != 0) throw_errno("fsync " + tmp);
+        fd.reset();
+        if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp + " to " + path);
+    } catch (...) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    fsync_path(dirname_of(path));
+}
+
+void mkdir_p(const std::string& path, mode_t mode) {
+    if (path.empty()) return;
+    std::string cur;
+    size_t i = 0;
+    while (i <= path.size()) {
+        size_t j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        cur = path.substr(0, j);
+        if (!cur.empty() && ::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + cur);
+        i = j + 1;
+    }
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
+    if (!S_ISDIR(st.st_mode)) throw Error(Code::FailedPrecondition, path + ": not a directory");
+}
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Is the directory at fd a mount point (relative to its parent's device)?
+static bool is_mount_root(int fd) {
+    struct statx stx;
+    if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) != 0) return false;
+    return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static void remove_children(int dirfd, const std::string& shown, dev_t dev) {
+    // Collect names first: deleting while iterating a DIR stream is unspecified.
+    int dupfd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd < 0) throw_errno("dup " + shown);
+    DIR* d = ::fdopendir(dupfd);
+    if (!d) {
+        ::close(dupfd);
+        throw_errno("opendir " + shown);
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    for (const auto& n : names) {
+        struct stat st;
+        if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) continue;
+            throw_errno("stat " + shown + "/" + n);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            UniqueFd sub(::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!sub) throw_errno("open " + shown + "/" + n);
+            if (st.st_dev != dev || is_mount_root(sub.get()))
+                throw Error(Code::FailedPrecondition, "refusing to delete " + shown + "/" + n + ": it is a mount point");
+            remove_children(sub.get(), shown + "/" + n, dev);
+            if (::unlinkat(dirfd, n.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) throw_errno("rmdir " + shown + "/" + n);
+        } else if (::unlinkat(dirfd, n.c_str(), 0) != 0 && errno != ENOENT) {
+            throw_errno("unlink " + shown + "/" + n);
+        }
+    }
+}
+
+void remove_tree_at(int dirfd, const std::string& name) {
+    struct stat st;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
+        throw_errno("stat " + name);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) throw_errno("unlink " + name);
+        return;
+    }
+    UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub) throw_errno("open " + name);
+    if (is_mount_root(sub.get()))
+        throw Error(Code::FailedPrecondition, "refusing to delete " + name + ": it is a mount point");
+    remove_children(sub.get(), name, st.st_dev);
+    sub.reset();
+    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) throw_errno("rmdir " + name);
+}
+
+void remove_tree(const std::string& path) { remove_tree_at(AT_FDCWD, path); }
+
+TempDir::TempDir(const std::string& parent, const std::string& prefix) {
+    std::string tmpl = path_join(parent, prefix + "XXXXXX");
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) throw_errno("mkdtemp " + tmpl);
+    path_ = buf.data();
+}
+TempDir::TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+TempDir& TempDir::operator=(TempDir&& o) noexcept {
+    if (this != &o) {
+        remove();
+        path_ = std::move(o.path_);
+        o.path_.clear();
+    }
+    return *this;
+}
+TempDir::~TempDir() { remove(); }
+std::string TempDir::release() {
+    std::string p = std::move(path_);
+    path_.clear();
+    return p;
+}
+void TempDir::remove() {
+    if (path_.empty()) return;
+    try {
+        remove_tree(path_);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "imgbuild: warning: cannot remove temp dir: %s\n", e.what());
+    }
+    path_.clear();
+}
+
+FileLock::FileLock(const std::string& path, Mode mode) {
+    fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd_) throw_errno("open lock " + path);
+    while (::flock(fd_.get(), mode == Exclusive ? LOCK_EX : LOCK_SH) != 0) {
+        if (errno != EINTR) throw_errno("lock " + path);
+    }
+}
+
+FileLock FileLock::try_lock(const std::string& path, Mode mode) {
+    FileLock l;
+    l.fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!l.fd_) throw_errno("open lock " + path);
+    if (::flock(l.fd_.get(), (mode == Exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            l.fd_.reset();
+            return l;
+        }
+        throw_errno("lock " + path);
+    }
+    return l;
+}
+
+UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
+    struct open_how how {};
+    how.flags = uint64_t(flags | O_CLOEXEC);
+    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    const char* p = path.empty() ? "." : path.c_str();
+    for (;;) {
+        long fd = ::syscall(SYS_openat2, rootfd, p, &how, sizeof how);
+        if (fd >= 0) return UniqueFd(int(fd));
+        if (errno != EINTR && errno != EAGAIN) return UniqueFd();
+    }
+}
+
+UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
+    UniqueFd fd = try_open_in_root(rootfd, path, flags, mode);
+    if (!fd) throw_errno("open " + path + " in root");
+    return fd;
+}
+
+UniqueFd open_dir(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + path);
+    return fd;
+}
+
+}  // namespace sys

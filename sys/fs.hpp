@@ -1,0 +1,76 @@
+// Filesystem primitives shared by every module: whole-file read/atomic write, a recursive
+// delete that never crosses a mount point, RAII temp dir and file lock, and root-confined
+// path resolution (openat2 RESOLVE_IN_ROOT) for paths that come from images or contexts.
+#pragma once
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+
+#include "sys/fd.hpp"
+
+namespace sys {
+
+// "a" + "/" + "b" without doubling slashes.
+std::string path_join(const std::string& a, const std::string& b);
+
+// Read a whole file; Code::InvalidInput if it is larger than max_bytes.
+std::string read_file(const std::string& path, size_t max_bytes = 64u << 20);
+// Write data to a temp file in the same directory, fsync, rename over path, fsync the dir.
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+void fsync_path(const std::string& path);  // file or directory
+void mkdir_p(const std::string& path, mode_t mode = 0755);
+bool exists(const std::string& path);  // lstat succeeds
+
+// Recursive delete by fds. Refuses (throws FailedPrecondition) to descend into a mount
+// point, so a still-mounted overlay is never emptied (containerd#1887). Missing path is ok.
+void remove_tree(const std::string& path);
+// The same, below an open directory fd (the entry `name` in `dirfd`).
+void remove_tree_at(int dirfd, const std::string& name);
+
+// mkdtemp under parent ("<parent>/<prefix>XXXXXX"); removed (remove_tree) on destruction.
+class TempDir {
+public:
+    TempDir() = default;
+    TempDir(const std::string& parent, const std::string& prefix);
+    TempDir(TempDir&& o) noexcept;
+    TempDir& operator=(TempDir&& o) noexcept;
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    // Keep the directory (e.g. after renaming it into place).
+    std::string release();
+    void remove();
+
+private:
+    std::string path_;
+};
+
+// flock()-based lock on a lock file (created if missing). Blocks until acquired.
+class FileLock {
+public:
+    enum Mode { Shared, Exclusive };
+    FileLock() = default;
+    FileLock(const std::string& path, Mode mode);
+    FileLock(FileLock&&) noexcept = default;
+    FileLock& operator=(FileLock&&) noexcept = default;
+    // Non-blocking attempt; returns an unlocked FileLock (bool false) if held elsewhere.
+    static FileLock try_lock(const std::string& path, Mode mode);
+    explicit operator bool() const { return bool(fd_); }
+    void unlock() { fd_.reset(); }
+
+private:
+    UniqueFd fd_;
+};
+
+// Open `path` inside the directory tree rooted at rootfd: absolute paths, "..", and
+// symlinks are all resolved as if rootfd were "/" (openat2 RESOLVE_IN_ROOT |
+// RESOLVE_NO_MAGICLINKS). Throws on failure (NotFound for ENOENT).
+UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
+// Same, but returns an empty fd instead of throwing (errno is set).
+UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
+
+UniqueFd open_dir(const std::string& path);
+
+}  // namespace sys

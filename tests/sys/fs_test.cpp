@@ -1,0 +1,80 @@
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+using namespace sys;
+
+TEST(Fs, AtomicWriteAndRead) {
+    TempDir t("/tmp", "imgbuild-test-");
+    std::string p = t.path() + "/f";
+    write_file_atomic(p, "hello");
+    EXPECT_EQ(read_file(p), "hello");
+    write_file_atomic(p, "bye");
+    EXPECT_EQ(read_file(p), "bye");
+    EXPECT_THROW(read_file(p, 2), Error);
+}
+
+TEST(Fs, ReadMissingIsNotFound) {
+    try {
+        read_file("/nonexistent/imgbuild/x");
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Code::NotFound);
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/imgbuild/x"), std::string::npos);
+    }
+}
+
+TEST(Fs, TempDirRemovesTree) {
+    std::string path;
+    {
+        TempDir t("/tmp", "imgbuild-test-");
+        path = t.path();
+        mkdir_p(path + "/a/b/c");
+        write_file_atomic(path + "/a/b/c/f", "x");
+        ASSERT_EQ(symlink("/etc", (path + "/a/link").c_str()), 0);
+    }
+    EXPECT_FALSE(exists(path));
+}
+
+TEST(Fs, RemoveTreeRefusesMountPoint) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
+    TempDir t("/tmp", "imgbuild-test-");
+    mkdir_p(t.path() + "/m");
+    ASSERT_EQ(mount("tmpfs", (t.path() + "/m").c_str(), "tmpfs", 0, nullptr), 0);
+    write_file_atomic(t.path() + "/m/keep", "data");
+    EXPECT_THROW(remove_tree(t.path()), Error);
+    EXPECT_EQ(read_file(t.path() + "/m/keep"), "data");  // nothing inside the mount was deleted
+    ASSERT_EQ(umount2((t.path() + "/m").c_str(), MNT_DETACH), 0);
+}
+
+TEST(Fs, OpenInRootConfinesSymlinks) {
+    TempDir t("/tmp", "imgbuild-test-");
+    mkdir_p(t.path() + "/etc");
+    write_file_atomic(t.path() + "/etc/passwd", "inside");
+    ASSERT_EQ(symlink("/etc/passwd", (t.path() + "/abs").c_str()), 0);
+    ASSERT_EQ(symlink("../../../../../etc/passwd", (t.path() + "/rel").c_str()), 0);
+    UniqueFd root = open_dir(t.path());
+    for (const char* p : {"abs", "rel", "/etc/passwd", "../../etc/passwd"}) {
+        UniqueFd fd = open_in_root(root.get(), p, O_RDONLY);
+        char buf[16] = {};
+        ASSERT_GT(read(fd.get(), buf, sizeof buf - 1), 0);
+        EXPECT_STREQ(buf, "inside") << p;
+    }
+}
+
+TEST(Fs, FileLockTryLockSeesHolder) {
+    TempDir t("/tmp", "imgbuild-test-");
+    FileLock a(t.path() + "/l", FileLock::Exclusive);
+    // flock locks are per open file description: a second open in this process conflicts.
+    FileLock b = FileLock::try_lock(t.path() + "/l", FileLock::Exclusive);
+    EXPECT_FALSE(bool(b));
+    a.unlock();
+    FileLock c = FileLock::try_lock(t.path() + "/l", FileLock::Exclusive);
+    EXPECT_TRUE(bool(c));
+}
