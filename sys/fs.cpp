@@ -70,7 +70,7 @@ static std::string dirname_of(const std::string& path) {
     return path.substr(0, pos);
 }
 
-void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode, bool durable) {
     std::string tmpl = path + ".tmp-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
@@ -80,14 +80,14 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
     try {
         write_all(fd.get(), data.data(), data.size(), tmp);
         if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod " + tmp);
-        if (::fsync(fd.get()) != 0) throw_errno("fsync " + tmp);
+        if (durable && ::fsync(fd.get()) != 0) throw_errno("fsync " + tmp);
         fd.reset();
         if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp + " to " + path);
     } catch (...) {
         ::unlink(tmp.c_str());
         throw;
     }
-    fsync_path(dirname_of(path));
+    if (durable) fsync_path(dirname_of(path));
 }
 
 void mkdir_p(const std::string& path, mode_t mode) {

@@ -17,7 +17,9 @@ std::string path_join(const std::string& a, const std::string& b);
 // Read a whole file; Code::InvalidInput if it is larger than max_bytes.
 std::string read_file(const std::string& path, size_t max_bytes = 64u << 20);
 // Write data to a temp file in the same directory, fsync, rename over path, fsync the dir.
-void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+// durable=false skips both fsyncs (still atomic for readers; for hot-path bookkeeping that
+// may be lost in a crash, e.g. cache usage counters).
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644, bool durable = true);
 void fsync_path(const std::string& path);  // file or directory
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 bool exists(const std::string& path);  // lstat succeeds
