@@ -1,0 +1,172 @@
+#include "builder/cache.hpp"
+
+#include <dirent.h>
+
+#include <ctime>
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace builder {
+
+using nlohmann::json;
+
+cas::Digest cache_key(const json& inputs) {
+    json doc = inputs;
+    doc["v"] = kCacheVersion;
+    return cas::Digest::of(doc.dump());  // nlohmann::json objects are key-sorted
+}
+
+json to_json(const LayerRef& l) {
+    return {{"digest", l.digest.str()}, {"diff_id", l.diff_id.str()}, {"size", l.size}, {"mediaType", l.media_type}};
+}
+
+LayerRef layer_from_json(const json& j) {
+    LayerRef l{cas::Digest::parse(j.at("digest").get<std::string>()), cas::Digest::parse(j.at("diff_id").get<std::string>()),
+               j.at("size").get<uint64_t>(), j.at("mediaType").get<std::string>()};
+    return l;
+}
+
+static json record_json(const CacheRecord& r) {
+    json j = {{"key", r.key.str()},         {"created_by", r.created_by}, {"step", r.step},
+              {"created", r.created},       {"last_used", r.last_used},   {"hits", r.hits},
+              {"duration_ms", r.duration_ms}};
+    j["layer"] = r.layer ? to_json(*r.layer) : json(nullptr);
+    return j;
+}
+
+static CacheRecord record_from_json(const json& j) {
+    CacheRecord r{cas::Digest::parse(j.at("key").get<std::string>()), std::nullopt, "", ""};
+    if (!j.at("layer").is_null()) r.layer = layer_from_json(j.at("layer"));
+    r.created_by = j.value("created_by", "");
+    r.step = j.value("step", "");
+    r.created = j.value("created", int64_t(0));
+    r.last_used = j.value("last_used", int64_t(0));
+    r.hits = j.value("hits", int64_t(0));
+    r.duration_ms = j.value("duration_ms", int64_t(0));
+    return r;
+}
+
+Cache::Cache(const cas::Store& store) : store_(store), dir_(store.cache_dir()) {
+    sys::mkdir_p(dir_ + "/records");
+    sys::mkdir_p(dir_ + "/steps");
+}
+
+std::optional<CacheRecord> Cache::lookup(const cas::Digest& key) const {
+    std::string path = dir_ + "/records/" + key.hex() + ".json";
+    std::string text;
+    try {
+        text = sys::read_file(path, 1 << 20);
+    } catch (const sys::Error& e) {
+        if (e.code() == sys::Code::NotFound) return std::nullopt;
+        throw;
+    }
+    std::optional<CacheRecord> parsed;
+    try {
+        parsed = record_from_json(json::parse(text));
+    } catch (const std::exception&) {
+        // A damaged record is a miss, not a failed build; it is rewritten when the step runs.
+        return std::nullopt;
+    }
+    CacheRecord& r = *parsed;
+    if (r.key != key) return std::nullopt;
+    if (r.layer && !store_.has_blob(r.layer->digest)) return std::nullopt;
+    return r;
+}
+
+void Cache::put(const CacheRecord& rec) {
+    sys::write_file_atomic(dir_ + "/records/" + rec.key.hex() + ".json", record_json(rec).dump());
+}
+
+void Cache::touch(CacheRecord& rec) {
+    rec.hits++;
+    rec.last_used = int64_t(std::time(nullptr));
+    sys::write_file_atomic(dir_ + "/records/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
+}
+
+std::vector<CacheRecord> Cache::list() const {
+    std::vector<CacheRecord> out;
+    DIR* d = ::opendir((dir_ + "/records").c_str());
+    if (!d) return out;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() != 69 || n.substr(64) != ".json") continue;
+        if (!cas::Digest::valid("sha256:" + n.substr(0, 64))) continue;
+        if (auto r = lookup(cas::Digest::parse("sha256:" + n.substr(0, 64)))) out.push_back(*r);
+    }
+    ::closedir(d);
+    return out;
+}
+
+void Cache::remove(const cas::Digest& key) {
+    std::string path = dir_ + "/records/" + key.hex() + ".json";
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) sys::throw_errno("remove cache record " + key.str());
+}
+
+static std::string step_file(const std::string& dir, const std::string& step_id) {
+    return dir + "/steps/" + cas::Digest::of(step_id).hex() + ".json";
+}
+
+std::optional<json> Cache::last_inputs(const std::string& step_id) const {
+    try {
+        return json::parse(sys::read_file(step_file(dir_, step_id), 64 << 20));
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+void Cache::save_inputs(const std::string& step_id, const json& inputs) {
+    sys::write_file_atomic(step_file(dir_, step_id), inputs.dump(), 0644, false);
+}
+
+static std::string shorten(const json& v) {
+    std::string s = v.is_string() ? "\"" + v.get<std::string>() + "\"" : v.dump();
+    if (s.size() > 60) s = s.substr(0, 57) + "...";
+    return s;
+}
+
+// Inputs are an object whose keys name what they are: "parent", "instruction", "env",
+// "args", "user", "workdir", "shell", "mounts", "files" (path -> digest), "from" (stage keys).
+std::string explain_difference(const json& prev, const json& cur) {
+    if (prev == cur) return "";
+    auto get = [](const json& j, const char* k) { return j.contains(k) ? j.at(k) : json(nullptr); };
+    // Most specific first: what a user changed by hand.
+    if (get(prev, "instruction") != get(cur, "instruction")) return "instruction changed: " + shorten(get(cur, "instruction"));
+    for (const char* k : {"args", "env"}) {
+        json a = get(prev, k), b = get(cur, k);
+        if (a == b) continue;
+        const char* what = std::string(k) == "args" ? "build-arg" : "env";
+        if (b.is_object()) {
+            for (auto& [name, val] : b.items()) {
+                if (!a.is_object() || !a.contains(name)) return std::string(what) + " " + name + " added (" + shorten(val) + ")";
+                if (a.at(name) != val)
+                    return std::string(what) + " " + name + " changed (" + shorten(a.at(name)) + " -> " + shorten(val) + ")";
+            }
+        }
+        if (a.is_object()) {
+            for (auto& [name, val] : a.items())
+                if (!b.is_object() || !b.contains(name)) return std::string(what) + " " + name + " removed";
+        }
+    }
+    json fa = get(prev, "files"), fb = get(cur, "files");
+    if (fa != fb) {
+        if (fb.is_object()) {
+            for (auto& [path, d] : fb.items()) {
+                if (!fa.is_object() || !fa.contains(path)) return "file \"" + path + "\" added";
+                if (fa.at(path) != d) return "file \"" + path + "\" changed";
+            }
+        }
+        if (fa.is_object()) {
+            for (auto& [path, d] : fa.items())
+                if (!fb.is_object() || !fb.contains(path)) return "file \"" + path + "\" removed";
+        }
+    }
+    for (const char* k : {"user", "workdir", "shell", "mounts", "network", "from", "platform"})
+        if (get(prev, k) != get(cur, k)) return std::string(k) + " changed";
+    if (get(prev, "parent") != get(cur, "parent")) return "parent step changed";
+    for (auto& [k, v] : cur.items())
+        if (get(prev, k.c_str()) != v) return k + " changed";
+    return "inputs changed";
+}
+
+}  // namespace builder
