@@ -1,0 +1,240 @@
+// The content store: blobs are streamed into ingest/, fsynced, verified, renamed into
+// blobs/sha256/<hex>, and the directory is fsynced. Nothing partial is ever under blobs/.
+#include "cas/store.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
+#include <vector>
+
+#include "sys/error.hpp"
+
+namespace cas {
+
+namespace {
+
+constexpr size_t kWriteBuffer = 1 << 20;
+
+void write_all(int fd, const char* p, size_t n, const std::string& what) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            sys::throw_errno("write " + what);
+        }
+        p += w;
+        n -= size_t(w);
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- BlobWriter
+
+struct BlobWriter::Impl {
+    std::string root;
+    std::string tmp_path;  // ingest/<random>
+    sys::UniqueFd fd;      // flock'ed exclusively while in use: prune skips live ingests
+    Digester digester;
+    std::string buf;
+    bool done = false;
+
+    void flush() {
+        if (buf.empty()) return;
+        write_all(fd.get(), buf.data(), buf.size(), tmp_path);
+        buf.clear();
+    }
+    void discard() noexcept {
+        if (done) return;
+        done = true;
+        fd.reset();
+        if (!tmp_path.empty()) ::unlink(tmp_path.c_str());
+    }
+};
+
+BlobWriter::BlobWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BlobWriter::BlobWriter(BlobWriter&&) noexcept = default;
+BlobWriter& BlobWriter::operator=(BlobWriter&& o) noexcept {
+    if (this != &o) {
+        if (impl_) impl_->discard();
+        impl_ = std::move(o.impl_);
+    }
+    return *this;
+}
+BlobWriter::~BlobWriter() {
+    if (impl_) impl_->discard();
+}
+
+void BlobWriter::write(const void* data, size_t n) {
+    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "write to a finished blob writer");
+    try {
+        impl_->digester.update(data, n);
+        if (n >= kWriteBuffer) {
+            impl_->flush();
+            write_all(impl_->fd.get(), static_cast<const char*>(data), n, impl_->tmp_path);
+            return;
+        }
+        impl_->buf.append(static_cast<const char*>(data), n);
+        if (impl_->buf.size() >= kWriteBuffer) impl_->flush();
+    } catch (...) {
+        impl_->discard();
+        throw;
+    }
+}
+
+uint64_t BlobWriter::size() const { return impl_ ? impl_->digester.size() : 0; }
+
+void BlobWriter::abort() {
+    if (impl_) impl_->discard();
+}
+
+Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<Digest> expected) {
+    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "commit of a finished blob writer");
+    Impl& im = *impl_;
+    try {
+        im.flush();
+        uint64_t size = im.digester.size();
+        Digest got = im.digester.finish();
+        std::string name = expected ? expected->str() : got.str();
+        if (expected_size && *expected_size != size)
+            throw sys::Error(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
+                                                          " does not match the expected " + std::to_string(*expected_size));
+        if (expected && *expected != got)
+            throw sys::Error(sys::Code::InvalidInput,
+                             "commit blob: content digest " + got.str() + " does not match the expected " + expected->str());
+        std::string dir = im.root + "/blobs/sha256";
+        std::string final_path = dir + "/" + got.hex();
+        struct stat st;
+        if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == size) {
+            im.discard();  // already present: success (blob writes are idempotent)
+            return got;
+        }
+        if (::fchmod(im.fd.get(), 0644) != 0) sys::throw_errno("chmod " + im.tmp_path);
+        if (::fsync(im.fd.get()) != 0) sys::throw_errno("fsync " + im.tmp_path);
+        if (::rename(im.tmp_path.c_str(), final_path.c_str()) != 0)
+            sys::throw_errno("commit blob " + got.str() + ": rename " + im.tmp_path);
+        im.done = true;
+        im.fd.reset();
+        sys::fsync_path(dir);
+        return got;
+    } catch (...) {
+        im.discard();
+        throw;
+    }
+}
+
+// ---------------------------------------------------------------- Store
+
+Store Store::open(const std::string& root_in) {
+    if (root_in.empty()) throw sys::Error(sys::Code::InvalidInput, "store root is empty");
+    std::string root = root_in;
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    Store s(root);
+    sys::with_context("open store " + root, [&] {
+        sys::mkdir_p(root, 0700);
+        for (const char* sub : {"/blobs/sha256", "/ingest", "/locks", "/refs", "/cache", "/snapshots", "/tmp"})
+            sys::mkdir_p(root + sub, 0700);
+        if (!sys::exists(root + "/oci-layout") || !sys::exists(root + "/index.json")) {
+            sys::FileLock l(s.locks_dir() + "/index.lock", sys::FileLock::Exclusive);
+            if (!sys::exists(root + "/oci-layout"))
+                sys::write_file_atomic(root + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+            if (!sys::exists(root + "/index.json"))
+                sys::write_file_atomic(root + "/index.json",
+                                       "{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[],"
+                                       "\"schemaVersion\":2}");
+        }
+    });
+    return s;
+}
+
+std::string Store::blob_path(const Digest& d) const { return root_ + "/blobs/sha256/" + d.hex(); }
+
+bool Store::has_blob(const Digest& d) const {
+    struct stat st;
+    return ::lstat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+uint64_t Store::blob_size(const Digest& d) const {
+    struct stat st;
+    if (::lstat(blob_path(d).c_str(), &st) != 0) sys::throw_errno("blob " + d.str());
+    return uint64_t(st.st_size);
+}
+
+BlobWriter Store::writer() {
+    auto im = std::make_unique<BlobWriter::Impl>();
+    im->root = root_;
+    std::string tmpl = ingest_dir() + "/blob-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    im->fd.reset(::mkostemp(buf.data(), O_CLOEXEC));
+    if (!im->fd) sys::throw_errno("create ingest file in " + ingest_dir());
+    im->tmp_path = buf.data();
+    if (::flock(im->fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ::unlink(im->tmp_path.c_str());
+        sys::throw_errno("lock " + im->tmp_path, e);
+    }
+    im->buf.reserve(kWriteBuffer);
+    return BlobWriter(std::move(im));
+}
+
+Digest Store::put(std::string_view data) {
+    BlobWriter w = writer();
+    w.write(data);
+    return w.commit(data.size());
+}
+
+std::string Store::read_verified(const Digest& d, size_t max_bytes) const {
+    std::string data;
+    try {
+        data = sys::read_file(blob_path(d), max_bytes);
+    } catch (const sys::Error& e) {
+        if (e.code() == sys::Code::NotFound) throw sys::Error(sys::Code::NotFound, "blob " + d.str() + " not found");
+        throw e.wrap("read blob " + d.str());
+    }
+    Digest got = Digest::of(data);
+    if (got != d)
+        throw sys::Error(sys::Code::InvalidInput,
+                         "blob " + d.str() + ": content does not match its digest (it hashes to " + got.str() + ")");
+    return data;
+}
+
+sys::UniqueFd Store::open_blob(const Digest& d) const {
+    sys::UniqueFd fd(::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT) throw sys::Error(sys::Code::NotFound, "blob " + d.str() + " not found");
+        sys::throw_errno("open blob " + d.str());
+    }
+    return fd;
+}
+
+void Store::delete_blob(const Digest& d) {
+    if (::unlink(blob_path(d).c_str()) != 0 && errno != ENOENT) sys::throw_errno("delete blob " + d.str());
+}
+
+std::vector<Digest> Store::list_blobs() const {
+    std::vector<Digest> out;
+    std::string dir = root_ + "/blobs/sha256";
+    DIR* dp = ::opendir(dir.c_str());
+    if (!dp) sys::throw_errno("list " + dir);
+    while (struct dirent* e = ::readdir(dp)) {
+        std::string text = std::string("sha256:") + e->d_name;
+        if (Digest::valid(text)) out.push_back(Digest::parse(text));
+    }
+    ::closedir(dp);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+sys::FileLock Store::lock_shared() const { return sys::FileLock(locks_dir() + "/store.lock", sys::FileLock::Shared); }
+sys::FileLock Store::lock_exclusive() const {
+    return sys::FileLock(locks_dir() + "/store.lock", sys::FileLock::Exclusive);
+}
+
+}  // namespace cas
