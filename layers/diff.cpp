@@ -1,0 +1,266 @@
+// diff_upper: overlay upper dir -> deterministic OCI layer tar, streamed once through
+// digesters and the compressor into the store. recompress: re-encode a stored layer.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "layers/layer.hpp"
+#include "layers/stream.hpp"
+#include "layers/tar_writer.hpp"
+#include "layers/whiteout.hpp"
+#include "sys/error.hpp"
+
+namespace layers {
+namespace {
+
+using detail::Entry;
+using detail::TarWriter;
+
+std::vector<std::string> list_dir(int dirfd, const std::string& shown) {
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) sys::throw_errno("dup " + shown);
+    DIR* d = ::fdopendir(dup);
+    if (!d) {
+        ::close(dup);
+        sys::throw_errno("opendir " + shown);
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    return names;
+}
+
+std::string proc_path(int dirfd, const std::string& name) {
+    return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
+}
+
+// Sorted (name, value) xattrs of dirfd/name (not following a final symlink) that cross the layer boundary.
+std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const std::string& name, const std::string& shown) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::string p = proc_path(dirfd, name);
+    ssize_t n = ::llistxattr(p.c_str(), nullptr, 0);
+    if (n < 0) {
+        if (errno == ENOTSUP) return out;
+        sys::throw_errno("list xattrs of " + shown);
+    }
+    if (n == 0) return out;
+    std::string names(size_t(n), '\0');
+    n = ::llistxattr(p.c_str(), names.data(), names.size());
+    if (n < 0) sys::throw_errno("list xattrs of " + shown);
+    names.resize(size_t(n));
+    for (size_t i = 0; i < names.size();) {
+        std::string key(names.c_str() + i);
+        i += key.size() + 1;
+        if (key.empty() || !layer_xattr_allowed(key)) continue;
+        ssize_t vn = ::lgetxattr(p.c_str(), key.c_str(), nullptr, 0);
+        if (vn < 0) {
+            if (errno == ENODATA) continue;
+            sys::throw_errno("read xattr " + key + " of " + shown);
+        }
+        std::string v(size_t(vn), '\0');
+        vn = ::lgetxattr(p.c_str(), key.c_str(), v.data(), v.size());
+        if (vn < 0) sys::throw_errno("read xattr " + key + " of " + shown);
+        v.resize(size_t(vn));
+        out.emplace_back(std::move(key), std::move(v));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool dir_is_opaque(int fd) {
+    char v[8];
+    ssize_t n = ::fgetxattr(fd, kOverlayOpaqueXattr, v, sizeof v);
+    return n > 0 && is_overlay_opaque_value(std::string_view(v, size_t(n)));
+}
+
+class UpperWalker {
+public:
+    UpperWalker(TarWriter& w, const DiffOptions& o) : w_(w), opts_(o), buf_(1 << 20) {}
+    uint64_t entries = 0;
+
+    void walk(int dirfd, const std::string& rel) {
+        struct Kid {
+            std::string tar_name, fs_name;
+            struct stat st;
+            bool whiteout;
+        };
+        std::vector<Kid> kids;
+        for (auto& n : list_dir(dirfd, shown(rel))) {
+            Kid k{"", n, {}, false};
+            if (::fstatat(dirfd, n.c_str(), &k.st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + shown(join(rel, n)));
+            if (S_ISSOCK(k.st.st_mode)) continue;  // not representable in a tar
+            k.whiteout = is_overlay_whiteout(k.st.st_mode, k.st.st_rdev);
+            k.tar_name = k.whiteout ? std::string(kWhiteoutPrefix) + n : n;
+            kids.push_back(std::move(k));
+        }
+        std::sort(kids.begin(), kids.end(), [](const Kid& a, const Kid& b) { return a.tar_name < b.tar_name; });
+        for (auto& k : kids) {
+            std::string path = join(rel, k.tar_name);
+            if (k.whiteout) {
+                marker(path, k.st);
+                continue;
+            }
+            if (S_ISDIR(k.st.st_mode)) {
+                sys::UniqueFd sub(::openat(dirfd, k.fs_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                if (!sub) sys::throw_errno("open " + shown(path));
+                Entry e;
+                fill(e, path, k.st, dirfd, k.fs_name);
+                w_.header(e.e, path);
+                if (dir_is_opaque(sub.get())) marker(oci_opaque_path(path), k.st);
+                walk(sub.get(), path);
+            } else {
+                file(dirfd, k.fs_name, path, k.st);
+            }
+        }
+    }
+
+private:
+    static std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
+    static std::string shown(const std::string& rel) { return "upper dir entry \"" + rel + "\""; }
+
+    int64_t clamp(int64_t t) const { return opts_.source_date_epoch && t > *opts_.source_date_epoch ? *opts_.source_date_epoch : t; }
+
+    void fill(Entry& e, const std::string& path, const struct stat& st, int dirfd, const std::string& fs_name) {
+        entries++;
+        archive_entry_set_pathname(e.e, path.c_str());
+        archive_entry_set_mode(e.e, st.st_mode);  // type + permission bits incl. setuid/setgid/sticky
+        archive_entry_set_uid(e.e, st.st_uid);
+        archive_entry_set_gid(e.e, st.st_gid);
+        archive_entry_set_mtime(e.e, clamp(st.st_mtim.tv_sec), 0);
+        for (auto& [k, v] : read_xattrs(dirfd, fs_name, shown(path))) archive_entry_xattr_add_entry(e.e, k.c_str(), v.data(), v.size());
+    }
+
+    // A whiteout or opaque marker: an empty regular file, fixed mode and owner.
+    void marker(const std::string& path, const struct stat& st) {
+        entries++;
+        Entry e;
+        archive_entry_set_pathname(e.e, path.c_str());
+        archive_entry_set_mode(e.e, S_IFREG | 0644);
+        archive_entry_set_size(e.e, 0);
+        archive_entry_set_mtime(e.e, clamp(st.st_mtim.tv_sec), 0);
+        w_.header(e.e, path);
+    }
+
+    void file(int dirfd, const std::string& fs_name, const std::string& path, const struct stat& st) {
+        Entry e;
+        fill(e, path, st, dirfd, fs_name);
+        if (S_ISLNK(st.st_mode)) {
+            std::string target(size_t(st.st_size) + 1, '\0');
+            ssize_t n = ::readlinkat(dirfd, fs_name.c_str(), target.data(), target.size());
+            if (n < 0) sys::throw_errno("readlink " + shown(path));
+            target.resize(size_t(n));
+            archive_entry_set_symlink(e.e, target.c_str());
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            archive_entry_set_rdevmajor(e.e, major(st.st_rdev));
+            archive_entry_set_rdevminor(e.e, minor(st.st_rdev));
+        } else if (S_ISREG(st.st_mode)) {
+            if (st.st_nlink > 1) {
+                auto key = std::make_pair(st.st_dev, st.st_ino);
+                auto it = links_.find(key);
+                if (it != links_.end()) {
+                    archive_entry_set_filetype(e.e, AE_IFREG);
+                    archive_entry_set_hardlink(e.e, it->second.c_str());
+                    archive_entry_set_size(e.e, 0);
+                    w_.header(e.e, path);
+                    return;
+                }
+                links_.emplace(key, path);
+            }
+            archive_entry_set_size(e.e, st.st_size);
+            w_.header(e.e, path);
+            copy(dirfd, fs_name, path, uint64_t(st.st_size));
+            return;
+        }
+        w_.header(e.e, path);
+    }
+
+    void copy(int dirfd, const std::string& fs_name, const std::string& path, uint64_t size) {
+        sys::UniqueFd fd(::openat(dirfd, fs_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
+        if (!fd) sys::throw_errno("open " + shown(path));
+        uint64_t left = size;
+        while (left > 0) {
+            ssize_t n = ::read(fd.get(), buf_.data(), std::min<uint64_t>(left, buf_.size()));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                sys::throw_errno("read " + shown(path));
+            }
+            if (n == 0) throw sys::Error(sys::Code::FailedPrecondition, shown(path) + ": file shrank while it was read");
+            w_.data(buf_.data(), size_t(n), path);
+            left -= uint64_t(n);
+        }
+    }
+
+    TarWriter& w_;
+    const DiffOptions& opts_;
+    std::vector<char> buf_;
+    std::map<std::pair<dev_t, ino_t>, std::string> links_;
+};
+
+// Streams tar bytes into the store: tar -> [diff_id digester -> compressor] -> BlobWriter.
+struct LayerOutput {
+    cas::BlobWriter bw;
+    Compression c;
+    cas::Digester diff;
+    detail::Compressor comp;
+    LayerOutput(cas::Store& store, Compression c)
+        : bw(store.writer()), c(c), comp(c, [this](const void* p, size_t n) { bw.write(p, n); }) {}
+    void write(const void* p, size_t n) {
+        if (c != Compression::None) diff.update(p, n);
+        comp.write(p, n);
+    }
+    LayerBlob commit() {
+        comp.finish();
+        uint64_t size = bw.size();
+        cas::Digest digest = bw.commit();
+        cas::Digest diff_id = c == Compression::None ? digest : diff.finish();
+        return LayerBlob{digest, diff_id, size, media_type_for(c), false};
+    }
+};
+
+}  // namespace
+
+LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const DiffOptions& opts) {
+    return sys::with_context("diff " + upper_dir, [&] {
+        sys::UniqueFd root = sys::open_dir(upper_dir);
+        LayerOutput out(store, opts.compression);
+        uint64_t entries = 0;
+        {
+            TarWriter w([&](const void* p, size_t n) { out.write(p, n); });
+            UpperWalker walker(w, opts);
+            walker.walk(root.get(), "");
+            w.close();
+            entries = walker.entries;
+        }
+        LayerBlob b = out.commit();
+        b.empty = entries == 0;
+        return b;
+    });
+}
+
+LayerBlob recompress(cas::Store& store, const cas::Digest& layer, Compression to) {
+    return sys::with_context("recompress layer " + layer.str(), [&] {
+        detail::DecompressReader in(store.open_blob(layer), "layer " + layer.str());
+        LayerOutput out(store, to);
+        std::vector<char> buf(1 << 20);
+        for (;;) {
+            size_t n = in.read(buf.data(), buf.size());
+            if (n == 0) break;
+            out.write(buf.data(), n);
+        }
+        return out.commit();
+    });
+}
+
+}  // namespace layers

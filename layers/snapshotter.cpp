@@ -1,0 +1,213 @@
+// Snapshotter on disk:  <snapshots>/<id>/{fs,work,meta.json}, id = 16 hex of sha256(key).
+// A snapshot appears only by an atomic rename of a fully built temp dir (tmp-*), and is
+// valid only while meta.json names the same key; commit rewrites meta.json, then renames
+// the dir to the new id (RENAME_NOREPLACE), so a crash in between leaves a dir that no
+// lookup accepts. Short ids keep lowerdir paths short; MountGuard passes one per fsconfig.
+#include "layers/snapshotter.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace layers {
+namespace {
+
+using Kind = SnapshotInfo::Kind;
+
+std::string id_of(const std::string& key) { return cas::Digest::of(key).short_hex(16); }
+
+const char* kind_name(Kind k) {
+    switch (k) {
+        case Kind::Committed: return "committed";
+        case Kind::Active: return "active";
+        case Kind::View: return "view";
+    }
+    return "?";
+}
+
+std::string to_json(const SnapshotInfo& i) {
+    nlohmann::json j{{"key", i.key}, {"parent", i.parent}, {"kind", kind_name(i.kind)}, {"labels", i.labels}};
+    return j.dump();
+}
+
+std::optional<SnapshotInfo> from_json(const std::string& text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    try {
+        SnapshotInfo i;
+        i.key = j.at("key").get<std::string>();
+        i.parent = j.at("parent").get<std::string>();
+        std::string k = j.at("kind").get<std::string>();
+        if (k == "committed") i.kind = Kind::Committed;
+        else if (k == "active") i.kind = Kind::Active;
+        else if (k == "view") i.kind = Kind::View;
+        else return std::nullopt;
+        i.labels = j.at("labels").get<std::map<std::string, std::string>>();
+        return i;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+void rename_noreplace(const std::string& from, const std::string& to, const std::string& what) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST || errno == ENOTEMPTY) throw sys::Error(sys::Code::AlreadyExists, what + ": already exists", errno);
+        sys::throw_errno(what + ": rename " + from + " to " + to);
+    }
+}
+
+}  // namespace
+
+Snapshotter::Snapshotter(const cas::Store& store) : store_(store), dir_(store.snapshots_dir()) {
+    sys::mkdir_p(dir_, 0700);
+    std::string empty = dir_ + "/empty";
+    if (::mkdir(empty.c_str(), 0755) != 0 && errno != EEXIST) sys::throw_errno("create " + empty);
+}
+
+static std::string snap_dir(const std::string& root, const std::string& key) { return root + "/" + id_of(key); }
+
+std::string Snapshotter::upper_dir(const std::string& key) const { return snap_dir(dir_, key) + "/fs"; }
+std::string Snapshotter::layer_dir(const std::string& key) const { return snap_dir(dir_, key) + "/fs"; }
+
+std::optional<SnapshotInfo> Snapshotter::stat(const std::string& key) const {
+    std::string meta = snap_dir(dir_, key) + "/meta.json";
+    std::string text;
+    try {
+        text = sys::read_file(meta, 1 << 20);
+    } catch (const sys::Error& e) {
+        if (e.code() == sys::Code::NotFound) return std::nullopt;
+        throw;
+    }
+    auto info = from_json(text);
+    if (!info || info->key != key) return std::nullopt;  // half-committed, or a different key
+    return info;
+}
+
+std::vector<SnapshotInfo> Snapshotter::walk() const {
+    std::vector<SnapshotInfo> out;
+    sys::UniqueFd fd = sys::open_dir(dir_);
+    DIR* d = ::fdopendir(fd.release());
+    if (!d) sys::throw_errno("opendir " + dir_);
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+    for (const auto& n : names) {
+        if (n.size() != 16 || n.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+        std::string text;
+        try {
+            text = sys::read_file(dir_ + "/" + n + "/meta.json", 1 << 20);
+        } catch (const sys::Error&) {
+            continue;
+        }
+        auto info = from_json(text);
+        if (info && id_of(info->key) == n) out.push_back(std::move(*info));
+    }
+    std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) { return a.key < b.key; });
+    return out;
+}
+
+// Lower dirs of committed `key` and its ancestors, top-most first ("" -> the shared empty dir).
+static std::vector<std::string> chain_dirs(const Snapshotter& s, const std::string& root, const std::string& key) {
+    if (key.empty()) return {root + "/empty"};
+    std::vector<std::string> out;
+    std::string cur = key;
+    while (!cur.empty()) {
+        auto info = s.stat(cur);
+        if (!info) throw sys::Error(sys::Code::NotFound, "snapshot " + cur + " not found");
+        if (info->kind != Kind::Committed)
+            throw sys::Error(sys::Code::FailedPrecondition, "snapshot " + cur + " is not committed");
+        if (out.size() > 4096) throw sys::Error(sys::Code::FailedPrecondition, "snapshot chain of " + key + " is too deep");
+        out.push_back(s.layer_dir(cur));
+        cur = info->parent;
+    }
+    return out;
+}
+
+static MountSpec create(Snapshotter& s, const std::string& root, const std::string& key, const std::string& parent,
+                        Kind kind, const std::map<std::string, std::string>& labels) {
+    return sys::with_context("prepare snapshot " + key, [&] {
+        if (key.empty()) throw sys::Error(sys::Code::InvalidInput, "empty snapshot key");
+        MountSpec spec;
+        spec.lowerdirs = chain_dirs(s, root, parent);
+        sys::TempDir tmp(root, "tmp-");
+        sys::mkdir_p(tmp.path() + "/fs", 0755);
+        if (kind == Kind::Active) sys::mkdir_p(tmp.path() + "/work", 0700);
+        SnapshotInfo info{key, parent, kind, labels};
+        sys::write_file_atomic(tmp.path() + "/meta.json", to_json(info));
+        std::string dst = snap_dir(root, key);
+        rename_noreplace(tmp.path(), dst, "snapshot " + key);
+        tmp.release();
+        sys::fsync_path(root);
+        if (kind == Kind::Active) {
+            spec.upperdir = dst + "/fs";
+            spec.workdir = dst + "/work";
+        } else {
+            spec.read_only = true;
+        }
+        return spec;
+    });
+}
+
+MountSpec Snapshotter::prepare(const std::string& key, const std::string& parent,
+                               const std::map<std::string, std::string>& labels) {
+    return create(*this, dir_, key, parent, Kind::Active, labels);
+}
+
+MountSpec Snapshotter::view(const std::string& key, const std::string& parent) {
+    return create(*this, dir_, key, parent, Kind::View, {});
+}
+
+MountSpec Snapshotter::mounts_for(const std::string& key) const {
+    MountSpec spec;
+    spec.lowerdirs = chain_dirs(*this, dir_, key);
+    spec.read_only = true;
+    return spec;
+}
+
+void Snapshotter::commit(const std::string& name, const std::string& key) {
+    sys::with_context("commit snapshot " + key + " as " + name, [&] {
+        auto info = stat(key);
+        if (!info) throw sys::Error(sys::Code::NotFound, "snapshot " + key + " not found");
+        if (info->kind != Kind::Active) throw sys::Error(sys::Code::FailedPrecondition, "snapshot " + key + " is not active");
+        if (stat(name)) throw sys::Error(sys::Code::AlreadyExists, "snapshot " + name + " already exists");
+        std::string src = snap_dir(dir_, key);
+        sys::remove_tree(src + "/work");  // refuses if something is still mounted there
+        sys::fsync_path(src + "/fs");
+        SnapshotInfo committed{name, info->parent, Kind::Committed, info->labels};
+        sys::write_file_atomic(src + "/meta.json", to_json(committed));
+        try {
+            rename_noreplace(src, snap_dir(dir_, name), "snapshot " + name);
+        } catch (...) {
+            info->kind = Kind::Active;  // lost a race: give the key back to its owner to remove
+            sys::write_file_atomic(src + "/meta.json", to_json(*info));
+            throw;
+        }
+        sys::fsync_path(dir_);
+    });
+}
+
+void Snapshotter::remove(const std::string& key) {
+    sys::with_context("remove snapshot " + key, [&] {
+        if (!stat(key)) throw sys::Error(sys::Code::NotFound, "snapshot " + key + " not found");
+        for (const auto& s : walk())
+            if (s.parent == key)
+                throw sys::Error(sys::Code::FailedPrecondition, "snapshot " + s.key + " is based on it");
+        // Make it disappear atomically, then delete (never across a mount point).
+        sys::TempDir grave(dir_, "tmp-rm-");
+        std::string dst = grave.path() + "/s";
+        if (::rename(snap_dir(dir_, key).c_str(), dst.c_str()) != 0) sys::throw_errno("rename to " + dst);
+        sys::fsync_path(dir_);
+        sys::remove_tree(grave.path());
+        grave.release();
+    });
+}
+
+}  // namespace layers
