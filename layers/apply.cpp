@@ -173,6 +173,8 @@ private:
             // Whiteouts hide lower layers only: an entry of this layer with that name stays.
             if (have) return;
             if (::mknodat(pfd.get(), name.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) sys::throw_errno("create whiteout");
+            struct timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
+            if (::utimensat(pfd.get(), name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("set times");
             return;
         }
         if (hard) return hardlink(hard, pfd.get(), name, have ? &old : nullptr);
