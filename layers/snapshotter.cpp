@@ -150,6 +150,8 @@ static MountSpec create(Snapshotter& s, const std::string& root, const std::stri
             spec.upperdir = dst + "/fs";
             spec.workdir = dst + "/work";
         } else {
+            // The view's own (empty) dir on top: overlay without an upper dir needs two lowers.
+            spec.lowerdirs.insert(spec.lowerdirs.begin(), dst + "/fs");
             spec.read_only = true;
         }
         return spec;
@@ -167,7 +169,10 @@ MountSpec Snapshotter::view(const std::string& key, const std::string& parent) {
 
 MountSpec Snapshotter::mounts_for(const std::string& key) const {
     MountSpec spec;
+    if (key.empty()) throw sys::Error(sys::Code::InvalidInput, "mounts for an empty snapshot key");
     spec.lowerdirs = chain_dirs(*this, dir_, key);
+    // Overlay without an upper dir needs two lowers: add the shared empty dir at the bottom.
+    if (spec.lowerdirs.size() == 1) spec.lowerdirs.push_back(dir_ + "/empty");
     spec.read_only = true;
     return spec;
 }
