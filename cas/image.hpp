@@ -12,9 +12,9 @@
 namespace cas {
 
 struct Image {
-    Digest manifest_digest;
+    Digest manifest_digest = Digest::of("");
     Manifest manifest;
-    Digest config_digest;  // the image ID
+    Digest config_digest = Digest::of("");  // the image ID
     ImageConfig config;
     uint64_t manifest_size = 0;
     std::string manifest_media_type;  // of the manifest document
