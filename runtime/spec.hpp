@@ -43,6 +43,9 @@ struct RunSpec {
     // stdio for the container's process: -1 = inherit imgbuild's own.
     int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
     std::string cgroup_name;             // optional; default imgbuild-<pid>-<n>
+    // After forwarding SIGINT/SIGTERM (see install_signal_forwarding), SIGKILL the container
+    // if it is still running this long afterwards. A second signal kills at once.
+    int64_t kill_grace_ms = 10000;
 };
 
 struct RunResult {
@@ -63,5 +66,11 @@ struct RunResult {
 // "exec /bin/foo: no such file or directory") are thrown as sys::Error, distinct from the
 // program's own exit status, which is returned. Leaves no process, mount or cgroup behind.
 RunResult run(const RunSpec& spec);
+
+// Install SIGINT/SIGTERM/SIGHUP/SIGQUIT handlers that forward the signal to every container
+// currently in run() (imgbuild itself keeps running until they exit). For the CLI; a program
+// with its own handlers can call forward_signal() from them instead (async-signal-safe).
+void install_signal_forwarding();
+void forward_signal(int sig);
 
 }  // namespace runtime

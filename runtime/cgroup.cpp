@@ -1,0 +1,314 @@
+// cgroup v1 and v2. Hierarchies come from /proc/self/mountinfo and /proc/self/cgroup.
+// v2: <mount>/imgbuild/<name> (controllers enabled top-down; the mount root is exempt from the
+// no-internal-processes rule). v1: <mount>/<our own cgroup>/imgbuild/<name> per controller
+// (memory, cpu, cpuacct, pids), so the container stays under imgbuild's own limits.
+#include "runtime/cgroup.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace runtime {
+
+namespace {
+
+struct Hierarchy {
+    std::string mount;   // mount point
+    std::string root;    // root of the mount inside the hierarchy
+    bool v2 = false;
+    std::vector<std::string> controllers;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    std::istringstream in(s);
+    while (std::getline(in, cur, sep)) out.push_back(cur);
+    return out;
+}
+
+std::string unescape(const std::string& s) {  // mountinfo octal escapes (\040)
+    std::string o;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] == '\\' && i + 3 < s.size() + 0 && i + 3 <= s.size()) {
+            o += char(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+            i += 3;
+        } else {
+            o += s[i];
+        }
+    }
+    return o;
+}
+
+std::vector<Hierarchy> hierarchies() {
+    std::vector<Hierarchy> hs;
+    std::istringstream in(sys::read_file("/proc/self/mountinfo"));
+    std::string line;
+    while (std::getline(in, line)) {
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        auto pre = split(line.substr(0, dash), ' ');
+        auto post = split(line.substr(dash + 3), ' ');
+        if (pre.size() < 5 || post.size() < 3) continue;
+        Hierarchy h;
+        h.root = unescape(pre[3]);
+        h.mount = unescape(pre[4]);
+        if (post[0] == "cgroup2") {
+            h.v2 = true;
+            try {
+                h.controllers = split(sys::read_file(h.mount + "/cgroup.controllers", 4096), ' ');
+                for (auto& c : h.controllers)
+                    if (!c.empty() && c.back() == '\n') c.pop_back();
+            } catch (...) {
+            }
+        } else if (post[0] == "cgroup") {
+            for (auto& o : split(post[2], ','))
+                if (o == "memory" || o == "cpu" || o == "cpuacct" || o == "pids") h.controllers.push_back(o);
+            if (h.controllers.empty()) continue;
+        } else {
+            continue;
+        }
+        hs.push_back(std::move(h));
+    }
+    return hs;
+}
+
+// Our own cgroup path in a v1 hierarchy that has `controller`, from /proc/self/cgroup.
+std::string own_path(const std::string& controller) {
+    std::istringstream in(sys::read_file("/proc/self/cgroup"));
+    std::string line;
+    while (std::getline(in, line)) {
+        auto a = line.find(':'), b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        for (auto& c : split(line.substr(a + 1, b - a - 1), ','))
+            if (c == controller) return line.substr(b + 1);
+    }
+    return "/";
+}
+
+bool has_ctl(const std::vector<std::string>& v, const std::string& c) { return std::find(v.begin(), v.end(), c) != v.end(); }
+
+void write_file(const std::string& path, const std::string& value) {
+    sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) sys::throw_errno("cgroup: open " + path);
+    if (::write(fd.get(), value.data(), value.size()) != ssize_t(value.size()))
+        sys::throw_errno("cgroup: write " + value + " to " + path);
+}
+
+bool try_read(const std::string& path, std::string* out) {
+    try {
+        *out = sys::read_file(path, 1 << 20);
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+uint64_t read_u64(const std::string& path) {
+    std::string s;
+    if (!try_read(path, &s)) return 0;
+    return std::strtoull(s.c_str(), nullptr, 10);
+}
+
+uint64_t read_key(const std::string& path, const std::string& key) {
+    std::string s;
+    if (!try_read(path, &s)) return 0;
+    std::istringstream in(s);
+    std::string k;
+    uint64_t v;
+    while (in >> k >> v)
+        if (k == key) return v;
+    return 0;
+}
+
+}  // namespace
+
+Cgroup::Cgroup(const std::string& name, const Limits& limits) {
+    auto hs = hierarchies();
+    const Hierarchy* v2 = nullptr;
+    for (auto& h : hs)
+        if (h.v2 && h.root == "/") v2 = &h;
+    auto v1_for = [&](const char* c) -> const Hierarchy* {
+        for (auto& h : hs)
+            if (!h.v2 && has_ctl(h.controllers, c)) return &h;
+        return nullptr;
+    };
+    struct Need {
+        const char* ctl;
+        bool wanted;
+    } needs[] = {{"memory", true}, {"cpu", limits.cpus > 0}, {"pids", true}};
+    std::vector<std::string> v2_enable;
+    std::map<const Hierarchy*, bool> v1_use;
+    for (auto& n : needs) {
+        if (v2 && has_ctl(v2->controllers, n.ctl)) {
+            v2_enable.push_back(n.ctl);
+        } else if (const Hierarchy* h = v1_for(n.ctl)) {
+            v1_use[h] = true;
+        } else if ((std::string(n.ctl) == "memory" && limits.memory_bytes) || (std::string(n.ctl) == "cpu" && limits.cpus > 0) ||
+                   (std::string(n.ctl) == "pids" && limits.pids > 0)) {
+            sys::fail(sys::Code::FailedPrecondition, std::string("cgroup: a ") + n.ctl + " limit was asked for but no cgroup hierarchy has the " + n.ctl + " controller");
+        }
+    }
+    if (!v2 || !has_ctl(v2->controllers, "cpu"))
+        if (const Hierarchy* h = v1_for("cpuacct")) v1_use[h] = true;  // CPU time read-back
+
+    try {
+        if (v2) {
+            std::string parent = v2->mount + "/imgbuild";
+            if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) sys::throw_errno("cgroup: mkdir " + parent);
+            if (!v2_enable.empty()) {
+                std::string ctl;
+                for (auto& c : v2_enable) {
+                    if (!ctl.empty()) ctl += ' ';
+                    ctl += '+';
+                    ctl += c;
+                }
+                write_file(v2->mount + "/cgroup.subtree_control", ctl);
+                write_file(parent + "/cgroup.subtree_control", ctl);
+            }
+            Dir d{parent + "/" + name, true, v2_enable};
+            if (::mkdir(d.path.c_str(), 0755) != 0) sys::throw_errno("cgroup: mkdir " + d.path);
+            d_.push_back(d);
+        }
+        for (auto& [h, _] : v1_use) {
+            std::string own = own_path(h->controllers[0]);
+            if (h->root != "/" && own.rfind(h->root, 0) == 0) own = own.substr(h->root.size());
+            std::string parent = sys::path_join(h->mount + own, "imgbuild");
+            if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) sys::throw_errno("cgroup: mkdir " + parent);
+            Dir d{parent + "/" + name, false, h->controllers};
+            if (::mkdir(d.path.c_str(), 0755) != 0) sys::throw_errno("cgroup: mkdir " + d.path);
+            d_.push_back(d);
+        }
+        for (auto& d : d_) dirs_.push_back(d.path);
+
+        const Dir* d = nullptr;
+        if (limits.memory_bytes && has("memory", &d)) {
+            std::string v = std::to_string(limits.memory_bytes);
+            if (d->v2) {
+                write_file(d->path + "/memory.max", v);
+                if (sys::exists(d->path + "/memory.swap.max")) write_file(d->path + "/memory.swap.max", "0");
+            } else {
+                write_file(d->path + "/memory.limit_in_bytes", v);
+                if (sys::exists(d->path + "/memory.memsw.limit_in_bytes")) write_file(d->path + "/memory.memsw.limit_in_bytes", v);
+            }
+        }
+        if (limits.cpus > 0 && has("cpu", &d)) {
+            const int64_t period = 100000;
+            int64_t quota = std::max<int64_t>(1000, int64_t(std::llround(limits.cpus * double(period))));
+            if (d->v2) {
+                write_file(d->path + "/cpu.max", std::to_string(quota) + " " + std::to_string(period));
+            } else {
+                write_file(d->path + "/cpu.cfs_period_us", std::to_string(period));
+                write_file(d->path + "/cpu.cfs_quota_us", std::to_string(quota));
+            }
+        }
+        if (limits.pids > 0 && has("pids", &d)) write_file(d->path + "/pids.max", std::to_string(limits.pids));
+    } catch (...) {
+        remove();
+        throw;
+    }
+}
+
+Cgroup::~Cgroup() {
+    try {
+        remove();
+    } catch (...) {
+    }
+}
+
+bool Cgroup::has(const char* controller, const Dir** out) const {
+    for (auto& d : d_)
+        if (has_ctl(d.controllers, controller)) {
+            *out = &d;
+            return true;
+        }
+    return false;
+}
+
+void Cgroup::add(pid_t pid) {
+    for (auto& d : d_) write_file(d.path + "/cgroup.procs", std::to_string(pid));
+}
+
+std::vector<pid_t> Cgroup::pids() const {
+    std::vector<pid_t> out;
+    for (auto& d : d_) {
+        std::string s;
+        if (!try_read(d.path + "/cgroup.procs", &s)) continue;
+        std::istringstream in(s);
+        pid_t p;
+        while (in >> p)
+            if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    }
+    return out;
+}
+
+CgroupStats Cgroup::stats() const {
+    CgroupStats s;
+    const Dir* d = nullptr;
+    if (has("memory", &d)) {
+        if (d->v2) {
+            s.peak_memory_bytes = read_u64(d->path + "/memory.peak");
+            s.oom_kills = read_key(d->path + "/memory.events", "oom_kill");
+        } else {
+            s.peak_memory_bytes = read_u64(d->path + "/memory.max_usage_in_bytes");
+            std::string oc;
+            if (try_read(d->path + "/memory.oom_control", &oc) && oc.find("oom_kill ") != std::string::npos)
+                s.oom_kills = read_key(d->path + "/memory.oom_control", "oom_kill");
+            else
+                s.oom_kills = read_u64(d->path + "/memory.failcnt") ? 1 : 0;
+        }
+    }
+    if (has("cpuacct", &d)) {
+        s.cpu_usage_ns = read_u64(d->path + "/cpuacct.usage");
+    } else {
+        for (auto& x : d_)
+            if (x.v2) s.cpu_usage_ns = read_key(x.path + "/cpu.stat", "usage_usec") * 1000;
+    }
+    return s;
+}
+
+void Cgroup::kill_all() {
+    for (auto& d : d_)
+        if (d.v2 && sys::exists(d.path + "/cgroup.kill")) {
+            try {
+                write_file(d.path + "/cgroup.kill", "1");
+            } catch (...) {
+            }
+        }
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 0;; i++) {
+        auto left = pids();
+        if (left.empty()) return;
+        for (pid_t p : left) ::kill(p, SIGKILL);
+        if (std::chrono::steady_clock::now() > until)
+            sys::fail(sys::Code::System, "cgroup: processes still running after SIGKILL in " + d_.front().path);
+        std::this_thread::sleep_for(std::chrono::microseconds(i < 100 ? 200 : 2000));
+    }
+}
+
+void Cgroup::remove() {
+    if (d_.empty()) return;
+    kill_all();
+    for (auto it = d_.rbegin(); it != d_.rend(); ++it) {
+        for (int i = 0;; i++) {
+            if (::rmdir(it->path.c_str()) == 0 || errno == ENOENT) break;
+            if (errno != EBUSY || i > 1000) sys::throw_errno("cgroup: remove " + it->path);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    }
+    d_.clear();
+}
+
+}  // namespace runtime

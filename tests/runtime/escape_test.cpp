@@ -1,0 +1,104 @@
+// Escape attempts from inside a container fail, and the host is unchanged.
+#include <gmock/gmock.h>
+
+#include "tests/runtime/fixture.hpp"
+
+using namespace rt_test;
+
+namespace {
+
+class EscapeTest : public RuntimeTest {
+protected:
+    // Runs `probe ARGS...` and returns its one-line verdict ("OK" or an errno name).
+    std::string probe(std::vector<std::string> args) {
+        args.insert(args.begin(), "/bin/probe");
+        auto o = run_ok(spec(args));
+        std::string s = o.out;
+        while (!s.empty() && s.back() == '\n') s.pop_back();
+        return s;
+    }
+};
+
+}  // namespace
+
+TEST_F(EscapeTest, MountAndNamespaceSyscallsAreRefused) {
+    need_probe();
+    EXPECT_EQ(probe({"mount-proc"}), "EPERM");
+    EXPECT_EQ(probe({"mount-bind"}), "EPERM");
+    EXPECT_EQ(probe({"umount", "/proc/kcore"}), "EPERM");
+    EXPECT_EQ(probe({"umount", "/proc/sys"}), "EPERM");
+    EXPECT_EQ(probe({"unshare"}), "EPERM");
+    EXPECT_EQ(probe({"clone-userns"}), "EPERM");
+    EXPECT_EQ(probe({"clone3"}), "ENOSYS");
+}
+
+TEST_F(EscapeTest, BusyboxMountToolsFail) {
+    auto o = run_ok(spec({"/bin/sh", "-c", "mkdir -p /tmp/m; mount -t proc proc /tmp/m; echo $?; umount /proc/kcore; echo $?; "
+                                           "unshare -m true; echo $?"}));
+    EXPECT_EQ(o.out, "255\n255\n1\n") << o.err;
+    EXPECT_THAT(o.err, ::testing::HasSubstr("Operation not permitted"));
+}
+
+TEST_F(EscapeTest, KeyringsAreRefused) {
+    need_probe();
+    EXPECT_EQ(probe({"add_key"}), "EPERM");
+    EXPECT_EQ(probe({"keyctl"}), "EPERM");
+}
+
+TEST_F(EscapeTest, PersonalityOnlySafeValues) {
+    need_probe();
+    EXPECT_EQ(probe({"personality", "0xffffffff"}), "OK");
+    EXPECT_EQ(probe({"personality", "0"}), "OK");
+    EXPECT_EQ(probe({"personality", "0x0040000"}), "EPERM");  // ADDR_NO_RANDOMIZE
+}
+
+TEST_F(EscapeTest, KernelInterfacesAreReadOnly) {
+    need_probe();
+    std::string hostname = slurp("/proc/sys/kernel/hostname");
+    EXPECT_EQ(probe({"write", "/proc/sysrq-trigger", "h"}), "EROFS");
+    EXPECT_EQ(probe({"write", "/proc/sys/kernel/hostname", "x"}), "EROFS");
+    EXPECT_EQ(probe({"write", "/sys/kernel/uevent_helper", "x"}), "EROFS");
+    EXPECT_EQ(slurp("/proc/sys/kernel/hostname"), hostname);
+}
+
+TEST_F(EscapeTest, BlockDeviceCannotBeRead) {
+    need_probe();
+    // mknod may succeed (CAP_MKNOD is a default) but nothing outside imgbuild's own device
+    // binds can be opened: the root is mounted nodev.
+    std::string r = probe({"mknod-read", "8"});
+    EXPECT_NE(r, "OK");
+    EXPECT_TRUE(r == "EACCES" || r == "EPERM") << r;
+    r = probe({"mknod-read", "7"});  // loop devices
+    EXPECT_TRUE(r == "EACCES" || r == "EPERM") << r;
+}
+
+TEST_F(EscapeTest, ProcessesOutsideAreInvisible) {
+    need_probe();
+    std::string me = std::to_string(::getpid());
+    std::string r = probe({"ptrace", me});
+    EXPECT_TRUE(r == "ESRCH" || r == "EPERM") << r;
+    r = probe({"kill", me});
+    EXPECT_TRUE(r == "ESRCH" || r == "EPERM") << r;
+    auto o = run_ok(spec({"/bin/sh", "-c", "ls /proc | grep -c '^[0-9]'"}));
+    EXPECT_EQ(o.out, "2\n");  // sh and grep... as seen from inside (ls has exited or not)
+}
+
+TEST_F(EscapeTest, WorkdirThroughProcFdIsRefused) {
+    int leak = ::open("/", O_RDONLY | O_DIRECTORY);  // a host directory fd, not close-on-exec
+    ASSERT_GE(leak, 3);
+    for (std::string cwd : {"/proc/self/fd/" + std::to_string(leak), std::string("/proc/self/fd/3"), std::string("/proc/1/cwd/..")}) {
+        auto s = spec({"/bin/pwd"});
+        s.cwd = cwd;
+        try {
+            auto o = run_capture(s);
+            // Only acceptable if it stayed inside the root.
+            EXPECT_EQ(o.out.rfind("/", 0), 0u);
+            EXPECT_EQ(o.out.find(root_->path()), std::string::npos) << o.out;
+            EXPECT_NE(o.out, "/\n") << "cwd " << cwd << " resolved to the host root?";
+        } catch (const sys::Error& e) {
+            EXPECT_THAT(e.what(), ::testing::AnyOf(::testing::HasSubstr("chdir to"), ::testing::HasSubstr("outside the root")));
+        }
+    }
+    ::close(leak);
+    EXPECT_FALSE(sys::exists(root_->path() + "/proc/self"));
+}

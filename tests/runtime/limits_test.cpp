@@ -1,0 +1,104 @@
+// Cgroup limits: out of memory, fork bomb, timeout, CPU quota; signals forwarded then SIGKILL;
+// and nothing left behind after each.
+#include <gmock/gmock.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "tests/runtime/fixture.hpp"
+
+using namespace rt_test;
+using runtime::RunResult;
+
+TEST_F(RuntimeTest, OutOfMemoryIsReported) {
+    need_probe();
+    auto s = spec({"/bin/probe", "alloc", "200"});
+    s.limits.memory_bytes = 64ull << 20;
+    auto o = run_ok(s);
+    EXPECT_EQ(o.result.how, RunResult::How::OutOfMemory) << o.out << o.err;
+    EXPECT_EQ(o.result.describe(s.limits), "killed: out of memory (limit 64 MiB)");
+    EXPECT_EQ(o.result.shell_status(), 137);
+    EXPECT_GT(o.result.peak_memory_bytes, 32ull << 20);
+    EXPECT_LE(o.result.peak_memory_bytes, 65ull << 20);
+}
+
+TEST_F(RuntimeTest, MemoryWithinLimitIsFine) {
+    need_probe();
+    auto s = spec({"/bin/probe", "alloc", "20"});
+    s.limits.memory_bytes = 64ull << 20;
+    auto o = run_ok(s);
+    EXPECT_EQ(o.result.how, RunResult::How::Exited);
+    EXPECT_EQ(o.out, "allocated 20 MiB\n");
+    EXPECT_GT(o.result.peak_memory_bytes, 20ull << 20);
+}
+
+TEST_F(RuntimeTest, ForkBombIsContained) {
+    need_probe();
+    auto s = spec({"/bin/probe", "forkbomb"});
+    s.limits.pids = 64;
+    auto o = run_ok(s);
+    EXPECT_EQ(o.out, "forked 63 then EAGAIN\n");
+    // A shell fork bomb, stopped by the timeout; the host stays responsive meanwhile.
+    s = spec({"/bin/sh", "-c", "f() { f | f & }; f; sleep 100"});
+    s.limits.pids = 64;
+    s.limits.timeout_ms = 1500;
+    auto t0 = std::chrono::steady_clock::now();
+    o = run_ok(s);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(o.result.how, RunResult::How::TimedOut);
+    EXPECT_LT(ms, 6000);
+}
+
+TEST_F(RuntimeTest, TimeoutKillsEverything) {
+    auto s = spec({"/bin/sh", "-c", "sleep 1000 & sleep 1000"});
+    s.limits.timeout_ms = 2000;
+    auto o = run_ok(s);
+    EXPECT_EQ(o.result.how, RunResult::How::TimedOut);
+    EXPECT_EQ(o.result.describe(s.limits), "killed: timed out after 2s");
+    EXPECT_GE(o.result.wall_ms, 1900);
+    EXPECT_LT(o.result.wall_ms, 3500);
+}
+
+TEST_F(RuntimeTest, CpuQuotaIsAQuarter) {
+    need_probe();
+    auto s = spec({"/bin/probe", "spin", "2"});
+    s.limits.cpus = 0.25;
+    auto o = run_ok(s);
+    ASSERT_EQ(o.result.how, RunResult::How::Exited);
+    double share = double(o.result.cpu_usage_ns) / 1e6 / double(o.result.wall_ms);
+    EXPECT_GT(share, 0.15) << "cpu " << o.result.cpu_usage_ns << "ns over " << o.result.wall_ms << "ms";
+    EXPECT_LT(share, 0.35) << "cpu " << o.result.cpu_usage_ns << "ns over " << o.result.wall_ms << "ms";
+}
+
+TEST_F(RuntimeTest, SignalsAreForwardedThenEscalated) {
+    // pid 1 with a TERM handler exits on the forwarded signal.
+    auto s = spec({"/bin/sh", "-c", "trap 'echo got-term; exit 7' TERM; while :; do sleep 0.05; done"});
+    auto fut = std::async(std::launch::async, [&] { return run_capture(s); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    runtime::forward_signal(SIGTERM);
+    auto o = fut.get();
+    EXPECT_EQ(o.result.how, RunResult::How::Exited);
+    EXPECT_EQ(o.result.exit_code, 7);
+    EXPECT_EQ(o.out, "got-term\n");
+
+    // pid 1 without a handler ignores SIGTERM: SIGKILL after the grace period.
+    s = spec({"/bin/sleep", "1000"});
+    s.kill_grace_ms = 300;
+    auto t0 = std::chrono::steady_clock::now();
+    fut = std::async(std::launch::async, [&] { return run_capture(s); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    runtime::forward_signal(SIGTERM);
+    o = fut.get();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(o.result.how, RunResult::How::Signaled);
+    EXPECT_EQ(o.result.exit_code, SIGKILL);
+    EXPECT_LT(ms, 3000);
+    EXPECT_TRUE(find_cgroups(s.cgroup_name).empty());
+}
+
+TEST_F(RuntimeTest, ZombiesDoNotOutliveTheContainer) {
+    need_probe();
+    auto o = run_ok(spec({"/bin/sh", "-c", "/bin/probe zombie; sleep 1000 & exit 0"}));
+    EXPECT_EQ(o.result.exit_code, 0);
+}

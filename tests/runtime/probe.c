@@ -1,0 +1,111 @@
+/* A tiny static probe run inside test containers: it tries one thing and prints "OK" or the
+ * errno name, so tests assert the exact outcome. Compiled by the tests with `cc -static`. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int report(long rc) {
+    if (rc >= 0) { printf("OK\n"); return 0; }
+    const char* n = strerrorname_np(errno);
+    printf("%s\n", n ? n : "E?");
+    return 1;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2) return 2;
+    const char* cmd = argv[1];
+    const char* arg = argc > 2 ? argv[2] : "";
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(cmd, "fds")) {
+        DIR* d = opendir("/proc/self/fd");
+        if (!d) return report(-1);
+        struct dirent* e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) printf("%s ", e->d_name);
+        printf("\n");
+        return 0;
+    }
+    if (!strcmp(cmd, "mount-proc")) { mkdir("/tmp/p", 0755); return report(mount("proc", "/tmp/p", "proc", 0, NULL)); }
+    if (!strcmp(cmd, "mount-bind")) { mkdir("/tmp/b", 0755); return report(mount("/", "/tmp/b", NULL, MS_BIND, NULL)); }
+    if (!strcmp(cmd, "umount")) return report(umount2(arg, MNT_DETACH));
+    if (!strcmp(cmd, "unshare")) return report(unshare(CLONE_NEWNS));
+    if (!strcmp(cmd, "clone-userns")) {
+        long r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+        if (r == 0) _exit(0);
+        if (r > 0) waitpid((pid_t)r, NULL, 0);
+        return report(r);
+    }
+    if (!strcmp(cmd, "clone3")) return report(syscall(SYS_clone3, NULL, 0));
+    if (!strcmp(cmd, "add_key")) return report(syscall(SYS_add_key, "user", "imgbuild-test", "x", 1, -2 /* process keyring */));
+    if (!strcmp(cmd, "keyctl")) return report(syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -2, 1));
+    if (!strcmp(cmd, "personality")) return report(personality(strtoul(arg, NULL, 0)));
+    if (!strcmp(cmd, "write")) {
+        int fd = open(arg, O_WRONLY);
+        if (fd < 0) return report(-1);
+        return report(write(fd, argc > 3 ? argv[3] : "0", 1));
+    }
+    if (!strcmp(cmd, "mknod-read")) {
+        if (mknod("/tmp/blk", S_IFBLK | 0600, makedev(atoi(arg), 0)) != 0) return report(-1);
+        int fd = open("/tmp/blk", O_RDONLY);
+        if (fd < 0) return report(-1);
+        char b[512];
+        return report(read(fd, b, sizeof b));
+    }
+    if (!strcmp(cmd, "ptrace")) return report(ptrace(PTRACE_ATTACH, atoi(arg), 0, 0));
+    if (!strcmp(cmd, "kill")) return report(kill(atoi(arg), 0));
+    if (!strcmp(cmd, "chdir")) return report(chdir(arg));
+    if (!strcmp(cmd, "alloc")) {
+        long mb = atol(arg);
+        for (long i = 0; i < mb; i++) {
+            char* p = malloc(1 << 20);
+            if (!p) return report(-1);
+            memset(p, 1, 1 << 20);
+        }
+        printf("allocated %ld MiB\n", mb);
+        return 0;
+    }
+    if (!strcmp(cmd, "spin")) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        volatile unsigned long x = 0;
+        do {
+            for (int i = 0; i < 1000000; i++) x++;
+            clock_gettime(CLOCK_MONOTONIC, &b);
+        } while (b.tv_sec - a.tv_sec < atoi(arg));
+        return 0;
+    }
+    if (!strcmp(cmd, "forkbomb")) {
+        int n = 0;
+        for (;;) {
+            pid_t p = fork();
+            if (p == 0) { pause(); _exit(0); }
+            if (p < 0) break;
+            if (++n > 10000) break;
+        }
+        printf("forked %d then %s\n", n, strerrorname_np(errno));
+        return 0;
+    }
+    if (!strcmp(cmd, "segv")) { *(volatile int*)0 = 1; return 0; }
+    if (!strcmp(cmd, "zombie")) {  /* leave a zombie child behind and exit */
+        if (fork() == 0) _exit(0);
+        usleep(100000);
+        return 0;
+    }
+    fprintf(stderr, "probe: unknown command %s\n", cmd);
+    return 2;
+}
