@@ -10,6 +10,7 @@
 //   RUN         --mount option values; the command itself is NOT expanded (the shell does it)
 //   CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD, MAINTAINER   not expanded
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,6 +45,9 @@ struct RunMount {
 struct Healthcheck {
     std::vector<std::string> test;  // ["NONE"] | ["CMD", args...] | ["CMD-SHELL", cmd]
     std::string interval, timeout, start_period, start_interval, retries;  // as written, empty = unset
+    // Parsed values (0 = unset / default), validated at parse time like BuildKit.
+    int64_t interval_ns = 0, timeout_ns = 0, start_period_ns = 0, start_interval_ns = 0;
+    int retries_n = 0;
 };
 
 struct KeyValue {
@@ -114,9 +118,13 @@ Instruction parse_instruction(const Node& node, const std::string& file);
 // Throws InvalidInput located at the instruction's line on expansion errors.
 Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::Env& env);
 
-// Docker-style history text for image config `created_by`, e.g.
-//   RUN  -> "RUN /bin/sh -c make" (shell form) / "RUN make" (JSON)
-//   others -> the original line.
-std::string created_by(const Instruction& in);
+// Docker/BuildKit-style history text for image config `created_by`, e.g.
+//   RUN  -> "RUN /bin/sh -c make # buildkit" (shell form, with the stage's SHELL) /
+//           "RUN make # buildkit" (JSON)
+//   others -> the original line, trimmed.
+std::string created_by(const Instruction& in, const std::vector<std::string>& shell = {"/bin/sh", "-c"});
+
+// Go time.ParseDuration ("1m30s", "300ms", "0"); returns nanoseconds. Throws InvalidInput.
+int64_t parse_go_duration_ns(const std::string& text);
 
 }  // namespace builder

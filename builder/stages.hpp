@@ -4,6 +4,7 @@
 // --mount=from=), detects cycles, and computes the stages the target needs in build order.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,13 @@ struct BuildPlan {
 // `invalid stage index N` for a numeric --from out of range.
 BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::string>& build_args,
                       const std::string& target);
+
+// The value `ARG key[=default]` takes inside a stage (BuildKit dispatchArg): --build-arg
+// wins, then the (already expanded) default, then the global ARG value, then the
+// automatic platform args; nullopt = declared but unset.
+std::optional<std::string> stage_arg_value(const std::string& key, const std::optional<std::string>& expanded_default,
+                                           const std::map<std::string, std::string>& build_args,
+                                           const ShellLex::Env& global_env);
 
 // Resolve a (expanded) --from / FROM value against the stages visible from stage `current`
 // (names match case-insensitively; a number is an index, FROM does not accept numbers).
