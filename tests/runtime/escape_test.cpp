@@ -35,7 +35,7 @@ TEST_F(EscapeTest, MountAndNamespaceSyscallsAreRefused) {
 TEST_F(EscapeTest, BusyboxMountToolsFail) {
     auto o = run_ok(spec({"/bin/sh", "-c", "mkdir -p /tmp/m; mount -t proc proc /tmp/m; echo $?; umount /proc/kcore; echo $?; "
                                            "unshare -m true; echo $?"}));
-    EXPECT_EQ(o.out, "255\n255\n1\n") << o.err;
+    EXPECT_EQ(o.out, "1\n1\n1\n") << o.err;
     EXPECT_THAT(o.err, ::testing::HasSubstr("Operation not permitted"));
 }
 
@@ -55,9 +55,11 @@ TEST_F(EscapeTest, PersonalityOnlySafeValues) {
 TEST_F(EscapeTest, KernelInterfacesAreReadOnly) {
     need_probe();
     std::string hostname = slurp("/proc/sys/kernel/hostname");
-    EXPECT_EQ(probe({"write", "/proc/sysrq-trigger", "h"}), "EROFS");
+    // This kernel may lack /proc/sysrq-trigger; where it exists, the write must hit EROFS.
+    if (sys::exists("/proc/sysrq-trigger")) EXPECT_EQ(probe({"write", "/proc/sysrq-trigger", "h"}), "EROFS");
     EXPECT_EQ(probe({"write", "/proc/sys/kernel/hostname", "x"}), "EROFS");
-    EXPECT_EQ(probe({"write", "/sys/kernel/uevent_helper", "x"}), "EROFS");
+    EXPECT_EQ(probe({"write", "/proc/sys/vm/drop_caches", "3"}), "EROFS");
+    EXPECT_EQ(probe({"write", "/sys/kernel/profiling", "1"}), "EROFS");
     EXPECT_EQ(slurp("/proc/sys/kernel/hostname"), hostname);
 }
 
@@ -86,15 +88,14 @@ TEST_F(EscapeTest, ProcessesOutsideAreInvisible) {
 TEST_F(EscapeTest, WorkdirThroughProcFdIsRefused) {
     int leak = ::open("/", O_RDONLY | O_DIRECTORY);  // a host directory fd, not close-on-exec
     ASSERT_GE(leak, 3);
+    std::ofstream(root_->path() + "/MARKER-inside") << "";
     for (std::string cwd : {"/proc/self/fd/" + std::to_string(leak), std::string("/proc/self/fd/3"), std::string("/proc/1/cwd/..")}) {
-        auto s = spec({"/bin/pwd"});
+        auto s = spec({"/bin/ls", "-a"});
         s.cwd = cwd;
         try {
             auto o = run_capture(s);
-            // Only acceptable if it stayed inside the root.
-            EXPECT_EQ(o.out.rfind("/", 0), 0u);
-            EXPECT_EQ(o.out.find(root_->path()), std::string::npos) << o.out;
-            EXPECT_NE(o.out, "/\n") << "cwd " << cwd << " resolved to the host root?";
+            // Only acceptable if it stayed inside the root (/proc/1/cwd/.. is the container's /).
+            EXPECT_NE(o.out.find("MARKER-inside"), std::string::npos) << "cwd " << cwd << " listed " << o.out;
         } catch (const sys::Error& e) {
             EXPECT_THAT(e.what(), ::testing::AnyOf(::testing::HasSubstr("chdir to"), ::testing::HasSubstr("outside the root")));
         }

@@ -44,6 +44,7 @@ class BusyboxRoot {
 public:
     BusyboxRoot() : dir_("/tmp", "imgbuild-rootfs-") {
         const std::string r = dir_.path();
+        ::chmod(r.c_str(), 0755);  // mkdtemp makes it 0700: other users could not reach /
         for (const char* d : {"bin", "etc", "tmp", "root", "home/user"}) sys::mkdir_p(r + "/" + d);
         ::chmod((r + "/tmp").c_str(), 01777);
         fs::copy_file("/bin/busybox", r + "/bin/busybox");

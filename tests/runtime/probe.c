@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
         return report(write(fd, argc > 3 ? argv[3] : "0", 1));
     }
     if (!strcmp(cmd, "mknod-read")) {
+        unlink("/tmp/blk");
         if (mknod("/tmp/blk", S_IFBLK | 0600, makedev(atoi(arg), 0)) != 0) return report(-1);
         int fd = open("/tmp/blk", O_RDONLY);
         if (fd < 0) return report(-1);

@@ -11,7 +11,7 @@ using runtime::detail::resolve_user;
 TEST_F(RuntimeTest, UserByNameAndNumber) {
     auto s = spec({"/bin/id"});
     s.user = "user";
-    EXPECT_EQ(run_ok(s).out, "uid=1000(user) gid=1000(user) groups=1000(user),50(staff)\n");
+    EXPECT_EQ(run_ok(s).out, "uid=1000(user) gid=1000(user) groups=50(staff),1000(user)\n");
     s = spec({"/bin/id"});
     s.user = "65534:50";
     EXPECT_EQ(run_ok(s).out, "uid=65534(nobody) gid=50(staff) groups=50(staff)\n");
