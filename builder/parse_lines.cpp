@@ -349,7 +349,7 @@ Node node_from_line(const std::string& line, char escape, int depth) {
         parse_health(rest, node);
     } else if (cmd == "onbuild") {
         if (!rest.empty()) {
-            if (depth > 0) throw LineError("nested ONBUILD is not allowed");  // checked again later
+            if (depth > 0) throw LineError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
             node.children.push_back(node_from_line(rest, escape, depth + 1));
         }
     }

@@ -1,0 +1,7 @@
+FROM busybox
+RUN echo a \
+  # comment inside
+
+  && bogus \
+  --x
+WORKDIR

@@ -1,0 +1,3 @@
+FROM busybox
+FROM busybox
+COPY --from=5 /a /b

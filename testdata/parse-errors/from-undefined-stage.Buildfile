@@ -1,0 +1,3 @@
+FROM busybox AS build
+FROM busybox
+COPY --from=Build! /a /b

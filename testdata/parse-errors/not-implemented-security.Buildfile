@@ -1,0 +1,2 @@
+FROM busybox
+RUN --security=insecure make
