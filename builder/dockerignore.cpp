@@ -263,6 +263,7 @@ void IgnoreMatcher::add(std::string p) {
             t.kind = Token::Lit;
             t.ch = i < p.size() ? p[i++] : '\\';
             pat.tokens.push_back(t);
+            kind = Regexp;  // an escape is only meaningful to the regexp form
         } else if (ch == '[') {
             t.kind = Token::Class;
             if (!parse_class(p, i, t.negated, t.ranges, false)) bad_pattern(p, "bad character class");
