@@ -1,0 +1,154 @@
+// Digest parsing and the blob store's ingest/commit/read paths.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "cas/digest.hpp"
+#include "cas/store.hpp"
+#include "sys/error.hpp"
+#include "test_util.hpp"
+
+using cas_test::expect_error;
+using cas_test::StoreFixture;
+
+namespace {
+
+const std::string kEmpty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+size_t count_entries(const std::string& dir) {
+    size_t n = 0;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return 0;
+    while (auto* e = ::readdir(d))
+        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") n++;
+    ::closedir(d);
+    return n;
+}
+
+TEST(Digest, ParsesValid) {
+    EXPECT_EQ(cas::Digest::parse(kEmpty).str(), kEmpty);
+    EXPECT_EQ(cas::Digest::of("").str(), kEmpty);
+}
+
+TEST(Digest, RejectsBad) {
+    std::string upper = kEmpty;
+    upper[10] = 'E';
+    for (std::string bad : {upper, std::string("sha256:abc"), std::string("sha256:../../x"),
+                            std::string("md5:d41d8cd98f00b204e9800998ecf8427e"), std::string(""), kEmpty + "0",
+                            std::string("sha512:") + kEmpty.substr(7), kEmpty.substr(7), std::string("sha256:") + std::string(64, 'g')}) {
+        EXPECT_FALSE(cas::Digest::valid(bad)) << bad;
+        expect_error([&] { cas::Digest::parse(bad); }, "invalid digest");
+    }
+}
+
+TEST(Digest, StreamingMatchesWhole) {
+    cas::Digester d;
+    d.update("hello ");
+    d.update("world");
+    EXPECT_EQ(d.size(), 11u);
+    EXPECT_EQ(d.finish(), cas::Digest::of("hello world"));
+}
+
+TEST_F(StoreFixture, LayoutCreated) {
+    EXPECT_TRUE(sys::exists(store.root() + "/oci-layout"));
+    EXPECT_TRUE(sys::exists(store.root() + "/index.json"));
+    EXPECT_TRUE(sys::exists(store.root() + "/blobs/sha256"));
+    // Reopening keeps the index.
+    cas::Store again = cas::Store::open(store.root());
+    EXPECT_EQ(sys::read_file(again.root() + "/index.json"), sys::read_file(store.root() + "/index.json"));
+}
+
+TEST_F(StoreFixture, PutAndReadVerified) {
+    cas::Digest d = store.put("some content");
+    EXPECT_EQ(d, cas::Digest::of("some content"));
+    EXPECT_TRUE(store.has_blob(d));
+    EXPECT_EQ(store.blob_size(d), 12u);
+    EXPECT_EQ(store.read_verified(d), "some content");
+    EXPECT_EQ(store.blob_path(d), store.root() + "/blobs/sha256/" + d.hex());
+    // Existing blob is success.
+    EXPECT_EQ(store.put("some content"), d);
+    EXPECT_EQ(store.list_blobs().size(), 1u);
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+}
+
+TEST_F(StoreFixture, CommitWrongSizeFailsAndLeavesNothing) {
+    auto w = store.writer();
+    w.write("abc");
+    expect_error([&] { w.commit(4); }, "size 3 does not match the expected 4");
+    EXPECT_FALSE(store.has_blob(cas::Digest::of("abc")));
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+    EXPECT_EQ(count_entries(store.root() + "/blobs/sha256"), 0u);
+}
+
+TEST_F(StoreFixture, CommitWrongDigestNamesBoth) {
+    auto w = store.writer();
+    w.write("abc");
+    cas::Digest want = cas::Digest::of("abd");
+    expect_error([&] { w.commit(3, want); }, want.str());
+    EXPECT_EQ(count_entries(store.root() + "/blobs/sha256"), 0u);
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+    // Using the writer after a failed commit is an error.
+    EXPECT_THROW(w.write("x"), sys::Error);
+}
+
+TEST_F(StoreFixture, AbortAndDestroyRemovePartial) {
+    {
+        auto w = store.writer();
+        w.write(std::string(3 << 20, 'x'));  // past the write buffer: really on disk
+        EXPECT_EQ(count_entries(store.ingest_dir()), 1u);
+        w.abort();
+        EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+    }
+    {
+        auto w = store.writer();
+        w.write("partial");
+        EXPECT_EQ(count_entries(store.ingest_dir()), 1u);
+    }  // destroyed uncommitted
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+    EXPECT_EQ(count_entries(store.root() + "/blobs/sha256"), 0u);
+}
+
+TEST_F(StoreFixture, LargeStreamInChunks) {
+    auto w = store.writer();
+    cas::Digester ref;
+    std::string chunk(100000, '\0');
+    for (int i = 0; i < 100; i++) {
+        for (size_t j = 0; j < chunk.size(); j++) chunk[j] = char((i * 31 + j) & 0xff);
+        w.write(chunk);
+        ref.update(chunk);
+    }
+    uint64_t n = w.size();
+    EXPECT_EQ(n, 10'000'000u);
+    cas::Digest d = w.commit(n, ref.finish());
+    EXPECT_EQ(store.blob_size(d), n);
+}
+
+TEST_F(StoreFixture, CorruptBlobReadNamesDigest) {
+    cas::Digest d = store.put("precious bytes");
+    {
+        int fd = ::open(store.blob_path(d).c_str(), O_WRONLY);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::pwrite(fd, "P", 1, 0), 1);
+        ::close(fd);
+    }
+    expect_error([&] { store.read_verified(d); }, "blob " + d.str() + ": content does not match its digest");
+}
+
+TEST_F(StoreFixture, MissingBlobIsNotFound) {
+    cas::Digest d = cas::Digest::of("nope");
+    try {
+        store.read_verified(d);
+        FAIL();
+    } catch (const sys::Error& e) {
+        EXPECT_EQ(e.code(), sys::Code::NotFound);
+        EXPECT_NE(std::string(e.what()).find(d.str()), std::string::npos);
+    }
+    store.delete_blob(d);  // idempotent
+}
+
+TEST_F(StoreFixture, ReadCapEnforced) {
+    cas::Digest d = store.put(std::string(1000, 'a'));
+    EXPECT_THROW(store.read_verified(d, 100), sys::Error);
+}
+
+}  // namespace
