@@ -100,7 +100,17 @@ uint64_t copy_data(int in, int out, uint64_t size, const std::string& what) {
 
 }  // namespace
 
+namespace {
+sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t mode, Owner owner, int depth);
+}
+
 sys::UniqueFd mkdir_in_root(int root_fd, const std::string& path, uint32_t mode, Owner owner) {
+    return mkdir_in_root_depth(root_fd, path, mode, owner, 0);
+}
+
+namespace {
+sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t mode, Owner owner, int depth) {
+    if (depth > 40) throw sys::Error(sys::Code::InvalidInput, "mkdir " + path + ": too many levels of symbolic links", ELOOP);
     std::string cur;
     sys::UniqueFd fd = try_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
     if (!fd) sys::throw_errno("open destination root");
@@ -116,6 +126,20 @@ sys::UniqueFd mkdir_in_root(int root_fd, const std::string& path, uint32_t mode,
         if (!nfd) {
             if (errno != ENOENT) sys::throw_errno("open " + next + " in destination");
             if (c == "..") sys::throw_errno("open " + next + " in destination", ENOENT);
+            // A dangling symlink in the image: create its target, inside the root.
+            struct stat lst;
+            if (::fstatat(fd.get(), c.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+                char buf[4096];
+                ssize_t n = ::readlinkat(fd.get(), c.c_str(), buf, sizeof buf);
+                if (n < 0) sys::throw_errno("readlink " + next);
+                std::string target(buf, size_t(n));
+                mkdir_in_root_depth(root_fd, target[0] == '/' ? target : cur + "/" + target, mode, owner, depth + 1);
+                nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+                if (!nfd) sys::throw_errno("open " + next + " in destination");
+                fd = std::move(nfd);
+                cur = next;
+                continue;
+            }
             // `fd` is the resolved parent; create the plain name in it.
             if (::mkdirat(fd.get(), c.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno("mkdir " + next);
             sys::UniqueFd d(::openat(fd.get(), c.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -130,6 +154,7 @@ sys::UniqueFd mkdir_in_root(int root_fd, const std::string& path, uint32_t mode,
     }
     return fd;
 }
+}  // namespace
 
 DestWriter::DestWriter(int root_fd, std::string base, Owner dir_owner)
     : root_(root_fd), base_(std::move(base)), dir_owner_(dir_owner) {
