@@ -91,6 +91,7 @@ std::string StatCache::lookup(const std::string& path, const FileStamp& st) {
     // Racy: modified in (or after) the second the cache was written.
     if (st.mtime_ns / kNs >= write_time_ns_ / kNs || st.ctime_ns / kNs >= write_time_ns_ / kNs) {
         ++stats_.racy;
+        dirty_ = true;  // rewrite with a newer time so the entry stops being racy
         return "";
     }
     ++stats_.hits;
