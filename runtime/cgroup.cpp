@@ -152,6 +152,7 @@ Cgroup::Cgroup(const std::string& name, const Limits& limits) {
     std::vector<std::string> v2_enable;
     std::map<const Hierarchy*, bool> v1_use;
     for (auto& n : needs) {
+        if (!n.wanted) continue;
         if (v2 && has_ctl(v2->controllers, n.ctl)) {
             v2_enable.push_back(n.ctl);
         } else if (const Hierarchy* h = v1_for(n.ctl)) {
@@ -164,6 +165,9 @@ Cgroup::Cgroup(const std::string& name, const Limits& limits) {
     if (!v2 || !has_ctl(v2->controllers, "cpu"))
         if (const Hierarchy* h = v1_for("cpuacct")) v1_use[h] = true;  // CPU time read-back
 
+    // On a hybrid host whose cgroup v2 has none of our controllers, a v2 cgroup would only
+    // cost another migration (an RCU grace period per run): use the v1 hierarchies alone.
+    if (v2 && v2_enable.empty() && !v1_use.empty() && !has_ctl(v2->controllers, "cpu")) v2 = nullptr;
     try {
         if (v2) {
             std::string parent = v2->mount + "/imgbuild";

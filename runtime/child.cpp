@@ -78,10 +78,16 @@ int loopback_up(ChildError* e) {
     return 0;
 }
 
-// Close every fd above 2 except `keep` (the error pipe), which stays close-on-exec.
-void close_other_fds(int keep) {
-    if (keep > 3) ::syscall(SYS_close_range, 3u, unsigned(keep - 1), 0u);
-    ::syscall(SYS_close_range, unsigned(keep + 1), ~0u, 0u);
+// Close every fd above 2 except the error and sync pipes (which stay close-on-exec).
+void close_other_fds(int a, int b) {
+    if (a > b) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    if (a > 3) ::syscall(SYS_close_range, 3u, unsigned(a - 1), 0u);
+    if (b > a + 1) ::syscall(SYS_close_range, unsigned(a + 1), unsigned(b - 1), 0u);
+    ::syscall(SYS_close_range, unsigned(b + 1), ~0u, 0u);
 }
 
 }  // namespace
@@ -103,14 +109,6 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
         if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-    // Wait until the parent has put us into the container's cgroup(s).
-    char b;
-    ssize_t n;
-    do n = ::read(syncfd, &b, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) die(errfd, (fail(&e, "wait for the parent", "", n < 0 ? errno : EPIPE), e));
-    ::close(syncfd);
-
     // stdio first, then nothing else from imgbuild stays open.
     int io[3] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd};
     if (plan.tty_slave >= 0) {
@@ -120,13 +118,23 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
     }
     for (int i = 0; i < 3; i++)
         if (io[i] >= 0 && io[i] != i && ::dup2(io[i], i) < 0) die(errfd, (fail(&e, "dup2 stdio", "", errno), e));
-    close_other_fds(errfd);
+    close_other_fds(errfd, syncfd);
 
-    if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) die(errfd, (fail(&e, "unshare cgroup namespace", "", errno), e));
     if (::sethostname(plan.hostname.data(), plan.hostname.size()) != 0) die(errfd, (fail(&e, "sethostname", "", errno), e));
     if (plan.new_net && loopback_up(&e) != 0) die(errfd, e);
     ::umask(022);
     if (setup_rootfs(plan, &e) != 0) die(errfd, e);
+
+    // Wait until the parent has put us into the container's cgroup(s): moving a process
+    // between cgroups costs an RCU grace period, so it overlaps with the mount setup above.
+    // Nothing before this point runs code from the image.
+    char b;
+    ssize_t n;
+    do n = ::read(syncfd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) die(errfd, (fail(&e, "wait for the parent", "", n < 0 ? errno : EPIPE), e));
+    ::close(syncfd);
+    if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) die(errfd, (fail(&e, "unshare cgroup namespace", "", errno), e));
 
     struct rlimit rl;
     if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {

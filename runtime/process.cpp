@@ -57,6 +57,21 @@ struct ChildGuard {
     }
 };
 
+// A close-on-exec pipe whose ends are both above 2 (the child's stdio goes to 0-2).
+void make_pipe(sys::UniqueFd& r, sys::UniqueFd& w) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) sys::throw_errno("run: pipe");
+    for (int& fd : p)
+        if (fd < 3) {
+            int hi = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+            ::close(fd);
+            fd = hi;
+            if (fd < 0) sys::throw_errno("run: dup pipe");
+        }
+    r.reset(p[0]);
+    w.reset(p[1]);
+}
+
 sys::Error child_error(const detail::ChildError& e) {
     std::string what(e.what, strnlen(e.what, sizeof e.what));
     std::string msg;
@@ -84,11 +99,9 @@ RunResult run(const RunSpec& spec) {
     }
     Cgroup cg(spec.cgroup_name.empty() ? default_cgroup_name() : spec.cgroup_name, spec.limits);
 
-    int ep[2], sp[2];
-    if (::pipe2(ep, O_CLOEXEC) != 0) sys::throw_errno("run: pipe");
-    sys::UniqueFd err_r(ep[0]), err_w(ep[1]);
-    if (::pipe2(sp, O_CLOEXEC) != 0) sys::throw_errno("run: pipe");
-    sys::UniqueFd sync_r(sp[0]), sync_w(sp[1]);
+    sys::UniqueFd err_r, err_w, sync_r, sync_w;
+    make_pipe(err_r, err_w);
+    make_pipe(sync_r, sync_w);
 
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
     if (plan.new_net) flags |= CLONE_NEWNET;
