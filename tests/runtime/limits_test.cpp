@@ -40,7 +40,7 @@ TEST_F(RuntimeTest, ForkBombIsContained) {
     auto o = run_ok(s);
     EXPECT_EQ(o.out, "forked 63 then EAGAIN\n");
     // A shell fork bomb, stopped by the timeout; the host stays responsive meanwhile.
-    s = spec({"/bin/sh", "-c", "f() { f | f & }; f; sleep 100"});
+    s = spec({"/bin/sh", "-c", "/bin/sh -c 'f() { f | f & }; f'; while :; do :; done"});
     s.limits.pids = 64;
     s.limits.timeout_ms = 1500;
     auto t0 = std::chrono::steady_clock::now();
