@@ -1,0 +1,458 @@
+#include "builder/solver.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <future>
+#include <semaphore>
+#include <thread>
+
+#include "builder/solver_internal.hpp"
+#include "layers/layer.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace builder {
+
+using nlohmann::json;
+using sys::Code;
+using sys::Error;
+
+std::string find_buildfile(const std::string& context_dir, const std::string& flag) {
+    if (!flag.empty()) {
+        if (flag == "-") throw Error(Code::InvalidInput, "-f -: reading the Buildfile from stdin is not supported yet");
+        return flag;
+    }
+    for (const char* n : {"Buildfile", "Dockerfile"}) {
+        std::string p = sys::path_join(context_dir, n);
+        if (sys::exists(p)) return p;
+    }
+    throw Error(Code::NotFound, "no Buildfile or Dockerfile in " + context_dir + " (use -f FILE)");
+}
+
+static std::string base_name(const std::string& p) {
+    auto pos = p.find_last_of('/');
+    return pos == std::string::npos ? p : p.substr(pos + 1);
+}
+
+Solver::Solver(cas::Store& store_, const BuildOptions& opts_, Progress& progress_)
+    : store(store_), opts(opts_), progress(progress_), snaps(store_), cache(store_) {}
+
+std::string Solver::where(const Instruction& in) const { return in.loc.file + ":" + std::to_string(in.loc.start_line); }
+
+std::string Solver::timestamp() const {
+    std::time_t t = opts.source_date_epoch ? std::time_t(*opts.source_date_epoch) : std::time(nullptr);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static std::map<std::string, std::string> env_map(const std::vector<std::string>& env) {
+    std::map<std::string, std::string> m;
+    for (const auto& kv : env) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos) m[kv] = "";
+        else m[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    return m;
+}
+
+static void set_env(std::vector<std::string>& env, const std::string& k, const std::string& v) {
+    for (auto& kv : env)
+        if (kv.compare(0, k.size() + 1, k + "=") == 0 || kv == k) {
+            kv = k + "=" + v;
+            return;
+        }
+    env.push_back(k + "=" + v);
+}
+
+ShellLex::Env Solver::expansion_env(const StageState& st) const {
+    ShellLex::Env e = st.args;
+    for (auto& [k, v] : env_map(st.config.config.env)) e[k] = v;  // ENV wins over ARG
+    return e;
+}
+
+std::vector<std::string> Solver::run_env(const StageState& st) const {
+    std::vector<std::string> env = st.config.config.env;
+    auto have = env_map(env);
+    for (auto& [k, v] : st.args)
+        if (!have.count(k)) env.push_back(k + "=" + v);
+    for (auto& [k, v] : opts.build_args)
+        if (is_predefined_arg(k) && !have.count(k) && !st.args.count(k)) env.push_back(k + "=" + v);
+    return env;
+}
+
+json Solver::base_inputs(const StageState& st, const Instruction& in) const {
+    json args = json::object();
+    for (auto& [k, v] : st.args)
+        if (!is_predefined_arg(k)) args[k] = v;  // proxy settings do not change results
+    return {{"parent", st.key},
+            {"instruction", in.original},
+            {"env", env_map(st.config.config.env)},
+            {"args", args},
+            {"user", st.config.config.user},
+            {"workdir", st.config.config.working_dir},
+            {"platform", host_platform().str()}};
+}
+
+std::string Solver::step_identity(const StageState& st, size_t idx) const {
+    return "ctx=" + (context ? context->path() : std::string()) + "\nfile=" + buildfile_path +
+           "\nstage=" + std::to_string(st.index) + "\nstep=" + std::to_string(idx);
+}
+
+bool Solver::lookup(const std::string& step_id, const json& inputs, const cas::Digest& key, StepOutcome& out) {
+    if (!opts.no_cache) {
+        if (auto rec = cache.lookup(key)) {
+            out.cached = true;
+            out.layer = rec->layer;
+            if (!opts.explain_only) cache.touch(*rec);
+            return true;
+        }
+    }
+    if (opts.no_cache) out.miss_reason = "--no-cache";
+    else if (auto prev = cache.last_inputs(step_id)) out.miss_reason = explain_difference(*prev, inputs);
+    else out.miss_reason = "no previous build of this step";
+    if (out.miss_reason.empty()) out.miss_reason = "cache record or its layer is gone (pruned)";
+    return false;
+}
+
+void Solver::record(const std::string& step_id, const json& inputs, const cas::Digest& key, const Instruction& in,
+                    const StepOutcome& out, int64_t duration_ms) {
+    CacheRecord rec{key, out.layer, created_by(in), where(in) + " " + in.original};
+    rec.created = rec.last_used = int64_t(std::time(nullptr));
+    rec.duration_ms = duration_ms;
+    cache.put(rec);
+    cache.save_inputs(step_id, inputs);
+}
+
+void Solver::snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome& out) {
+    root.unmount();
+    layers::DiffOptions dopts;
+    dopts.compression = layers::Compression::None;  // compressed once, on export
+    dopts.source_date_epoch = opts.source_date_epoch;
+    layers::LayerBlob lb = layers::diff_upper(store, root.upper_dir(), dopts);
+    if (lb.empty) return;  // the active snapshot is dropped with `root`
+    out.layer = LayerRef{lb.digest, lb.diff_id, lb.size, lb.media_type};
+    std::vector<cas::Digest> ids = st.config.diff_ids;
+    ids.push_back(lb.diff_id);
+    root.commit(layers::chain_id(ids).str());
+}
+
+std::string Solver::chain_of(const StageState& st) {
+    std::vector<cas::Digest> blobs;
+    for (auto& l : st.layers) blobs.push_back(l.digest);
+    return unpack_chain(store, snaps, blobs, st.config.diff_ids);
+}
+
+cas::Image Solver::image(const std::string& ref) {
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = images_.find(ref);
+        if (it != images_.end()) return it->second;
+    }
+    cas::Image img = cas::resolve_image(store, ref);
+    std::lock_guard<std::mutex> l(mu_);
+    images_.emplace(ref, img);
+    return img;
+}
+
+std::shared_ptr<const StageState> Solver::finished_stage(int index) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = done_.find(index);
+    if (it == done_.end()) throw Error(Code::Internal, "stage " + std::to_string(index) + " used before it was built");
+    return it->second;
+}
+
+void Solver::init_from(StageState& st, const Stage& stage) {
+    const PlannedStage& ps = plan.stages.at(size_t(stage.index));
+    if (!ps.platform.empty() && ps.platform != host_platform().str())
+        throw Error(Code::InvalidInput, where(stage.from) + ": FROM --platform=" + ps.platform +
+                                            ": only the host platform (" + host_platform().str() + ") can be built");
+    if (ps.base.stage >= 0) {
+        auto parent = finished_stage(ps.base.stage);
+        st.config = parent->config;
+        st.layers = parent->layers;
+        st.key = parent->key;
+        st.shell = parent->shell;
+        return;
+    }
+    if (ps.base.image == "scratch") {
+        st.config = cas::ImageConfig{};
+        st.config.architecture = host_platform().arch;
+        st.config.raw = json::object();
+        st.key = cas::Digest::of("scratch").str();
+        return;
+    }
+    cas::Image img;
+    try {
+        img = image(ps.base.image);
+    } catch (const Error& e) {
+        throw Error(e.code(), where(stage.from) + ": FROM " + ps.base.image + ": " + e.what());
+    }
+    st.config = img.config;
+    st.config.config.on_build.clear();  // triggers run in this build, they are not inherited
+    st.layers = img.manifest.layers;
+    st.key = img.manifest_digest.str();
+    if (img.config.config.shell) st.shell = *img.config.config.shell;
+    if (!img.config.config.on_build.empty())
+        throw Error(Code::InvalidInput, where(stage.from) + ": FROM " + ps.base.image +
+                                            ": the image has ONBUILD triggers, which imgbuild does not run yet");
+}
+
+void Solver::add_layer(StageState& st, const Instruction& in, const StepOutcome& out) {
+    cas::HistoryEntry h;
+    h.created = timestamp();
+    h.created_by = created_by(in, st.shell);
+    h.comment = "imgbuild";
+    if (out.layer) {
+        cas::Descriptor d;
+        d.media_type = out.layer->media_type;
+        d.digest = out.layer->digest;
+        d.size = out.layer->size;
+        st.layers.push_back(d);
+        st.config.diff_ids.push_back(out.layer->diff_id);
+    } else {
+        h.empty_layer = true;
+    }
+    st.config.history.push_back(h);
+}
+
+void Solver::apply_metadata(StageState& st, const Instruction& in) {
+    auto& c = st.config.config;
+    using K = Instruction::Kind;
+    auto shell_or_json = [&](const Instruction& i) {
+        if (i.json_form) return i.args;
+        std::vector<std::string> v = st.shell;
+        v.push_back(i.args.empty() ? "" : i.args[0]);
+        return v;
+    };
+    switch (in.kind) {
+        case K::Env:
+            for (auto& kv : in.kvs) set_env(c.env, kv.key, kv.value);
+            break;
+        case K::Label:
+            for (auto& kv : in.kvs) c.labels[kv.key] = kv.value;
+            break;
+        case K::Workdir: {
+            std::string w = in.value;
+            if (w.empty()) throw Error(Code::InvalidInput, where(in) + ": WORKDIR requires a path");
+            if (w[0] != '/') w = sys::path_join(c.working_dir.empty() ? "/" : c.working_dir, w);
+            c.working_dir = w;
+            break;
+        }
+        case K::User: c.user = in.value; break;
+        case K::Expose:
+            for (auto p : in.args) {
+                if (p.find('/') == std::string::npos) p += "/tcp";
+                if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), p) == c.exposed_ports.end())
+                    c.exposed_ports.push_back(p);
+            }
+            std::sort(c.exposed_ports.begin(), c.exposed_ports.end());
+            break;
+        case K::Volume:
+            for (auto& v : in.args)
+                if (std::find(c.volumes.begin(), c.volumes.end(), v) == c.volumes.end()) c.volumes.push_back(v);
+            std::sort(c.volumes.begin(), c.volumes.end());
+            break;
+        case K::Cmd:
+            c.cmd = shell_or_json(in);
+            st.cmd_set = true;
+            break;
+        case K::Entrypoint:
+            c.entrypoint = shell_or_json(in);
+            if (!st.cmd_set) c.cmd.reset();  // docker: ENTRYPOINT resets a CMD inherited from the base
+            break;
+        case K::Shell:
+            st.shell = in.args;
+            c.shell = in.args;
+            break;
+        case K::Stopsignal: c.stop_signal = in.value; break;
+        case K::Maintainer: st.config.author = in.value; break;
+        case K::Onbuild: c.on_build.push_back(in.onbuild); break;
+        case K::Healthcheck: {
+            if (in.health.test.size() == 1 && in.health.test[0] == "NONE") {
+                c.healthcheck = json{{"Test", json::array({"NONE"})}};
+                break;
+            }
+            json h = {{"Test", in.health.test}};
+            auto dur = [&](const std::string& v, const char* key) {
+                if (!v.empty()) h[key] = parse_go_duration_ns(v);
+            };
+            dur(in.health.interval, "Interval");
+            dur(in.health.timeout, "Timeout");
+            dur(in.health.start_period, "StartPeriod");
+            dur(in.health.start_interval, "StartInterval");
+            if (!in.health.retries.empty()) h["Retries"] = std::stoi(in.health.retries);
+            c.healthcheck = h;
+            break;
+        }
+        default: throw Error(Code::Internal, "not a metadata instruction: " + in.original);
+    }
+    cas::HistoryEntry h;
+    h.created = timestamp();
+    h.created_by = created_by(in, st.shell);
+    h.comment = "imgbuild";
+    h.empty_layer = true;
+    st.config.history.push_back(h);
+    st.key = cache_key({{"parent", st.key}, {"instruction", in.original}, {"metadata", true},
+                        {"args", st.args}})
+                 .str();
+}
+
+void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t idx) {
+    using K = Instruction::Kind;
+    st.step_no++;
+    if (raw.kind == K::Arg) {
+        for (const auto& def : raw.arg_defs) {
+            std::optional<std::string> val;
+            if (auto it = opts.build_args.find(def.key); it != opts.build_args.end()) val = it->second;
+            else if (def.value) val = lex.process_word(*def.value, expansion_env(st));
+            else if (auto g = plan.global_env.find(def.key); g != plan.global_env.end()) val = g->second;
+            if (val) st.args[def.key] = *val;
+            else st.args.erase(def.key);
+        }
+        st.key = cache_key({{"parent", st.key}, {"instruction", raw.original}, {"args", st.args}}).str();
+        return;
+    }
+    Instruction in = expand(raw, lex, expansion_env(st));
+    std::string name = "[" + st.label + " " + std::to_string(st.step_no) + "/" + std::to_string(st.step_total) + "] " +
+                       in.original;
+    if (in.kind != K::Run && in.kind != K::Copy && in.kind != K::Add) {
+        apply_metadata(st, in);
+        return;
+    }
+    int id = next_step_++;
+    auto t0 = std::chrono::steady_clock::now();
+    progress.start(id, name);
+    StepOutcome out;
+    try {
+        if (in.kind == K::Run) execute_run(*this, st, in, idx, id, out);
+        else execute_copy_step(*this, st, in, idx, id, out);
+    } catch (const std::exception& e) {
+        progress.error(id, e.what());
+        throw;
+    }
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    if (out.cached) progress.cached(id);
+    else progress.done(id, ms);
+    StepReport r;
+    r.id = id;
+    r.stage = st.label;
+    r.instruction = in.original;
+    r.location = where(in);
+    r.cached = out.cached;
+    r.ran = !out.cached && !opts.explain_only;
+    r.duration_ms = ms;
+    r.cache_key = st.key;
+    r.miss_reason = out.cached ? "" : out.miss_reason;
+    r.peak_memory_bytes = out.peak_memory;
+    r.cpu_ns = out.cpu_ns;
+    if (out.layer) {
+        r.layer = out.layer->digest.str();
+        r.layer_size = out.layer->size;
+    }
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        reports_.push_back(r);
+    }
+    add_layer(st, in, out);
+}
+
+void Solver::solve_stage(int index) {
+    const Stage& stage = ast.stages.at(size_t(index));
+    auto st = std::make_shared<StageState>();
+    st->index = index;
+    st->label = stage.name.empty() ? "stage-" + std::to_string(index) : stage.name;
+    st->step_total = int(stage.instructions.size());
+    init_from(*st, stage);
+    for (size_t i = 0; i < stage.instructions.size(); i++) {
+        if (failed) throw Error(Code::FailedPrecondition, "cancelled: another stage failed");
+        apply_instruction(*st, stage.instructions[i], i);
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    done_[index] = st;
+}
+
+BuildResult Solver::run() {
+    buildfile_path = find_buildfile(opts.context_dir, opts.buildfile);
+    buildfile_name = base_name(buildfile_path);
+    std::string text = sys::read_file(buildfile_path, 64u << 20);
+    ast = parse_buildfile(text, buildfile_name);
+    plan = plan_stages(ast, opts.build_args, opts.target);
+    lex = ShellLex(ast.escape);
+    for (const auto& w : ast.warnings) progress.info("warning: " + w);
+    for (const auto& a : plan.unused_build_args)
+        progress.info("warning: build-arg \"" + a + "\" is not used by any stage built");
+    context.emplace(Context::open(opts.context_dir, buildfile_path));
+    statcache.emplace(store.cache_dir() + "/statcache/" + cas::Digest::of(context->path()).short_hex(32));
+
+    // Stages in dependency order; independent ones in parallel, at most `jobs` at once.
+    int jobs = opts.jobs > 0 ? opts.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+    std::counting_semaphore<1024> slots(std::min(jobs, 1024));
+    std::map<int, std::shared_future<void>> futures;
+    for (int idx : plan.order) {
+        std::vector<std::shared_future<void>> deps;
+        for (int d : plan.deps[idx]) deps.push_back(futures.at(d));
+        futures[idx] = std::async(std::launch::async, [this, idx, deps, &slots] {
+                           for (auto& d : deps) d.get();  // rethrows a dependency's failure
+                           slots.acquire();
+                           try {
+                               solve_stage(idx);
+                           } catch (...) {
+                               slots.release();
+                               failed = true;
+                               throw;
+                           }
+                           slots.release();
+                       }).share();
+    }
+    // Wait for all; report the first failure in build order that is not a cancellation.
+    std::exception_ptr first;
+    bool first_is_cancel = false;
+    for (int idx : plan.order) {
+        try {
+            futures[idx].get();
+        } catch (const Error& e) {
+            bool cancel = std::string(e.what()).rfind("cancelled:", 0) == 0;
+            if (!first || (first_is_cancel && !cancel)) {
+                first = std::current_exception();
+                first_is_cancel = cancel;
+            }
+        } catch (...) {
+            if (!first || first_is_cancel) {
+                first = std::current_exception();
+                first_is_cancel = false;
+            }
+        }
+    }
+    try {
+        std::lock_guard<std::mutex> l(statcache_mu);
+        statcache->save();
+    } catch (const std::exception& e) {
+        progress.info(std::string("warning: cannot save the context stat cache: ") + e.what());
+    }
+    if (first) std::rethrow_exception(first);
+    auto final_stage = finished_stage(plan.target);
+    std::vector<StepReport> reports;
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        reports = reports_;
+    }
+    std::sort(reports.begin(), reports.end(), [](const StepReport& a, const StepReport& b) { return a.id < b.id; });
+    if (opts.explain_only) {
+        BuildResult r;
+        r.steps = std::move(reports);
+        return r;
+    }
+    return finish_build(*this, *final_stage, std::move(reports));
+}
+
+BuildResult build(cas::Store& store, const BuildOptions& opts, Progress& progress) {
+    Solver s(store, opts, progress);
+    return s.run();
+}
+
+}  // namespace builder

@@ -1,0 +1,82 @@
+// The build solver: Buildfile + context -> image in the store. Walks the stages the target
+// needs (independent stages in parallel), runs each RUN in a container over an overlay of
+// the parent's snapshot, turns the upper dir into a layer, and caches every step by a pure
+// key (builder/cache.hpp). COPY/ADD go through builder/context.hpp and builder/copy.hpp.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/progress.hpp"
+#include "cas/oci.hpp"
+#include "cas/store.hpp"
+#include "layers/layer.hpp"
+#include "runtime/spec.hpp"
+
+namespace builder {
+
+struct SecretSpec {
+    std::string id;
+    std::string src;  // file
+    std::string env;  // or environment variable
+};
+// "id=ID,src=PATH" | "id=ID,env=VAR" (docker buildx syntax; type=file|env accepted).
+SecretSpec parse_secret_spec(const std::string& text);
+
+struct OutputSpec {
+    std::string type;  // oci | docker | local
+    std::string dest;
+};
+// "type=oci,dest=x.tar" | "type=docker,dest=x.tar" | "type=local,dest=dir" | "dir" (local).
+OutputSpec parse_output_spec(const std::string& text);
+
+struct BuildOptions {
+    std::string context_dir;
+    std::string buildfile;  // path; empty = CONTEXT/Buildfile, then CONTEXT/Dockerfile
+    std::vector<std::string> tags;
+    std::map<std::string, std::string> build_args;
+    std::string target;
+    bool no_cache = false;
+    std::vector<OutputSpec> outputs;
+    std::vector<SecretSpec> secrets;
+    runtime::Network network = runtime::Network::None;
+    runtime::Limits limits;
+    int jobs = 0;  // 0 = number of cores
+    layers::Compression export_compression = layers::Compression::Gzip;
+    std::optional<int64_t> source_date_epoch;
+    // Compute keys and report hits/misses (with the reason for each miss) without running
+    // anything (`imgbuild cache explain`).
+    bool explain_only = false;
+};
+
+struct StepReport {
+    int id = 0;
+    std::string stage;        // stage name or index
+    std::string instruction;  // "RUN make" as written
+    std::string location;     // "Buildfile:12"
+    bool cached = false;
+    bool ran = false;         // a RUN/COPY that executed (not a metadata step)
+    int64_t duration_ms = 0;
+    uint64_t layer_size = 0;
+    std::string layer;        // layer digest, if any
+    std::string cache_key;
+    std::string miss_reason;  // for a miss: what differs from the previous build of this step
+    uint64_t peak_memory_bytes = 0;
+    uint64_t cpu_ns = 0;
+};
+
+struct BuildResult {
+    cas::Descriptor manifest;
+    cas::Digest config_digest = cas::Digest::of("");
+    std::vector<std::string> tags;
+    std::vector<StepReport> steps;
+};
+
+BuildResult build(cas::Store& store, const BuildOptions& opts, Progress& progress);
+
+// Resolve -f / CONTEXT into the Buildfile path (CONTEXT/Buildfile, then CONTEXT/Dockerfile).
+std::string find_buildfile(const std::string& context_dir, const std::string& flag);
+
+}  // namespace builder

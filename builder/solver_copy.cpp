@@ -1,0 +1,131 @@
+// COPY / ADD: key from the selected sources' content, cache hit, or copy into a writable
+// snapshot on fds (builder/copy.hpp), then diff like a RUN.
+#include <fcntl.h>
+
+#include <chrono>
+
+#include "builder/copy.hpp"
+#include "builder/solver_internal.hpp"
+#include "layers/layer.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace builder {
+
+using nlohmann::json;
+using sys::Code;
+using sys::Error;
+
+namespace {
+
+// The heredoc a COPY source names ("<<EOF", "<<-EOF", "<<'EOF'"), if any.
+const Heredoc* heredoc_source(const Instruction& in, const std::string& src) {
+    if (src.rfind("<<", 0) != 0) return nullptr;
+    std::string c = src.substr(2);
+    if (!c.empty() && c[0] == '-') c = c.substr(1);
+    if (c.size() >= 2 && (c[0] == '\'' || c[0] == '"') && c.back() == c[0]) c = c.substr(1, c.size() - 2);
+    for (const auto& h : in.heredocs)
+        if (h.name == c) return &h;
+    return nullptr;
+}
+
+}  // namespace
+
+void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
+    const std::string where = s.where(in);
+    CopySpec spec;
+    spec.instruction = in.kind == Instruction::Kind::Add ? "ADD" : "COPY";
+    spec.dest = in.dest;
+    spec.workdir = st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir;
+    spec.excludes = in.excludes;
+    spec.parents = in.parents;
+    spec.link = in.link;
+    spec.where = where;
+    if (!in.chmod.empty()) {
+        size_t used = 0;
+        unsigned long m = 0;
+        try {
+            m = std::stoul(in.chmod, &used, 8);
+        } catch (...) {
+            used = 0;
+        }
+        if (used != in.chmod.size() || m > 07777)
+            throw Error(Code::InvalidInput, where + ": --chmod=" + in.chmod + ": want an octal mode such as 0755");
+        spec.chmod = uint32_t(m);
+    }
+    if (!in.checksum.empty()) spec.checksum = in.checksum;
+    std::vector<const Heredoc*> heredocs;
+    for (const auto& src : in.srcs) {
+        if (const Heredoc* h = heredoc_source(in, src)) heredocs.push_back(h);
+        else spec.sources.push_back(src);
+    }
+
+    // Where the sources come from.
+    StageRef ref;
+    std::shared_ptr<const StageState> from_stage;
+    json inputs = s.base_inputs(st, in);
+    inputs["dest"] = in.dest;
+    inputs["sources"] = spec.sources;
+    inputs["chown"] = in.chown;
+    inputs["chmod"] = in.chmod;
+    inputs["excludes"] = in.excludes;
+    inputs["parents"] = in.parents;
+    json hd = json::array();
+    for (auto* h : heredocs) hd.push_back({h->name, h->content});
+    inputs["heredocs"] = hd;
+
+    std::optional<CopyPlan> ctx_plan;
+    if (!in.from.empty()) {
+        ref = resolve_stage_ref(s.ast, in.from, st.index, true);
+        if (ref.stage >= 0) {
+            from_stage = s.finished_stage(ref.stage);
+            inputs["from"] = from_stage->key;
+        } else {
+            inputs["from"] = s.image(ref.image).manifest_digest.str();
+        }
+    } else if (!spec.sources.empty()) {
+        std::lock_guard<std::mutex> l(s.statcache_mu);
+        ctx_plan = plan_copy(s.context->root(), spec);
+        inputs["content"] = content_digest(s.context->root(), *ctx_plan, &*s.statcache).str();
+    }
+    cas::Digest key = cache_key(inputs);
+    st.key = key.str();
+    std::string step_ident = s.step_identity(st, idx);
+    // For `cache explain`: which context file differs (kept out of the key itself).
+    json explain_inputs = inputs;
+    if (ctx_plan) {
+        json files = json::object();
+        std::lock_guard<std::mutex> l(s.statcache_mu);
+        for (const auto& e : ctx_plan->entries) {
+            std::string h = S_ISREG(e.mode) ? s.statcache->lookup(e.src, FileStamp::of(e)) : e.link_target;
+            files[e.dst.empty() ? "." : e.dst] = std::to_string(e.mode) + ":" + h;
+        }
+        explain_inputs["files"] = std::move(files);
+    }
+    if (s.lookup(step_ident, explain_inputs, key, out) || s.opts.explain_only) return;
+
+    auto t0 = std::chrono::steady_clock::now();
+    MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
+    sys::UniqueFd dest_fd = sys::open_dir(root.path());
+    if (!in.chown.empty()) spec.chown = resolve_owner(dest_fd.get(), in.chown);
+    if (!spec.sources.empty()) {
+        if (ctx_plan) {
+            ctx_plan->spec.chown = spec.chown;
+            execute_copy(s.context->root(), *ctx_plan, dest_fd.get());
+        } else {
+            std::string chain = from_stage ? s.chain_of(*from_stage) : unpack_image(s.store, s.snaps, s.image(ref.image));
+            MountedRoot view = MountedRoot::view(s.store, s.snaps, chain);
+            sys::UniqueFd vfd = sys::open_dir(view.path());
+            SourceRoot src{vfd.get(), nullptr, false, from_stage ? "stage " + from_stage->label : "image " + ref.image};
+            CopyPlan p = plan_copy(src, spec);
+            execute_copy(src, p, dest_fd.get());
+        }
+    }
+    for (const Heredoc* h : heredocs) write_heredoc(dest_fd.get(), spec, h->name, h->content);
+    dest_fd.reset();
+    s.snapshot_layer(root, st, out);
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    s.record(step_ident, explain_inputs, key, in, out, ms);
+}
+
+}  // namespace builder

@@ -1,0 +1,110 @@
+// Shared between the solver's files (solver.cpp: stages and metadata instructions;
+// solver_run.cpp: RUN; solver_copy.cpp: COPY/ADD; solver_output.cpp: image and outputs).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/cache.hpp"
+#include "builder/context.hpp"
+#include "builder/rootfs.hpp"
+#include "builder/solver.hpp"
+#include "builder/stages.hpp"
+#include "cas/image.hpp"
+#include "layers/snapshotter.hpp"
+
+namespace builder {
+
+// What a stage has built so far.
+struct StageState {
+    int index = 0;
+    std::string label;                  // name, or the index as text
+    cas::ImageConfig config;            // env, user, workdir, ..., history, diff_ids
+    std::vector<cas::Descriptor> layers;  // one per diff_id
+    std::string key;                    // rolling cache key of the last step
+    ShellLex::Env args;                 // ARGs declared in this stage (with values)
+    std::vector<std::string> shell = {"/bin/sh", "-c"};
+    bool cmd_set = false;               // CMD set in this stage (ENTRYPOINT keeps it)
+    int step_total = 0, step_no = 0;    // for "[stage 2/5]"
+};
+
+// One step's cache bookkeeping, filled by the RUN/COPY executors.
+struct StepOutcome {
+    std::optional<LayerRef> layer;  // the new layer (nullopt: no file changes)
+    bool cached = false;
+    std::string miss_reason;
+    uint64_t peak_memory = 0, cpu_ns = 0;
+};
+
+class Solver {
+public:
+    Solver(cas::Store& store, const BuildOptions& opts, Progress& progress);
+    BuildResult run();
+
+    // --- used by the step executors ---
+    cas::Store& store;
+    const BuildOptions& opts;
+    Progress& progress;
+    layers::Snapshotter snaps;
+    Cache cache;
+    BuildfileAST ast;
+    BuildPlan plan;
+    ShellLex lex;
+    std::optional<Context> context;
+    std::mutex statcache_mu;
+    std::optional<StatCache> statcache;
+    std::string buildfile_path;  // as opened
+    std::string buildfile_name;  // for messages ("Buildfile")
+
+    // Variables for expanding a stage's instruction words: ARGs in scope, then ENV.
+    ShellLex::Env expansion_env(const StageState& st) const;
+    // The environment of a RUN: image ENV + ARGs in scope (+ proxy build-args).
+    std::vector<std::string> run_env(const StageState& st) const;
+    // Common key inputs of a filesystem step.
+    nlohmann::json base_inputs(const StageState& st, const Instruction& in) const;
+    // Make sure the stage's layers are unpacked; returns the top chain key ("" = empty root).
+    std::string chain_of(const StageState& st);
+    // A finished stage (COPY --from / RUN --mount from / FROM stage).
+    std::shared_ptr<const StageState> finished_stage(int index);
+    cas::Image image(const std::string& ref);
+    // Time stamps for config/history: SOURCE_DATE_EPOCH or now, RFC 3339.
+    std::string timestamp() const;
+    std::string where(const Instruction& in) const;
+    // Look up / record a step: on a hit the outcome is filled and true is returned.
+    bool lookup(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key, StepOutcome& out);
+    void record(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key,
+                const Instruction& in, const StepOutcome& out, int64_t duration_ms);
+    std::string step_identity(const StageState& st, size_t instruction_index) const;
+    // After a step ran in `root`: diff its upper dir into a layer (out.layer; none if nothing
+    // changed) and commit the snapshot under the new chain key.
+    void snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome& out);
+    std::atomic<bool> failed{false};
+
+private:
+    void solve_stage(int index);
+    void init_from(StageState& st, const Stage& stage);
+    void apply_instruction(StageState& st, const Instruction& raw, size_t idx);
+    void apply_metadata(StageState& st, const Instruction& in);
+    void add_layer(StageState& st, const Instruction& in, const StepOutcome& out);
+
+    std::atomic<int> next_step_{1};
+    std::mutex mu_;  // guards the maps below
+    std::map<int, std::shared_ptr<const StageState>> done_;
+    std::map<std::string, cas::Image> images_;
+    std::vector<StepReport> reports_;
+};
+
+// Executors (solver_run.cpp / solver_copy.cpp): compute the key, hit or run, and fill out.
+void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
+void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
+
+// Final image, tags and outputs (solver_output.cpp).
+BuildResult finish_build(Solver& s, const StageState& final_stage, std::vector<StepReport> reports);
+
+}  // namespace builder

@@ -1,0 +1,120 @@
+// The end of a build: the image (config + manifest) in the store, its tags, and the
+// requested outputs (an OCI layout or docker-archive tar, or the final rootfs as files).
+#include <algorithm>
+
+#include "builder/copy.hpp"
+#include "builder/solver_internal.hpp"
+#include "cas/transfer.hpp"
+#include "layers/layer.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace builder {
+
+using sys::Code;
+using sys::Error;
+
+SecretSpec parse_secret_spec(const std::string& text) {
+    SecretSpec s;
+    std::string type;
+    size_t i = 0;
+    while (i <= text.size()) {
+        size_t j = text.find(',', i);
+        if (j == std::string::npos) j = text.size();
+        std::string kv = text.substr(i, j - i);
+        auto eq = kv.find('=');
+        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        if (k == "id") s.id = v;
+        else if (k == "src" || k == "source") s.src = v;
+        else if (k == "env") s.env = v;
+        else if (k == "type") type = v;
+        else throw Error(Code::InvalidInput, "--secret " + text + ": unknown key \"" + k + "\"");
+        i = j + 1;
+    }
+    if (s.id.empty()) throw Error(Code::InvalidInput, "--secret " + text + ": id= is required");
+    if (type == "env" && s.env.empty()) {
+        s.env = s.src.empty() ? s.id : s.src;
+        s.src.clear();
+    }
+    if (s.src.empty() && s.env.empty()) throw Error(Code::InvalidInput, "--secret " + text + ": want src=FILE or env=VAR");
+    return s;
+}
+
+OutputSpec parse_output_spec(const std::string& text) {
+    OutputSpec o;
+    if (text.find('=') == std::string::npos) return {"local", text};
+    size_t i = 0;
+    while (i <= text.size()) {
+        size_t j = text.find(',', i);
+        if (j == std::string::npos) j = text.size();
+        std::string kv = text.substr(i, j - i);
+        auto eq = kv.find('=');
+        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        if (k == "type") o.type = v;
+        else if (k == "dest") o.dest = v;
+        else throw Error(Code::InvalidInput, "--output " + text + ": unknown key \"" + k + "\"");
+        i = j + 1;
+    }
+    if (o.type != "oci" && o.type != "docker" && o.type != "local")
+        throw Error(Code::InvalidInput, "--output " + text + ": type must be oci, docker or local");
+    if (o.dest.empty()) throw Error(Code::InvalidInput, "--output " + text + ": dest= is required");
+    return o;
+}
+
+static void write_local(Solver& s, const StageState& st, const std::string& dest) {
+    sys::mkdir_p(dest);
+    MountedRoot view = MountedRoot::view(s.store, s.snaps, s.chain_of(st));
+    sys::UniqueFd vfd = sys::open_dir(view.path());
+    sys::UniqueFd dfd = sys::open_dir(dest);
+    SourceRoot src{vfd.get(), nullptr, false, "final image"};
+    CopySpec spec;
+    spec.sources = {"/"};
+    spec.dest = "/";
+    spec.preserve_owner = true;
+    spec.where = "--output type=local";
+    CopyPlan plan = plan_copy(src, spec);
+    execute_copy(src, plan, dfd.get());
+}
+
+BuildResult finish_build(Solver& s, const StageState& fin, std::vector<StepReport> reports) {
+    cas::ImageConfig config = fin.config;
+    config.created = s.timestamp();
+    config.architecture = host_platform().arch;
+    config.os = "linux";
+    BuildResult r;
+    r.manifest = cas::write_image(s.store, config, fin.layers);
+    cas::Image img = cas::load_image(s.store, r.manifest.digest);
+    r.config_digest = img.config_digest;
+    for (const auto& t : s.opts.tags) {
+        cas::tag_image(s.store, t, r.manifest);
+        r.tags.push_back(t);
+    }
+    for (const auto& o : s.opts.outputs) {
+        if (o.type == "local") {
+            write_local(s, fin, o.dest);
+            s.progress.info("exported the root filesystem to " + o.dest);
+            continue;
+        }
+        cas::ExportOptions eo;
+        eo.format = o.type == "docker" ? cas::ExportFormat::Docker : cas::ExportFormat::Oci;
+        eo.names = s.opts.tags;
+        layers::Compression c = s.opts.export_compression;
+        if (eo.format == cas::ExportFormat::Oci && c != layers::Compression::None) {
+            eo.map_layer = [&s, c](const cas::Descriptor& d) {
+                if (d.media_type != cas::media::kLayer && d.media_type != cas::media::kDockerLayer) return d;
+                layers::LayerBlob lb = layers::recompress(s.store, d.digest, c);
+                cas::Descriptor nd = d;
+                nd.media_type = lb.media_type;
+                nd.digest = lb.digest;
+                nd.size = lb.size;
+                return nd;
+            };
+        }
+        cas::export_image(s.store, img, o.dest, eo);
+        s.progress.info("exported " + o.type + " image to " + o.dest);
+    }
+    r.steps = std::move(reports);
+    return r;
+}
+
+}  // namespace builder
