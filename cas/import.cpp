@@ -196,6 +196,8 @@ public:
                 small_[name] = std::move(data);
                 continue;
             }
+            std::string base = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
+            if (base == "VERSION" || base == "json") continue;  // legacy per-layer metadata, never referenced
             BlobWriter w = store.writer();
             read_entry(a.get(), path, name, [&](const char* p, size_t n) { w.write(p, n); }, buf);
             uint64_t n = w.size();

@@ -6,8 +6,9 @@
 
 static cli::Registrar reg("images", [](CLI::App& app, cli::Globals& g) {
     auto* cmd = app.add_subcommand("images", "List tagged images");
-    auto* as_json = cmd->add_flag("--json", "print JSON for scripts");
-    cmd->callback([&g, as_json] {
+    static bool as_json = false;
+    cmd->add_flag("--json", as_json, "print JSON for scripts");
+    cmd->callback([&g] {
         cas::Store store = cli::open_store(g);
         nlohmann::json out = nlohmann::json::array();
         std::vector<std::vector<std::string>> rows{{"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
@@ -21,7 +22,7 @@ static cli::Registrar reg("images", [](CLI::App& app, cli::Globals& g) {
             rows.push_back({r.name, r.tag, im.config_digest.short_hex(), cli::short_time(created),
                             cli::human_size(im.total_size())});
         }
-        if (*as_json) std::printf("%s\n", out.dump(2).c_str());
+        if (as_json) std::printf("%s\n", out.dump(2).c_str());
         else cli::print_table(rows);
     });
 });

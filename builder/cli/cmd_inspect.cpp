@@ -68,12 +68,13 @@ static cli::Registrar reg("inspect", [](CLI::App& app, cli::Globals& g) {
     auto* cmd = app.add_subcommand("inspect", "Show an image's config, layers and history");
     static std::string image;
     cmd->add_option("IMAGE", image, "NAME[:TAG], NAME@sha256:..., or an image ID prefix")->required();
-    auto* as_json = cmd->add_flag("--json", "print JSON for scripts");
-    cmd->callback([&g, as_json] {
+    static bool as_json = false;
+    cmd->add_flag("--json", as_json, "print JSON for scripts");
+    cmd->callback([&g] {
         cas::Store store = cli::open_store(g);
         cas::Image im = cas::resolve_image(store, image);
         nlohmann::json j = inspect_json(store, im);
-        if (*as_json) std::printf("%s\n", j.dump(2).c_str());
+        if (as_json) std::printf("%s\n", j.dump(2).c_str());
         else print_human(j, im);
     });
 });

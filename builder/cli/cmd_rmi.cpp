@@ -4,6 +4,7 @@
 
 #include "builder/cli/store_util.hpp"
 #include "cas/image.hpp"
+#include "sys/error.hpp"
 
 static cli::Registrar reg("rmi", [](CLI::App& app, cli::Globals& g) {
     auto* cmd = app.add_subcommand("rmi", "Remove images (their names; `prune` frees the space)");
