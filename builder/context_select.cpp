@@ -30,14 +30,8 @@ std::string join(const std::vector<std::string>& comps, size_t from = 0) {
 
 std::vector<std::string> split(const std::string& p) {
     std::vector<std::string> out;
-    size_t i = 0;
-    while (i <= p.size()) {
-        size_t j = p.find('/', i);
-        if (j == std::string::npos) j = p.size();
-        std::string c = p.substr(i, j - i);
-        if (!c.empty() && c != ".") out.push_back(c);
-        i = j + 1;
-    }
+    for (auto& c : split_fields(p, '/'))
+        if (!c.empty() && c != ".") out.push_back(std::move(c));
     return out;
 }
 
@@ -258,11 +252,7 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
         {
             int depth = 0;
             const std::string& s = src;
-            for (size_t i = 0; i <= s.size();) {
-                size_t j = s.find('/', i);
-                if (j == std::string::npos) j = s.size();
-                std::string c = s.substr(i, j - i);
-                i = j + 1;
+            for (const std::string& c : split_fields(s, '/')) {
                 if (c.empty() || c == ".") continue;
                 if (c == "..") {
                     if (depth == 0) {

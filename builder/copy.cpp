@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -96,6 +98,21 @@ uint64_t copy_data(int in, int out, uint64_t size, const std::string& what) {
         done += uint64_t(n);
     }
     return done;
+}
+
+// Best effort: file capabilities and user.* attributes (after chown, which clears
+// security.capability). Other namespaces (trusted.*, overlay's, selinux) are not copied.
+void copy_xattrs(int in, int out) {
+    char names[8192];
+    ssize_t n = ::flistxattr(in, names, sizeof names);
+    if (n <= 0) return;
+    for (ssize_t off = 0; off < n; off += ssize_t(std::strlen(names + off)) + 1) {
+        const char* name = names + off;
+        if (std::strncmp(name, "user.", 5) != 0 && std::strcmp(name, "security.capability") != 0) continue;
+        char val[4096];
+        ssize_t v = ::fgetxattr(in, name, val, sizeof val);
+        if (v >= 0) (void)::fsetxattr(out, name, val, size_t(v), 0);
+    }
 }
 
 }  // namespace
@@ -361,6 +378,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
                 sys::UniqueFd out = w.create_file(e.dst);
                 stats.bytes += copy_data(in.get(), out.get(), e.size, e.src);
                 w.finish_file(out.get(), m);
+                copy_xattrs(in.get(), out.get());
                 ++stats.files;
             } else if (S_ISFIFO(e.mode) || S_ISCHR(e.mode) || S_ISBLK(e.mode)) {
                 w.special(e.dst, e.mode, m);

@@ -64,13 +64,7 @@ std::optional<std::vector<std::string>> find_entry(const std::string& db, const 
         std::string line = db.substr(i, j - i);
         i = j + 1;
         if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') continue;
-        std::vector<std::string> f;
-        for (size_t a = 0; a <= line.size();) {
-            size_t b = line.find(':', a);
-            if (b == std::string::npos) b = line.size();
-            f.push_back(line.substr(a, b - a));
-            a = b + 1;
-        }
+        std::vector<std::string> f = split_fields(line, ':');
         if (!f.empty() && f[0] == name) return f;
     }
     return std::nullopt;

@@ -169,22 +169,30 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+std::vector<std::string> split_fields(std::string_view s, char sep) {
+    std::vector<std::string> out;
+    for (size_t i = 0;;) {
+        size_t j = s.find(sep, i);
+        if (j == std::string_view::npos) {
+            out.emplace_back(s.substr(i));
+            return out;
+        }
+        out.emplace_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+}
+
 std::string clean_path(std::string_view path) {
     bool rooted = !path.empty() && path[0] == '/';
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string_view::npos) j = path.size();
-        std::string_view c = path.substr(i, j - i);
-        i = j + 1;
+    std::vector<std::string> out;
+    for (std::string& c : split_fields(path, '/')) {
         if (c.empty() || c == ".") continue;
         if (c == "..") {
             if (!out.empty() && out.back() != "..") out.pop_back();
-            else if (!rooted) out.push_back(c);
+            else if (!rooted) out.push_back(std::move(c));
             continue;
         }
-        out.push_back(c);
+        out.push_back(std::move(c));
     }
     std::string r = rooted ? "/" : "";
     for (size_t k = 0; k < out.size(); ++k) {
@@ -222,12 +230,7 @@ void IgnoreMatcher::add(std::string p) {
     if (p.size() > 1 && p[0] == '/') p = p.substr(1);
     validate_go_pattern(p);
     pat.cleaned = p;
-    for (size_t i = 0; i <= p.size();) {
-        size_t j = p.find('/', i);
-        if (j == std::string::npos) j = p.size();
-        pat.dirs.push_back(p.substr(i, j - i));
-        i = j + 1;
-    }
+    pat.dirs = split_fields(p, '/');
     // Convert exactly as moby's Pattern.compile does, including its match-kind shortcuts.
     Kind kind = Exact;
     for (size_t i = 0, iter = 0; i < p.size(); ++iter) {
@@ -365,13 +368,7 @@ bool IgnoreMatcher::may_contain_exception(std::string_view rel_dir) const {
     if (!exceptions_) return false;
     std::string dir = clean_path(rel_dir);
     if (dir.size() > 1 && dir[0] == '/') dir.erase(0, 1);
-    std::vector<std::string> comps;
-    for (size_t i = 0; i <= dir.size();) {
-        size_t j = dir.find('/', i);
-        if (j == std::string::npos) j = dir.size();
-        comps.push_back(dir.substr(i, j - i));
-        i = j + 1;
-    }
+    std::vector<std::string> comps = split_fields(dir, '/');
     for (const Pattern& p : patterns_) {
         if (!p.exception) continue;
         // Walk the pattern's components against the directory's; a `**` component (or one

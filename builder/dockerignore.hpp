@@ -18,6 +18,8 @@ namespace builder {
 bool path_match(std::string_view pattern, std::string_view name);
 // True if the text contains an unescaped glob metacharacter (`*`, `?`, `[`).
 bool has_glob_meta(std::string_view text);
+// Split on sep, keeping empty fields ("a::b" -> {"a", "", "b"}; "" -> {""}).
+std::vector<std::string> split_fields(std::string_view s, char sep);
 // filepath.Clean on a slash-separated path ("" -> ".").
 std::string clean_path(std::string_view path);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <sys/xattr.h>
 
 #include <functional>
 #include <set>
@@ -232,6 +233,16 @@ TEST_F(ContextCopy, HardlinksPreserved) {
     run(spec({"h"}, "/h"));
     EXPECT_EQ(lst(dst.p("h/first")).st_ino, lst(dst.p("h/second")).st_ino);
     EXPECT_EQ(lst(dst.p("h/first")).st_nlink, 2u);
+}
+
+TEST_F(ContextCopy, UserXattrsCopied) {
+    if (::setxattr(ctx.p("a.txt").c_str(), "user.imgbuild", "v1", 2, 0) != 0)
+        GTEST_SKIP() << "no user xattrs on this file system";
+    run(spec({"a.txt"}, "/xa/"));
+    char buf[16];
+    ssize_t n = ::getxattr(dst.p("xa/a.txt").c_str(), "user.imgbuild", buf, sizeof buf);
+    ASSERT_EQ(n, 2);
+    EXPECT_EQ(std::string(buf, 2), "v1");
 }
 
 TEST_F(ContextCopy, Heredoc) {
