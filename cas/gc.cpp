@@ -83,6 +83,8 @@ GcResult collect_garbage(Store& store, const GcOptions& opts) {
         throw sys::Error(sys::Code::FailedPrecondition,
                          "garbage collection refused, the store is damaged (run imgbuild fsck): " + m.problems.front());
     for (auto& d : opts.extra_roots) m.reachable.insert(d);
+    if (opts.extra_roots_hook)
+        for (auto& d : opts.extra_roots_hook(store)) m.reachable.insert(d);
     GcResult res;
     for (auto& d : store.list_blobs()) {
         if (m.reachable.count(d)) continue;

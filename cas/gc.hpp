@@ -2,7 +2,7 @@
 // layers) and a sweep of everything else under the store's exclusive lock.
 //
 // The builder keeps cache-record layers alive by passing them as extra roots:
-//   cas::GcOptions o; o.extra_roots = <layer digests of retained cache records>;
+//   cas::GcOptions o; o.extra_roots_hook = [](const cas::Store& s) { return <layers of kept cache records>; };
 //   cas::GcResult r = cas::collect_garbage(store, o);
 // Snapshots are not blobs: layers/ removes its own snapshots.
 #pragma once
@@ -34,6 +34,9 @@ MarkResult mark(const std::vector<Descriptor>& roots, const BlobReader& read);
 struct GcOptions {
     std::vector<Digest> extra_roots;                 // kept as they are (e.g. cache-record layers)
     std::vector<Descriptor> extra_root_descriptors;  // walked like refs
+    // Called under the exclusive lock (so nothing can add a record in between): more roots,
+    // e.g. the layers of the build-cache records that are kept.
+    std::function<std::vector<Digest>(const Store&)> extra_roots_hook;
     bool dry_run = false;
 };
 

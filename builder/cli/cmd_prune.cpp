@@ -13,8 +13,12 @@ static cli::Registrar reg("prune", [](CLI::App& app, cli::Globals& g) {
         cas::Store store = cli::open_store(g);
         cas::GcOptions o;
         o.dry_run = dry;
-        for (auto& rec : builder::Cache(store).list())
-            if (rec.layer) o.extra_roots.push_back(rec.layer->digest);
+        o.extra_roots_hook = [](const cas::Store& s) {
+            std::vector<cas::Digest> roots;
+            for (auto& rec : builder::Cache(s).list())
+                if (rec.layer) roots.push_back(rec.layer->digest);
+            return roots;
+        };
         cas::GcResult r = cas::collect_garbage(store, o);
         for (auto& [d, size] : r.removed) std::printf("deleted %s (%s)\n", d.str().c_str(), cli::human_size(size).c_str());
         if (r.ingest_files_removed)

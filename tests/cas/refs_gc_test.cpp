@@ -139,6 +139,8 @@ TEST_F(StoreFixture, SweepKeepsReachableAndExtraRoots) {
     { auto w = store.writer(); w.write("live partial"); 
       cas::GcOptions o;
       o.extra_roots = {cache_layer};
+      cas::Digest hooked = store.put("kept by the hook");
+      o.extra_roots_hook = [&](const cas::Store&) { return std::vector<cas::Digest>{hooked}; };
       cas::GcResult r = cas::collect_garbage(store, o);
       std::set<cas::Digest> removed;
       for (auto& [d, n] : r.removed) removed.insert(d);
@@ -146,6 +148,7 @@ TEST_F(StoreFixture, SweepKeepsReachableAndExtraRoots) {
       EXPECT_TRUE(removed.count(m2.digest));
       EXPECT_TRUE(removed.count(drop_layer.digest));
       EXPECT_FALSE(removed.count(cache_layer));
+      EXPECT_FALSE(removed.count(hooked));
       EXPECT_EQ(r.ingest_files_removed, 0u);  // the live writer's file survives
       w.commit();
     }
