@@ -166,6 +166,13 @@ TEST_F(StoreCmds, ImportSkopeoDockerArchiveSameLayersAndConfig) {
     EXPECT_EQ(layer_digests(from_docker), diff_ids(from_docker));
     json skc = skopeo("inspect --config docker-archive:" + tar);
     EXPECT_EQ(from_docker["Config"], skc["config"]);
+    // An OCI layout written by skopeo (uncompressed layers, its own manifest) as well.
+    std::string sk_oci = path("skopeo-oci");
+    skopeo("copy -q --dest-compress=false oci:" + layout() + ":latest oci:" + sk_oci + ":v1");
+    ASSERT_EQ(ib("import " + shell_quote(sk_oci) + " --tag busybox:skopeo").status, 0);
+    json from_sk = ib_json("inspect busybox:skopeo --json");
+    EXPECT_EQ(diff_ids(from_sk), diff_ids(from_oci));
+    EXPECT_EQ(from_sk["Config"], from_oci["Config"]);
     EXPECT_EQ(ib("fsck").status, 0);
 }
 
