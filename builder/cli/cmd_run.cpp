@@ -129,20 +129,23 @@ static cli::Registrar reg("run", [](CLI::App& app, cli::Globals& g) {
     c->add_option("--cpus", o->cpus, "CPU limit, e.g. 0.5");
     c->add_option("--pids-limit", o->pids, "maximum number of processes (-1: unlimited)");
     c->add_option("--network", o->network, "none (default: only lo) or host")->check(CLI::IsMember({"none", "host"}));
-    c->add_option("-e,--env", o->env, "set an environment variable K=V (K alone: take it from here)");
-    c->add_option("--env-file", o->env_files, "read K=V lines from a file");
+    c->add_option("-e,--env", o->env, "set an environment variable K=V (K alone: take it from here)")->allow_extra_args(false);
+    c->add_option("--env-file", o->env_files, "read K=V lines from a file")->allow_extra_args(false);
     c->add_option("-w,--workdir", o->workdir, "working directory inside the container");
     c->add_option("-u,--user", o->user, "USER[:GROUP] (names or numeric ids, looked up in the image)");
     c->add_option("--hostname", o->hostname, "container hostname");
     c->add_flag("--read-only", o->read_only, "mount the root file system read-only");
-    c->add_option("-v,--volume", o->volumes, "bind mount SRC:DST[:ro]");
+    c->add_option("-v,--volume", o->volumes, "bind mount SRC:DST[:ro]")->allow_extra_args(false);
     c->add_option("--timeout", o->timeout, "kill the container after this long (e.g. 30s, 5m)");
     c->add_option("--entrypoint", o->entrypoint, "override the image's entrypoint");
     c->add_flag("-i,--interactive", o->interactive, "keep stdin attached");
     c->add_flag("-t,--tty", o->tty, "allocate a pseudo-terminal");
     c->add_option("--rootfs", o->rootfs, "run in this root directory instead of an image");
-    c->add_option("args", o->args, "IMAGE [CMD...] (or CMD... with --rootfs)");
+    // IMAGE [CMD...] (or CMD... with --rootfs): everything from the first positional on is
+    // the container's, flags included, so they are not declared as a CLI11 positional.
     c->prefix_command();
+    c->fallthrough(false);
+    c->footer("Arguments: IMAGE [CMD [ARG...]]  or  --rootfs DIR CMD [ARG...]");
     c->callback([o, &g, c] {
         o->entrypoint_set = c->count("--entrypoint") > 0;
         for (auto& r : c->remaining()) o->args.push_back(r);
