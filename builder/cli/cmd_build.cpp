@@ -6,6 +6,7 @@
 #include "builder/cli/registry.hpp"
 #include "builder/rootfs.hpp"
 #include "builder/solver.hpp"
+#include "builder/store_gc.hpp"
 #include "cas/store.hpp"
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
@@ -132,8 +133,16 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
         throw;
     }
     progress->finish();
+    gc_guard.unlock();
     if (explain_only || f.explain) print_explain(r, json_explain);
     if (explain_only) return;
+    // The config's GC policy runs after every build.
+    if (g.config.gc_keep_storage || g.config.gc_keep_duration_s) {
+        builder::CachePolicy p;
+        if (g.config.gc_keep_storage) p.keep_storage = g.config.gc_keep_storage;
+        if (g.config.gc_keep_duration_s) p.keep_duration_s = g.config.gc_keep_duration_s;
+        builder::prune_store(store, p);
+    }
     if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r).dump(2) + "\n");
     std::string tags;
     for (auto& t : r.tags) tags += " " + t;
