@@ -117,6 +117,7 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
             MountedRoot view = MountedRoot::view(s.store, s.snaps, chain);
             sys::UniqueFd vfd = sys::open_dir(view.path());
             SourceRoot src{vfd.get(), nullptr, false, from_stage ? "stage " + from_stage->label : "image " + ref.image};
+            spec.preserve_owner = true;  // BuildKit keeps the source owners for COPY --from without --chown
             CopyPlan p = plan_copy(src, spec);
             execute_copy(src, p, dest_fd.get());
         }
