@@ -152,7 +152,7 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
 
 cli::Registrar reg_build("build", [](CLI::App& app, cli::Globals& g) {
     auto f = std::make_shared<BuildFlags>();
-    CLI::App* c = app.add_subcommand("build", "build an image from a Buildfile (Dockerfile syntax)");
+    CLI::App* c = app.add_subcommand("build", "Build an image from a Buildfile (Dockerfile syntax)");
     add_build_flags(c, *f);
     c->add_option("-t,--tag", f->tags, "name the image NAME[:TAG] (repeatable)")->take_all();
     c->add_flag("--no-cache", f->no_cache, "do not use the build cache");
@@ -178,7 +178,7 @@ cli::Registrar reg_build("build", [](CLI::App& app, cli::Globals& g) {
 void register_cache_explain(CLI::App* cache, cli::Globals& g) {
     auto f = std::make_shared<BuildFlags>();
     auto json = std::make_shared<bool>(false);
-    CLI::App* c = cache->add_subcommand("explain", "for each step: cache hit or miss, and for a miss, what changed");
+    CLI::App* c = cache->add_subcommand("explain", "For each step: cache hit or miss, and for a miss, what changed");
     add_build_flags(c, *f);
     c->add_flag("--json", *json, "JSON output");
     c->callback([f, json, &g] { run_build(*f, g, true, *json); });

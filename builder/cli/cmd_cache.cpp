@@ -73,15 +73,15 @@ void cache_du(const cli::Globals& g, bool json) {
 }
 
 cli::Registrar reg("cache", [](CLI::App& app, cli::Globals& g) {
-    CLI::App* cache = app.add_subcommand("cache", "inspect and prune the build cache");
+    CLI::App* cache = app.add_subcommand("cache", "Inspect and prune the build cache");
     cache->require_subcommand(1);
     auto ls_json = std::make_shared<bool>(false);
-    CLI::App* ls = cache->add_subcommand("ls", "list cache records: key, layer, size, last use, hits, step");
+    CLI::App* ls = cache->add_subcommand("ls", "List cache records: key, layer, size, last use, hits, step");
     ls->add_flag("--json", *ls_json, "JSON output");
     ls->callback([&g, ls_json] { cache_ls(g, *ls_json); });
 
     auto du_json = std::make_shared<bool>(false);
-    CLI::App* du = cache->add_subcommand("du", "disk usage of the cache: total, shared, exclusive, cache mounts");
+    CLI::App* du = cache->add_subcommand("du", "Disk usage of the cache: total, shared, exclusive, cache mounts");
     du->add_flag("--json", *du_json, "JSON output");
     du->callback([&g, du_json] { cache_du(g, *du_json); });
 
@@ -90,7 +90,7 @@ cli::Registrar reg("cache", [](CLI::App& app, cli::Globals& g) {
         bool all = false;
     };
     auto pf = std::make_shared<PruneFlags>();
-    CLI::App* prune = cache->add_subcommand("prune", "drop cache records (LRU) and what only they needed");
+    CLI::App* prune = cache->add_subcommand("prune", "Drop cache records (LRU) and what only they needed");
     prune->add_option("--keep-storage", pf->keep_storage, "keep at most SIZE of cache-only layers (e.g. 10g, 0)");
     prune->add_option("--keep-duration", pf->keep_duration, "drop records unused for longer than D (e.g. 48h)");
     prune->add_flag("--all", pf->all, "drop every record");
