@@ -1,6 +1,10 @@
 #include "builder/solver.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstring>
 
 #include <chrono>
 #include <ctime>
@@ -34,6 +38,21 @@ std::string find_buildfile(const std::string& context_dir, const std::string& fl
 static std::string base_name(const std::string& p) {
     auto pos = p.find_last_of('/');
     return pos == std::string::npos ? p : p.substr(pos + 1);
+}
+
+static std::atomic<int> g_cancel_signal{0};
+
+static void on_build_signal(int sig) {
+    g_cancel_signal.store(sig);
+    runtime::forward_signal(sig);  // async-signal-safe
+}
+
+void install_build_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_build_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
 }
 
 Solver::Solver(cas::Store& store_, const BuildOptions& opts_, Progress& progress_)
@@ -369,6 +388,9 @@ void Solver::solve_stage(int index) {
     st->step_total = int(stage.instructions.size());
     init_from(*st, stage);
     for (size_t i = 0; i < stage.instructions.size(); i++) {
+        if (int sig = g_cancel_signal.load())
+            throw Error(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +
+                                                      (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?") + ")");
         if (failed) throw Error(Code::FailedPrecondition, "cancelled: another stage failed");
         apply_instruction(*st, stage.instructions[i], i);
     }

@@ -76,6 +76,10 @@ struct BuildResult {
 
 BuildResult build(cas::Store& store, const BuildOptions& opts, Progress& progress);
 
+// Ctrl-C / SIGTERM during a build: forwards the signal to the running RUN containers (their
+// step then fails) and makes the solver stop before the next step. Installs the handlers.
+void install_build_signal_handlers();
+
 // Resolve -f / CONTEXT into the Buildfile path (CONTEXT/Buildfile, then CONTEXT/Dockerfile).
 std::string find_buildfile(const std::string& context_dir, const std::string& flag);
 

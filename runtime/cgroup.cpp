@@ -135,6 +135,19 @@ uint64_t read_key(const std::string& path, const std::string& key) {
 
 }  // namespace
 
+// mkdir parent (shared by all containers; EEXIST is fine) and then child. Another process's
+// Cgroup::remove() may rmdir the empty parent in between: then the child's mkdir fails with
+// ENOENT and the pair is retried.
+template <typename F>
+static void mkdir_under_shared_parent(const std::string& parent, const std::string& child, F&& setup_parent) {
+    for (int attempt = 0;; attempt++) {
+        if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) sys::throw_errno("cgroup: mkdir " + parent);
+        setup_parent();
+        if (::mkdir(child.c_str(), 0755) == 0) return;
+        if (errno != ENOENT || attempt > 20) sys::throw_errno("cgroup: mkdir " + child);
+    }
+}
+
 Cgroup::Cgroup(const std::string& name, const Limits& limits) {
     auto hs = hierarchies();
     const Hierarchy* v2 = nullptr;
@@ -171,28 +184,25 @@ Cgroup::Cgroup(const std::string& name, const Limits& limits) {
     try {
         if (v2) {
             std::string parent = v2->mount + "/imgbuild";
-            if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) sys::throw_errno("cgroup: mkdir " + parent);
-            if (!v2_enable.empty()) {
-                std::string ctl;
-                for (auto& c : v2_enable) {
-                    if (!ctl.empty()) ctl += ' ';
-                    ctl += '+';
-                    ctl += c;
-                }
-                write_file(v2->mount + "/cgroup.subtree_control", ctl);
-                write_file(parent + "/cgroup.subtree_control", ctl);
+            std::string ctl;
+            for (auto& c : v2_enable) {
+                if (!ctl.empty()) ctl += ' ';
+                ctl += '+';
+                ctl += c;
             }
+            if (!ctl.empty()) write_file(v2->mount + "/cgroup.subtree_control", ctl);
             Dir d{parent + "/" + name, true, v2_enable};
-            if (::mkdir(d.path.c_str(), 0755) != 0) sys::throw_errno("cgroup: mkdir " + d.path);
+            mkdir_under_shared_parent(parent, d.path, [&] {
+                if (!ctl.empty()) write_file(parent + "/cgroup.subtree_control", ctl);
+            });
             d_.push_back(d);
         }
         for (auto& [h, _] : v1_use) {
             std::string own = own_path(h->controllers[0]);
             if (h->root != "/" && own.rfind(h->root, 0) == 0) own = own.substr(h->root.size());
             std::string parent = sys::path_join(h->mount + own, "imgbuild");
-            if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) sys::throw_errno("cgroup: mkdir " + parent);
             Dir d{parent + "/" + name, false, h->controllers};
-            if (::mkdir(d.path.c_str(), 0755) != 0) sys::throw_errno("cgroup: mkdir " + d.path);
+            mkdir_under_shared_parent(parent, d.path, [] {});
             d_.push_back(d);
         }
         for (auto& d : d_) dirs_.push_back(d.path);
@@ -311,6 +321,10 @@ void Cgroup::remove() {
             if (errno != EBUSY || i > 1000) sys::throw_errno("cgroup: remove " + it->path);
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
+        // The shared "imgbuild" parent goes too once no other container uses it (EBUSY or
+        // ENOTEMPTY while one does; a concurrent create retries, see mkdir_under_shared_parent).
+        std::string parent = it->path.substr(0, it->path.find_last_of('/'));
+        (void)::rmdir(parent.c_str());
     }
     d_.clear();
 }

@@ -123,7 +123,7 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
     auto progress = builder::make_progress(explain_only ? "quiet" : f.progress);
     // Every mount a build makes lives in this private namespace and dies with the process.
     builder::enter_private_mount_namespace();
-    runtime::install_signal_forwarding();
+    builder::install_build_signal_handlers();
     sys::FileLock gc_guard = store.lock_shared();  // GC waits until the build is done
     builder::BuildResult r;
     try {
