@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Turns bench/run-all.sh's measurements into the markdown of bench/RESULTS.md (on stdout)."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+PEERS = ["docker", "buildah", "podman"]
+# (case, variant): (what is compared, required ratio fastest-peer/imgbuild)
+SPEED_TARGETS = {
+    ("small", "cold"): 3.0,
+    ("small", "cached"): 7.0,
+    ("small", "edit"): 4.0,
+    ("many-files", "cold"): 4.0,
+    ("many-files", "cached"): 10.0,
+}
+LABELS = {
+    ("small", "cold"): "small: cold",
+    ("small", "cached"): "small: fully cached",
+    ("small", "edit"): "small: one COPYed file edited",
+    ("many-files", "cold"): "many-files: cold",
+    ("many-files", "cached"): "many-files: cached",
+    ("big-layer", "cold"): "big-layer: cold",
+    ("multistage", "cold"): "multistage (3× sleep 2): cold",
+    ("run", "true"): "run `true`",
+}
+
+
+def fmt(x):
+    if x is None:
+        return "—"
+    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+
+
+def load(path):
+    rows = {}
+    order = []
+    with open(path) as f:
+        for line in f:
+            c, v, t, mn, md, n, note = (line.rstrip("\n").split("\t") + [""] * 7)[:7]
+            key = (c, v)
+            if key not in rows:
+                rows[key] = {}
+                order.append(key)
+            rows[key][t] = {
+                "min": float(mn) if mn else None,
+                "median": float(md) if md else None,
+                "runs": int(n or 0),
+                "note": note,
+            }
+    return rows, order
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results")
+    ap.add_argument("--phys")
+    ap.add_argument("--bench-run")
+    ap.add_argument("--meta-dir")
+    ap.add_argument("--quick", type=int, default=0)
+    ap.add_argument("--nfiles", type=int)
+    ap.add_argument("--mib", type=int)
+    ap.add_argument("--imgbuild")
+    a = ap.parse_args()
+    rows, order = load(a.results)
+    phys = {}
+    with open(a.phys) as f:
+        for line in f:
+            k, mn, md, mib = line.rstrip("\n").split("\t")
+            phys[k] = (float(mn), float(md), int(mib))
+
+    out = []
+    p = out.append
+    ver = lambda cmd: (subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip().splitlines() or ["?"])[0]
+    p("# imgbuild benchmarks vs docker (BuildKit), buildah, podman, runc/crun\n")
+    p(f"Measured {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
+      f"({os.cpu_count()} cores, kernel {platform.release()}) by `bench/run-all.sh{' --quick' if a.quick else ''}`. "
+      f"Seconds; hyperfine min / median over the runs shown. many-files context: {a.nfiles} files; "
+      f"big layer: {a.mib} MiB.\n")
+    p(f"Tools: {ver('/usr/bin/docker --version')}; {ver('buildah --version')}; "
+      f"{ver('podman --version')}; {ver('runc --version')}; {ver('crun --version')}.\n")
+    p("Cold runs: before each run the tool's store is emptied with its own CLI and the busybox base image "
+      "(built FROM scratch by imgbuild, exported as OCI / docker-archive) is loaded again — imgbuild: a fresh "
+      "`--root` store with the base imported (`--no-cache` is not used); podman/buildah: `rmi -af` in a private "
+      "overlay store, then `skopeo copy` of the base; docker: `image prune -af`, `builder prune -af`, `docker load`. "
+      "Cached runs: a warm-up build, then identical rebuilds. Edit: one of the 10 COPYed files gets a line "
+      "appended before each run.\n")
+
+    # Summary with targets.
+    p("## Summary against the targets\n")
+    p("| case | imgbuild median | fastest peer (median) | ratio peer/imgbuild | target | verdict |")
+    p("|---|---|---|---|---|---|")
+    for key in order:
+        r = rows[key]
+        ib = r.get("imgbuild", {}).get("median")
+        if key == ("run", "true"):
+            continue
+        peers = [(r[t]["median"], t) for t in PEERS if t in r and r[t]["median"] is not None]
+        best = min(peers) if peers else None
+        ratio = best[0] / ib if best and ib else None
+        tgt, verdict = "", ""
+        if key in SPEED_TARGETS:
+            tgt = f"≥ {SPEED_TARGETS[key]:g}×"
+            verdict = "—" if ratio is None else ("met" if ratio >= SPEED_TARGETS[key] else "**missed**")
+        elif key == ("multistage", "cold"):
+            tgt = "≤ 1.1 × 2 s = 2.2 s"
+            verdict = "—" if ib is None else ("met" if ib <= 2.2 else f"**missed** ({ib / 2:.2f}× the longest stage)")
+        elif key == ("big-layer", "cold") and "dd-nofsync" in phys:
+            dd = phys["dd-nofsync"][1]
+            tgt = f"≤ 1.3 × dd ({fmt(dd)} s) = {fmt(1.3 * dd)} s"
+            verdict = "—" if ib is None else ("met" if ib <= 1.3 * dd else f"**missed** ({ib / dd:.2f}× dd)")
+        best_s = f"{best[1]} {fmt(best[0])}" if best else "—"
+        p(f"| {LABELS.get(key, key)} | {fmt(ib)} | {best_s} | {fmt(ratio) + '×' if ratio else '—'} | {tgt} | {verdict} |")
+        j3 = r.get("imgbuild --jobs 3", {}).get("median")
+        if key == ("multistage", "cold") and j3:
+            v = "met" if j3 <= 2.2 else f"**missed** ({j3 / 2:.2f}× the longest stage)"
+            p(f"| {LABELS[key]}, imgbuild `--jobs 3` | {fmt(j3)} | {best_s} | {fmt(best[0] / j3) + '×' if best else '—'} | {tgt} | {v} |")
+    if ("run", "true") in rows:
+        r = rows[("run", "true")]
+        ib = r.get("imgbuild", {}).get("median")
+        ref = next((t for t in ("crun", "runc") if r.get(t, {}).get("median")), None)
+        if ref and ib:
+            rv = r[ref]["median"]
+            v = "met" if ib <= rv else f"**missed** ({ib / rv:.2f}× {ref})"
+            p(f"| run `true` | {fmt(ib)} | {ref} {fmt(rv)} | {fmt(rv / ib)}× | ≤ crun | {v} |")
+    p("")
+
+    # Full table.
+    p("## All measurements\n")
+    p("| case | tool | runs | min | median | peer/imgbuild (median) | note |")
+    p("|---|---|---|---|---|---|---|")
+    for key in order:
+        r = rows[key]
+        ib = r.get("imgbuild", {}).get("median")
+        for t, m in r.items():
+            ratio = f"{m['median'] / ib:.2f}×" if ib and m["median"] and t != "imgbuild" else ""
+            p(f"| {LABELS.get(key, key)} | {t} | {m['runs']} | {fmt(m['min'])} | {fmt(m['median'])} | {ratio} | {m['note']} |")
+    p("")
+
+    # Physical references.
+    p("## Physical references (same machine, same run)\n")
+    p("| reference | min | median | throughput (median) |")
+    p("|---|---|---|---|")
+    names = {
+        "dd": "dd 512 MiB urandom → file, conv=fsync",
+        "dd-nofsync": "dd urandom → file (the RUN's own work)",
+        "sha256sum": "sha256sum of the data",
+        "zstd-T0": "zstd -T0 (level 3) of the data",
+        "gzip-1": "gzip -1 of the data",
+        "clone-execve": "clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET)+execve static true",
+    }
+    for k, (mn, md, mib) in phys.items():
+        thr = f"{mib / md:.0f} MiB/s" if mib and md else ""
+        label = names.get(k, k).replace("512", str(mib)) if mib else names.get(k, k)
+        p(f"| {label} | {fmt(mn)} s | {fmt(md)} s | {thr} |")
+    p("")
+
+    # imgbuild's own per-step times.
+    p("## Where imgbuild's time goes (one cold build each, `--metadata-file` step durations)\n")
+    for case in ["small", "many-files", "big-layer", "multistage"]:
+        runs = []
+        for i in (1, 2, 3):
+            try:
+                runs.append(json.load(open(os.path.join(a.meta_dir, f"meta-{case}.{i}.json"))).get("steps", []))
+            except (OSError, ValueError):
+                pass
+        if not runs:
+            continue
+        parts = []
+        for idx, s in enumerate(runs[0]):
+            ds = [r[idx].get("duration_ms", 0) for r in runs if idx < len(r)]
+            size = s.get("layer_size", 0)
+            parts.append(f"`{s.get('instruction', '?')[:60]}` {statistics.median(ds):.0f} ms"
+                         + (f" (layer {size / 1048576:.1f} MiB)" if size > 1048576 else ""))
+        p(f"**{case}** (median of {len(runs)}): " + "; ".join(parts) + "\n")
+
+    if a.bench_run and os.path.exists(a.bench_run):
+        p("## bench/run/bench.sh (imgbuild run --rootfs and in-process runtime spawn, ms)\n")
+        p("```")
+        p(open(a.bench_run).read().rstrip())
+        p("```\n")
+
+    skipped = sorted({(t, m["note"]) for r in rows.values() for t, m in r.items() if m["note"]})
+    if skipped:
+        p("## Tools that could not run\n")
+        for t, n in skipped:
+            p(f"- {t}: {n}")
+        p("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
