@@ -98,18 +98,7 @@ BuildResult finish_build(Solver& s, const StageState& fin, std::vector<StepRepor
         cas::ExportOptions eo;
         eo.format = o.type == "docker" ? cas::ExportFormat::Docker : cas::ExportFormat::Oci;
         eo.names = s.opts.tags;
-        layers::Compression c = s.opts.export_compression;
-        if (eo.format == cas::ExportFormat::Oci && c != layers::Compression::None) {
-            eo.map_layer = [&s, c](const cas::Descriptor& d) {
-                if (d.media_type != cas::media::kLayer && d.media_type != cas::media::kDockerLayer) return d;
-                layers::LayerBlob lb = layers::recompress(s.store, d.digest, c);
-                cas::Descriptor nd = d;
-                nd.media_type = lb.media_type;
-                nd.digest = lb.digest;
-                nd.size = lb.size;
-                return nd;
-            };
-        }
+        if (eo.format == cas::ExportFormat::Oci) eo.map_layer = layers::compress_on_export(s.store, s.opts.export_compression);
         cas::export_image(s.store, img, o.dest, eo);
         s.progress.info("exported " + o.type + " image to " + o.dest);
     }

@@ -3,10 +3,12 @@
 // (whiteouts -> OCI form, deterministic bytes, digests computed while streaming).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "cas/digest.hpp"
+#include "cas/oci.hpp"
 #include "cas/store.hpp"
 
 namespace layers {
@@ -52,5 +54,11 @@ LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const Diff
 
 // Re-encode a stored layer blob with another compression (for export); returns the new blob.
 LayerBlob recompress(cas::Store& store, const cas::Digest& layer, Compression to);
+
+// For cas::export_image's map_layer hook: uncompressed layers are compressed into the store
+// (once; the same input gives the same blob) and exported compressed. Others pass as they are.
+std::function<cas::Descriptor(const cas::Descriptor&)> compress_on_export(cas::Store& store, Compression c);
+// "gzip" | "zstd" | "none"; InvalidInput otherwise.
+Compression parse_compression(const std::string& name);
 
 }  // namespace layers

@@ -78,10 +78,7 @@ builder::BuildOptions to_options(const BuildFlags& f, const cli::Globals& g) {
     o.limits.cpus = f.cpus > 0 ? f.cpus : g.config.cpus;
     o.limits.pids = f.pids > 0 ? f.pids : g.config.pids_limit;
     o.jobs = f.jobs;
-    std::string comp = f.compression.empty() ? g.config.compression : f.compression;
-    o.export_compression = comp == "zstd"   ? layers::Compression::Zstd
-                           : comp == "none" ? layers::Compression::None
-                                            : layers::Compression::Gzip;
+    o.export_compression = layers::parse_compression(f.compression.empty() ? g.config.compression : f.compression);
     if (f.sde >= 0) o.source_date_epoch = f.sde;
     else if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) {
         try {
