@@ -216,9 +216,20 @@ void Solver::init_from(StageState& st, const Stage& stage) {
     st.layers = img.manifest.layers;
     st.key = img.manifest_digest.str();
     if (img.config.config.shell) st.shell = *img.config.config.shell;
-    if (!img.config.config.on_build.empty())
-        throw Error(Code::InvalidInput, where(stage.from) + ": FROM " + ps.base.image +
-                                            ": the image has ONBUILD triggers, which imgbuild does not run yet");
+    // The base image's ONBUILD triggers run first, as docker does, located at this FROM line.
+    for (const auto& trigger : img.config.config.on_build) {
+        BuildfileAST t;
+        try {
+            t = parse_buildfile("FROM scratch\n" + trigger + "\n", buildfile_name);
+        } catch (const Error& e) {
+            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + ps.base.image + ": " + e.what());
+        }
+        if (t.stages.size() != 1 || t.stages[0].instructions.size() != 1)
+            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + ps.base.image + ": not one instruction");
+        Instruction in = t.stages[0].instructions[0];
+        in.loc = stage.from.loc;
+        st.onbuild.push_back(std::move(in));
+    }
 }
 
 void Solver::add_layer(StageState& st, const Instruction& in, const StepOutcome& out) {
@@ -385,8 +396,9 @@ void Solver::solve_stage(int index) {
     auto st = std::make_shared<StageState>();
     st->index = index;
     st->label = stage.name.empty() ? "stage-" + std::to_string(index) : stage.name;
-    st->step_total = int(stage.instructions.size());
     init_from(*st, stage);
+    st->step_total = int(st->onbuild.size() + stage.instructions.size());
+    for (size_t i = 0; i < st->onbuild.size(); i++) apply_instruction(*st, st->onbuild[i], 100000 + i);
     for (size_t i = 0; i < stage.instructions.size(); i++) {
         if (int sig = g_cancel_signal.load())
             throw Error(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +

@@ -32,6 +32,7 @@ struct StageState {
     std::vector<std::string> shell = {"/bin/sh", "-c"};
     bool cmd_set = false;               // CMD set in this stage (ENTRYPOINT keeps it)
     int step_total = 0, step_no = 0;    // for "[stage 2/5]"
+    std::vector<Instruction> onbuild;   // the base image's ONBUILD triggers, run first
 };
 
 // One step's cache bookkeeping, filled by the RUN/COPY executors.

@@ -369,3 +369,20 @@ TEST(Build, BadInputErrors) {
     EXPECT_NE(r.out.find("Buildfile:2"), std::string::npos) << r.out;
     expect_no_leaks();
 }
+
+TEST(Build, OnbuildTriggersRunInTheChildBuild) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx base, child;
+    base.file("Buildfile", "FROM busybox:latest\nONBUILD RUN echo triggered > /onbuild\nONBUILD ENV FROM_TRIGGER=1\n");
+    child.file("Buildfile", "FROM onbase:1\nRUN cat /onbuild\n");
+    ASSERT_EQ(env.ib("build -t onbase:1 " + base.path()).status, 0);
+    auto r = env.ib("build --progress plain -t onchild:1 --output type=local,dest=" + child.path() + "/out " + child.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(read(child.path() + "/out/onbuild"), "triggered\n");
+    cas::Image img = image_of(env.root(), "onchild:1");
+    const auto& e = img.config.config.env;
+    EXPECT_NE(std::find(e.begin(), e.end(), "FROM_TRIGGER=1"), e.end());
+    EXPECT_TRUE(img.config.config.on_build.empty()) << "triggers are not inherited";
+    EXPECT_EQ(image_of(env.root(), "onbase:1").config.config.on_build.size(), 2u);
+}
