@@ -30,7 +30,7 @@ const char* mark(builder::LayerChange::Kind k) {
 std::string line(const char* m, const builder::LayerChange& c, const std::string& name) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%s  %s  %5u:%-5u  %9s  ", m, builder::mode_string(c.type, c.mode).c_str(), c.uid,
-                  c.gid, c.type == 'd' && c.kind != builder::LayerChange::Kind::Deleted ? "-" : cli::human_size(c.size).c_str());
+                  c.gid, c.type != 'f' && c.kind != builder::LayerChange::Kind::Deleted ? "-" : cli::human_size(c.size).c_str());
     std::string s = buf + name + (c.type == 'd' ? "/" : "");
     if (c.type == 'l') s += " -> " + c.link;
     if (c.type == 'h') s += " => /" + c.link;
