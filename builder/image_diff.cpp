@@ -35,7 +35,9 @@ DiffOperand classify_operand(const cas::Store& store, const std::string& arg) {
         op.id = op.image->manifest_digest.str();
         return op;
     } catch (const sys::Error& e) {
-        if (e.code() != sys::Code::NotFound || !cas::Digest::valid(arg)) throw;
+        if (e.code() != sys::Code::NotFound) throw;
+        if (!cas::Digest::valid(arg))
+            sys::fail(sys::Code::NotFound, "diff: " + arg + ": no such directory or image (" + e.what() + ")");
     }
     cas::Digest d = cas::Digest::parse(arg);
     if (!store.has_blob(d))
