@@ -35,7 +35,7 @@ std::pair<int, int> hits_and_runs(const json& md) {
 // Nothing of imgbuild's may remain mounted or in the cgroup tree after a command.
 void expect_no_leaks() {
     std::string mi = read("/proc/self/mountinfo");
-    EXPECT_EQ(mi.find("imgbuild"), std::string::npos) << mi;
+    EXPECT_EQ(mi.find(BuildEnv::get().root()), std::string::npos) << mi;
     e2e::CmdResult c = run_cmd("find /sys/fs/cgroup -maxdepth 3 -type d -name 'imgbuild-*' 2>/dev/null");
     EXPECT_EQ(c.out, "");
 }

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,6 +45,9 @@ TEST(Fs, TempDirRemovesTree) {
 
 TEST(Fs, RemoveTreeRefusesMountPoint) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
+    // A private mount namespace for this test process: the host never sees the mount.
+    ASSERT_EQ(unshare(CLONE_NEWNS), 0);
+    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
     TempDir t("/tmp", "imgbuild-test-");
     mkdir_p(t.path() + "/m");
     ASSERT_EQ(mount("tmpfs", (t.path() + "/m").c_str(), "tmpfs", 0, nullptr), 0);

@@ -1,0 +1,82 @@
+// `imgbuild run IMAGE` end to end: the image's config applies, flags override it, the exit
+// status propagates, and nothing is left behind.
+#include <gtest/gtest.h>
+
+#include "build_env.hpp"
+
+using e2e::BuildEnv;
+using e2e::Ctx;
+
+namespace {
+
+// Builds (once per process) an image with a config to apply.
+const std::string& runimg() {
+    static std::string err = [] {
+        Ctx ctx;
+        ctx.file("Buildfile", R"BF(FROM busybox:latest
+ENV GREETING=hi WHO=world
+WORKDIR /work
+RUN echo data > /work/file && echo 'app:x:1234:1234::/work:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo $GREETING $WHO from $(pwd) as $(id -u)"]
+)BF");
+        auto r = BuildEnv::get().ib("build -t runimg:1 " + ctx.path());
+        return r.status == 0 ? std::string() : r.out;
+    }();
+    return err;
+}
+
+}  // namespace
+
+TEST(Run, AppliesImageConfig) {
+    REQUIRE_BASE();
+    ASSERT_EQ(runimg(), "");
+    auto r = BuildEnv::get().ib("run --rm runimg:1", false);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "hi world from /work as 0\n");
+}
+
+TEST(Run, FlagsOverrideConfig) {
+    REQUIRE_BASE();
+    ASSERT_EQ(runimg(), "");
+    auto& env = BuildEnv::get();
+    auto r = env.ib("run --rm -e WHO=there -w /tmp -u app runimg:1 'echo $GREETING $WHO from $(pwd) as $(id -u)'", false);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "hi there from /tmp as 1234\n");
+    r = env.ib("run --rm --entrypoint /bin/cat runimg:1 /work/file", false);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "data\n");
+    r = env.ib("run --rm --hostname box runimg:1 hostname", false);
+    EXPECT_EQ(r.out, "box\n");
+}
+
+TEST(Run, ExitStatusAndErrors) {
+    REQUIRE_BASE();
+    ASSERT_EQ(runimg(), "");
+    auto& env = BuildEnv::get();
+    EXPECT_EQ(env.ib("run --rm runimg:1 'exit 42'").status, 42);
+    auto r = env.ib("run --rm --entrypoint /nope runimg:1");
+    EXPECT_EQ(r.status, 127);
+    EXPECT_NE(r.out.find("/nope"), std::string::npos) << r.out;
+    r = env.ib("run --rm no-such:image true");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("no-such:image"), std::string::npos) << r.out;
+    r = env.ib("run --rm --timeout 1s runimg:1 'sleep 30'");
+    EXPECT_EQ(r.status, 124);
+    EXPECT_NE(r.out.find("timed out"), std::string::npos) << r.out;
+}
+
+TEST(Run, WritesAreThrownAwayAndNothingLeaks) {
+    REQUIRE_BASE();
+    ASSERT_EQ(runimg(), "");
+    auto& env = BuildEnv::get();
+    EXPECT_EQ(env.ib("run --rm runimg:1 'echo changed > /work/file'").status, 0);
+    auto r = env.ib("run --rm runimg:1 'cat /work/file'", false);
+    EXPECT_EQ(r.out, "data\n");
+    // No mount, snapshot or temp dir is left by the runs.
+    EXPECT_EQ(sys::read_file("/proc/self/mountinfo").find(env.root()), std::string::npos);
+    auto left = e2e::run_cmd("ls " + env.root() + "/tmp");
+    EXPECT_EQ(left.out, "");
+    auto active = e2e::run_cmd("grep -l '\"kind\":\"active\"' " + env.root() + "/snapshots/*/meta.json");
+    EXPECT_EQ(active.out, "") << "active snapshots left behind";
+}
