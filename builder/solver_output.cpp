@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "builder/copy.hpp"
+#include "builder/dockerignore.hpp"
 #include "builder/solver_internal.hpp"
 #include "cas/transfer.hpp"
 #include "layers/layer.hpp"
@@ -14,22 +15,25 @@ namespace builder {
 using sys::Code;
 using sys::Error;
 
+// "k=v,k=v" (docker buildx option syntax); a key without '=' gets an empty value.
+static std::vector<std::pair<std::string, std::string>> parse_kv_list(const std::string& text) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& kv : split_fields(text, ',')) {
+        auto eq = kv.find('=');
+        out.emplace_back(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+    }
+    return out;
+}
+
 SecretSpec parse_secret_spec(const std::string& text) {
     SecretSpec s;
     std::string type;
-    size_t i = 0;
-    while (i <= text.size()) {
-        size_t j = text.find(',', i);
-        if (j == std::string::npos) j = text.size();
-        std::string kv = text.substr(i, j - i);
-        auto eq = kv.find('=');
-        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    for (const auto& [k, v] : parse_kv_list(text)) {
         if (k == "id") s.id = v;
         else if (k == "src" || k == "source") s.src = v;
         else if (k == "env") s.env = v;
         else if (k == "type") type = v;
         else throw Error(Code::InvalidInput, "--secret " + text + ": unknown key \"" + k + "\"");
-        i = j + 1;
     }
     if (s.id.empty()) throw Error(Code::InvalidInput, "--secret " + text + ": id= is required");
     if (type == "env" && s.env.empty()) {
@@ -41,19 +45,12 @@ SecretSpec parse_secret_spec(const std::string& text) {
 }
 
 OutputSpec parse_output_spec(const std::string& text) {
-    OutputSpec o;
     if (text.find('=') == std::string::npos) return {"local", text};
-    size_t i = 0;
-    while (i <= text.size()) {
-        size_t j = text.find(',', i);
-        if (j == std::string::npos) j = text.size();
-        std::string kv = text.substr(i, j - i);
-        auto eq = kv.find('=');
-        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    OutputSpec o;
+    for (const auto& [k, v] : parse_kv_list(text)) {
         if (k == "type") o.type = v;
         else if (k == "dest") o.dest = v;
         else throw Error(Code::InvalidInput, "--output " + text + ": unknown key \"" + k + "\"");
-        i = j + 1;
     }
     if (o.type != "oci" && o.type != "docker" && o.type != "local")
         throw Error(Code::InvalidInput, "--output " + text + ": type must be oci, docker or local");

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "builder/config.hpp"
+#include "builder/dockerignore.hpp"
 #include "builder/solver_internal.hpp"
 #include "layers/layer.hpp"
 #include "runtime/spec.hpp"
@@ -144,24 +145,9 @@ struct MountStubs {
     }
 };
 
+// A mount target as an absolute, cleaned path (relative ones are under the workdir).
 std::string clean_target(const std::string& t, const std::string& workdir) {
-    std::string abs = t.empty() || t[0] != '/' ? sys::path_join(workdir.empty() ? "/" : workdir, t) : t;
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i <= abs.size()) {
-        size_t j = abs.find('/', i);
-        if (j == std::string::npos) j = abs.size();
-        std::string c = abs.substr(i, j - i);
-        if (c == "..") {
-            if (!parts.empty()) parts.pop_back();
-        } else if (!c.empty() && c != ".") {
-            parts.push_back(c);
-        }
-        i = j + 1;
-    }
-    std::string out;
-    for (auto& p : parts) out += "/" + p;
-    return out.empty() ? "/" : out;
+    return clean_path(t.empty() || t[0] != '/' ? sys::path_join(workdir.empty() ? "/" : workdir, t) : t);
 }
 
 // Resolve `rel` confined to the root at root_fd and return the host path it names (for a
