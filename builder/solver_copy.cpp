@@ -16,21 +16,6 @@ using nlohmann::json;
 using sys::Code;
 using sys::Error;
 
-namespace {
-
-// The heredoc a COPY source names ("<<EOF", "<<-EOF", "<<'EOF'"), if any.
-const Heredoc* heredoc_source(const Instruction& in, const std::string& src) {
-    if (src.rfind("<<", 0) != 0) return nullptr;
-    std::string c = src.substr(2);
-    if (!c.empty() && c[0] == '-') c = c.substr(1);
-    if (c.size() >= 2 && (c[0] == '\'' || c[0] == '"') && c.back() == c[0]) c = c.substr(1, c.size() - 2);
-    for (const auto& h : in.heredocs)
-        if (h.name == c) return &h;
-    return nullptr;
-}
-
-}  // namespace
-
 void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
     const std::string where = s.where(in);
     CopySpec spec;
@@ -54,11 +39,10 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
         spec.chmod = uint32_t(m);
     }
     if (!in.checksum.empty()) spec.checksum = in.checksum;
+    // The parser moves heredoc sources (`COPY <<EOF /dst`) out of srcs into heredocs.
+    spec.sources = in.srcs;
     std::vector<const Heredoc*> heredocs;
-    for (const auto& src : in.srcs) {
-        if (const Heredoc* h = heredoc_source(in, src)) heredocs.push_back(h);
-        else spec.sources.push_back(src);
-    }
+    for (const auto& h : in.heredocs) heredocs.push_back(&h);
 
     // Where the sources come from.
     StageRef ref;

@@ -386,3 +386,32 @@ TEST(Build, OnbuildTriggersRunInTheChildBuild) {
     EXPECT_TRUE(img.config.config.on_build.empty()) << "triggers are not inherited";
     EXPECT_EQ(image_of(env.root(), "onbase:1").config.config.on_build.size(), 2u);
 }
+
+TEST(Build, HeredocsInRunAndCopy) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\n"
+                          "ARG NAME=world\n"
+                          "RUN <<EOF\n"
+                          "echo first > /h1\n"
+                          "echo second >> /h1\n"
+                          "EOF\n"
+                          "RUN <<EOF\n"
+                          "#!/bin/sh\n"
+                          "echo \"from a script $0\" > /h2\n"
+                          "EOF\n"
+                          "RUN cat > /h3 <<EOF\n"
+                          "stdin of cat\n"
+                          "EOF\n"
+                          "COPY <<EOF /etc/greeting\n"
+                          "hello ${NAME}\n"
+                          "EOF\n");
+    auto r = env.ib("build --progress plain --output type=local,dest=" + ctx.path() + "/out " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(read(ctx.path() + "/out/h1"), "first\nsecond\n");
+    EXPECT_EQ(read(ctx.path() + "/out/h2").rfind("from a script ", 0), 0u);
+    EXPECT_EQ(read(ctx.path() + "/out/h3"), "stdin of cat\n");
+    EXPECT_EQ(read(ctx.path() + "/out/etc/greeting"), "hello world\n");
+    EXPECT_FALSE(std::filesystem::exists(ctx.path() + "/out/run/imgbuild-heredoc")) << "heredoc script mount stub left";
+}
