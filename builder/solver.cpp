@@ -60,8 +60,10 @@ Solver::Solver(cas::Store& store_, const BuildOptions& opts_, Progress& progress
 
 std::string Solver::where(const Instruction& in) const { return in.loc.file + ":" + std::to_string(in.loc.start_line); }
 
-std::string Solver::timestamp() const {
-    std::time_t t = opts.source_date_epoch ? std::time_t(*opts.source_date_epoch) : std::time(nullptr);
+std::string Solver::timestamp(int64_t unix_seconds) const {
+    std::time_t t = opts.source_date_epoch ? std::time_t(*opts.source_date_epoch)
+                    : unix_seconds >= 0    ? std::time_t(unix_seconds)
+                                           : std::time(nullptr);
     struct tm tm;
     gmtime_r(&t, &tm);
     char buf[32];
@@ -127,6 +129,7 @@ bool Solver::lookup(const std::string& step_id, const json& inputs, const cas::D
         if (auto rec = cache.lookup(key)) {
             out.cached = true;
             out.layer = rec->layer;
+            out.created = rec->created;
             if (!opts.explain_only) cache.touch(*rec);
             return true;
         }
@@ -139,9 +142,9 @@ bool Solver::lookup(const std::string& step_id, const json& inputs, const cas::D
 }
 
 void Solver::record(const std::string& step_id, const json& inputs, const cas::Digest& key, const Instruction& in,
-                    const StepOutcome& out, int64_t duration_ms) {
+                    StepOutcome& out, int64_t duration_ms) {
     CacheRecord rec{key, out.layer, created_by(in), where(in) + " " + in.original};
-    rec.created = rec.last_used = int64_t(std::time(nullptr));
+    rec.created = rec.last_used = out.created = int64_t(std::time(nullptr));
     rec.duration_ms = duration_ms;
     cache.put(rec);
     cache.save_inputs(step_id, inputs);
@@ -196,6 +199,7 @@ void Solver::init_from(StageState& st, const Stage& stage) {
         st.layers = parent->layers;
         st.key = parent->key;
         st.shell = parent->shell;
+        st.created = parent->created;
         return;
     }
     if (ps.base.image == "scratch") {
@@ -212,6 +216,7 @@ void Solver::init_from(StageState& st, const Stage& stage) {
         throw Error(e.code(), where(stage.from) + ": FROM " + ps.base.image + ": " + e.what());
     }
     st.config = img.config;
+    if (img.config.created) st.created = *img.config.created;
     st.config.config.on_build.clear();  // triggers run in this build, they are not inherited
     st.layers = img.manifest.layers;
     st.key = img.manifest_digest.str();
@@ -234,7 +239,7 @@ void Solver::init_from(StageState& st, const Stage& stage) {
 
 void Solver::add_layer(StageState& st, const Instruction& in, const StepOutcome& out) {
     cas::HistoryEntry h;
-    h.created = timestamp();
+    h.created = st.created = timestamp(out.created);
     h.created_by = created_by(in, st.shell);
     h.comment = "imgbuild";
     if (out.layer) {
@@ -322,7 +327,8 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
         default: throw Error(Code::Internal, "not a metadata instruction: " + in.original);
     }
     cas::HistoryEntry h;
-    h.created = timestamp();
+    if (st.created.empty()) st.created = timestamp();
+    h.created = st.created;
     h.created_by = created_by(in, st.shell);
     h.comment = "imgbuild";
     h.empty_layer = true;

@@ -33,12 +33,16 @@ struct StageState {
     bool cmd_set = false;               // CMD set in this stage (ENTRYPOINT keeps it)
     int step_total = 0, step_no = 0;    // for "[stage 2/5]"
     std::vector<Instruction> onbuild;   // the base image's ONBUILD triggers, run first
+    // Time stamp of the newest history entry: a cached step keeps the time it first ran,
+    // a metadata step takes its parent's, so a fully cached rebuild gives the same digest.
+    std::string created;
 };
 
 // One step's cache bookkeeping, filled by the RUN/COPY executors.
 struct StepOutcome {
     std::optional<LayerRef> layer;  // the new layer (nullopt: no file changes)
     bool cached = false;
+    int64_t created = -1;  // unix seconds the step first ran (a hit); -1: now
     std::string miss_reason;
     uint64_t peak_memory = 0, cpu_ns = 0;
 };
@@ -74,13 +78,13 @@ public:
     // A finished stage (COPY --from / RUN --mount from / FROM stage).
     std::shared_ptr<const StageState> finished_stage(int index);
     cas::Image image(const std::string& ref);
-    // Time stamps for config/history: SOURCE_DATE_EPOCH or now, RFC 3339.
-    std::string timestamp() const;
+    // Time stamps for config/history: SOURCE_DATE_EPOCH, else `unix_seconds` (now if < 0), RFC 3339.
+    std::string timestamp(int64_t unix_seconds = -1) const;
     std::string where(const Instruction& in) const;
     // Look up / record a step: on a hit the outcome is filled and true is returned.
     bool lookup(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key, StepOutcome& out);
     void record(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key,
-                const Instruction& in, const StepOutcome& out, int64_t duration_ms);
+                const Instruction& in, StepOutcome& out, int64_t duration_ms);
     std::string step_identity(const StageState& st, size_t instruction_index) const;
     // After a step ran in `root`: diff its upper dir into a layer (out.layer; none if nothing
     // changed) and commit the snapshot under the new chain key.

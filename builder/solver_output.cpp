@@ -75,7 +75,7 @@ static void write_local(Solver& s, const StageState& st, const std::string& dest
 
 BuildResult finish_build(Solver& s, const StageState& fin, std::vector<StepReport> reports) {
     cas::ImageConfig config = fin.config;
-    config.created = s.timestamp();
+    config.created = fin.created.empty() ? s.timestamp() : fin.created;
     config.architecture = host_platform().arch;
     config.os = "linux";
     BuildResult r;

@@ -219,6 +219,8 @@ RUN cat /one.txt /two.txt > /both
     EXPECT_GT(m1["steps"][0]["peak_memory_bytes"].get<uint64_t>(), 0u);
     auto m2 = build("");
     EXPECT_EQ(hits_and_runs(m2), std::make_pair(5, 0));
+    // A fully cached rebuild is the same image (history times come from the cache records).
+    EXPECT_EQ(m2["containerimage.digest"], m1["containerimage.digest"]);
     // A --build-arg no stage declares changes nothing.
     auto m3 = build("--build-arg UNUSED=zzz");
     EXPECT_EQ(hits_and_runs(m3), std::make_pair(5, 0));
