@@ -192,6 +192,13 @@ void set_ref(Store& store, const std::string& ref, const Descriptor& manifest) {
     d.annotations[kAnnotationImgbuildRef] = full;
     update_index(store, [&](Index& idx) {
         auto& m = idx.manifests;
+        auto same = [&](const Descriptor& e) {
+            return ref_of(e) == full && e.digest == d.digest && e.size == d.size && e.media_type == d.media_type &&
+                   e.annotations == d.annotations;
+        };
+        if (std::count_if(m.begin(), m.end(), [&](const Descriptor& e) { return ref_of(e) == full; }) == 1 &&
+            std::any_of(m.begin(), m.end(), same))
+            return false;  // already so: no rewrite (a cached rebuild re-tags the same image)
         m.erase(std::remove_if(m.begin(), m.end(), [&](const Descriptor& e) { return ref_of(e) == full; }), m.end());
         m.push_back(d);
         return true;
