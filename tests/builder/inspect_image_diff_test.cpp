@@ -57,7 +57,7 @@ TEST_F(DiffFixture, LayerBlobIsExtractedAndComparesEqualToItsSource) {
     ctxtest::put(src + "/etc/conf", "hello\n");
     ctxtest::put(src + "/bin/tool", "#!/bin/sh\n", 0755);
     ctxtest::link("tool", src + "/bin/alias");
-    layers::LayerBlob blob = layers::diff_upper(store, src, {layers::Compression::Gzip});
+    layers::LayerBlob blob = layers::diff_upper(store, src, layers::DiffOptions{layers::Compression::Gzip, std::nullopt});
     auto op = builder::classify_operand(store, blob.digest.str());
     ASSERT_EQ(op.kind, builder::DiffOperand::Kind::Layer);
     layers::Snapshotter snaps(store);
