@@ -117,7 +117,7 @@ cleanup_cs() {
         cs "$t" rmi -af >/dev/null 2>&1 || true
     done
     # Anything still mounted under the work dir (overlay layers, shm) is unmounted, deepest first.
-    grep -F " $W/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    { grep -F " $W/" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 check_tools() {
