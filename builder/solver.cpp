@@ -124,7 +124,8 @@ std::string Solver::step_identity(const StageState& st, size_t idx) const {
            "\nstage=" + std::to_string(st.index) + "\nstep=" + std::to_string(idx);
 }
 
-bool Solver::lookup(const std::string& step_id, const json& inputs, const cas::Digest& key, StepOutcome& out) {
+bool Solver::lookup(const std::string& step_id, const std::function<json()>& inputs, const cas::Digest& key,
+                    StepOutcome& out) {
     if (!opts.no_cache) {
         if (auto rec = cache.lookup(key)) {
             out.cached = true;
@@ -135,7 +136,7 @@ bool Solver::lookup(const std::string& step_id, const json& inputs, const cas::D
         }
     }
     if (opts.no_cache) out.miss_reason = "--no-cache";
-    else if (auto prev = cache.last_inputs(step_id)) out.miss_reason = explain_difference(*prev, inputs);
+    else if (auto prev = cache.last_inputs(step_id)) out.miss_reason = explain_difference(*prev, inputs());
     else out.miss_reason = "no previous build of this step";
     if (out.miss_reason.empty()) out.miss_reason = "cache record or its layer is gone (pruned)";
     return false;
@@ -430,7 +431,9 @@ BuildResult Solver::run() {
     statcache.emplace(store.cache_dir() + "/statcache/" + cas::Digest::of(context->path()).short_hex(32));
 
     // Stages in dependency order; independent ones in parallel, at most `jobs` at once.
-    int jobs = opts.jobs > 0 ? opts.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+    // Default: every independent stage at once, as BuildKit does (stages often wait on I/O
+    // or sleep; a CPU-bound build can cap it with --jobs).
+    int jobs = opts.jobs > 0 ? opts.jobs : int(std::max<size_t>(1, plan.order.size()));
     std::counting_semaphore<1024> slots(std::min(jobs, 1024));
     std::map<int, std::shared_future<void>> futures;
     for (int idx : plan.order) {

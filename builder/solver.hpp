@@ -43,7 +43,7 @@ struct BuildOptions {
     std::vector<SecretSpec> secrets;
     runtime::Network network = runtime::Network::None;
     runtime::Limits limits;
-    int jobs = 0;  // 0 = number of cores
+    int jobs = 0;  // 0 = all independent stages at once
     layers::Compression export_compression = layers::Compression::Gzip;
     std::optional<int64_t> source_date_epoch;
     // Compute keys and report hits/misses (with the reason for each miss) without running

@@ -75,18 +75,28 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     cas::Digest key = cache_key(inputs);
     st.key = key.str();
     std::string step_ident = s.step_identity(st, idx);
-    // For `cache explain`: which context file differs (kept out of the key itself).
-    json explain_inputs = inputs;
-    if (ctx_plan) {
-        json files = json::object();
-        std::lock_guard<std::mutex> l(s.statcache_mu);
-        for (const auto& e : ctx_plan->entries) {
-            std::string h = S_ISREG(e.mode) ? s.statcache->lookup(e.src, FileStamp::of(e)) : e.link_target;
-            files[e.dst.empty() ? "." : e.dst] = std::to_string(e.mode) + ":" + h;
+    // For `cache explain`: which context file differs (kept out of the key itself). Built
+    // only on a miss; a file the stat cache cannot vouch for (racy) is hashed again.
+    json explain_inputs;
+    auto with_files = [&]() -> json {
+        if (!explain_inputs.is_null()) return explain_inputs;
+        explain_inputs = inputs;
+        if (ctx_plan) {
+            json files = json::object();
+            std::lock_guard<std::mutex> l(s.statcache_mu);
+            for (const auto& e : ctx_plan->entries) {
+                std::string h = e.link_target;
+                if (S_ISREG(e.mode)) {
+                    h = s.statcache->lookup(e.src, FileStamp::of(e));
+                    if (h.empty()) h = sha256_file_in_root(s.context->fd(), e.src);
+                }
+                files[e.dst.empty() ? "." : e.dst] = std::to_string(e.mode) + ":" + h;
+            }
+            explain_inputs["files"] = std::move(files);
         }
-        explain_inputs["files"] = std::move(files);
-    }
-    if (s.lookup(step_ident, explain_inputs, key, out) || s.opts.explain_only) return;
+        return explain_inputs;
+    };
+    if (s.lookup(step_ident, with_files, key, out) || s.opts.explain_only) return;
 
     auto t0 = std::chrono::steady_clock::now();
     MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
@@ -110,7 +120,7 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     dest_fd.reset();
     s.snapshot_layer(root, st, out);
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    s.record(step_ident, explain_inputs, key, in, out, ms);
+    s.record(step_ident, with_files(), key, in, out, ms);
 }
 
 }  // namespace builder

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,7 +83,9 @@ public:
     std::string timestamp(int64_t unix_seconds = -1) const;
     std::string where(const Instruction& in) const;
     // Look up / record a step: on a hit the outcome is filled and true is returned.
-    bool lookup(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key, StepOutcome& out);
+    // `inputs` is only evaluated on a miss (to explain it).
+    bool lookup(const std::string& step_id, const std::function<nlohmann::json()>& inputs, const cas::Digest& key,
+                StepOutcome& out);
     void record(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key,
                 const Instruction& in, StepOutcome& out, int64_t duration_ms);
     std::string step_identity(const StageState& st, size_t instruction_index) const;

@@ -160,7 +160,7 @@ cli::Registrar reg_build("build", [](CLI::App& app, cli::Globals& g) {
     c->add_option("--memory,-m", f->memory, "memory limit for RUN steps (e.g. 512m)");
     c->add_option("--cpus", f->cpus, "CPU limit for RUN steps (e.g. 1.5)");
     c->add_option("--pids-limit", f->pids, "pids limit for RUN steps");
-    c->add_option("--jobs,-j", f->jobs, "stages built at once (default: cores)");
+    c->add_option("--jobs,-j", f->jobs, "stages built at once (default: all independent stages)");
     c->add_option("--compression", f->compression, "layer compression on export: gzip|zstd|none")
         ->check(CLI::IsMember({"gzip", "zstd", "none"}));
     c->add_option("--metadata-file", f->metadata_file, "write build metadata (digest, steps) as JSON");

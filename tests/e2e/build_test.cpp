@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "build_env.hpp"
@@ -36,8 +37,15 @@ std::pair<int, int> hits_and_runs(const json& md) {
 void expect_no_leaks() {
     std::string mi = read("/proc/self/mountinfo");
     EXPECT_EQ(mi.find(BuildEnv::get().root()), std::string::npos) << mi;
-    e2e::CmdResult c = run_cmd("find /sys/fs/cgroup -maxdepth 3 -type d -name 'imgbuild-*' 2>/dev/null");
-    EXPECT_EQ(c.out, "");
+    // Container cgroups are named imgbuild-<pid of the imgbuild process>-<n>. Other tests may
+    // run containers at the same time (ctest -j): a cgroup whose owner is gone is a leak.
+    e2e::CmdResult c = run_cmd("find /sys/fs/cgroup -maxdepth 4 -type d -name 'imgbuild-*' 2>/dev/null");
+    std::istringstream lines(c.out);
+    for (std::string dir; std::getline(lines, dir);) {
+        std::string name = dir.substr(dir.find_last_of('/') + 1);
+        std::string pid = name.substr(9, name.find('-', 9) - 9);
+        EXPECT_TRUE(std::filesystem::exists("/proc/" + pid)) << "leaked cgroup of a finished process: " << dir;
+    }
 }
 
 }  // namespace
