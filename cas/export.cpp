@@ -35,20 +35,6 @@ public:
 
 std::string blob_rel(const Digest& d) { return "blobs/sha256/" + d.hex(); }
 
-template <typename F>
-void stream_blob(const Store& store, const Digest& d, F&& f) {
-    sys::UniqueFd fd = store.open_blob(d);
-    std::string buf(1 << 20, '\0');
-    while (true) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            sys::throw_errno("read blob " + d.str());
-        }
-        if (n == 0) break;
-        f(buf.data(), size_t(n));
-    }
-}
 
 class DirSink : public Sink {
 public:
@@ -78,7 +64,7 @@ public:
         if (!out) sys::throw_errno("create " + tmp);
         try {
             Digester dg;
-            stream_blob(store, d, [&](const char* p, size_t n) {
+            store.stream_blob(d, [&](const char* p, size_t n) {
                 dg.update(p, n);
                 while (n > 0) {
                     ssize_t w = ::write(out.get(), p, n);
@@ -139,7 +125,7 @@ public:
         uint64_t size = store.blob_size(d);
         header(rel, AE_IFREG, 0644, size);
         Digester dg;
-        stream_blob(store, d, [&](const char* p, size_t n) {
+        store.stream_blob(d, [&](const char* p, size_t n) {
             dg.update(p, n);
             write(p, n);
         });

@@ -12,18 +12,8 @@
 namespace cas {
 
 Digest hash_blob(const Store& store, const Digest& d) {
-    sys::UniqueFd fd = store.open_blob(d);
     Digester dg;
-    std::string buf(1 << 20, '\0');
-    while (true) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            sys::throw_errno("read blob " + d.str());
-        }
-        if (n == 0) break;
-        dg.update(buf.data(), size_t(n));
-    }
+    store.stream_blob(d, [&](const char* p, size_t n) { dg.update(p, n); });
     return dg.finish();
 }
 

@@ -237,4 +237,18 @@ sys::FileLock Store::lock_exclusive() const {
     return sys::FileLock(locks_dir() + "/store.lock", sys::FileLock::Exclusive);
 }
 
+void Store::stream_blob(const Digest& d, const std::function<void(const char*, size_t)>& f) const {
+    sys::UniqueFd fd = open_blob(d);
+    std::string buf(1 << 20, '\0');
+    while (true) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            sys::throw_errno("read blob " + d.str());
+        }
+        if (n == 0) break;
+        f(buf.data(), size_t(n));
+    }
+}
+
 }  // namespace cas

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,8 @@ public:
     std::string read_verified(const Digest& d, size_t max_bytes = 64u << 20) const;
     // Open a blob for streaming reads (the caller verifies while reading when untrusted).
     sys::UniqueFd open_blob(const Digest& d) const;
+    // Read a blob in chunks (no verification): f(data, n) for each.
+    void stream_blob(const Digest& d, const std::function<void(const char*, size_t)>& f) const;
     void delete_blob(const Digest& d);
     std::vector<Digest> list_blobs() const;
 
