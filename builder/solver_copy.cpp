@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "builder/copy.hpp"
+#include "context/copy.hpp"
 #include "builder/solver_internal.hpp"
 #include "layers/layer.hpp"
 #include "sys/error.hpp"

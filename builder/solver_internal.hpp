@@ -13,14 +13,19 @@
 #include <vector>
 
 #include "builder/cache.hpp"
-#include "builder/context.hpp"
-#include "builder/rootfs.hpp"
+#include "context/context.hpp"
+#include "layers/rootfs.hpp"
 #include "builder/solver.hpp"
-#include "builder/stages.hpp"
+#include "frontend/stages.hpp"
 #include "cas/image.hpp"
 #include "layers/snapshotter.hpp"
 
 namespace builder {
+
+// The solver executes the front end's instructions against the build context.
+using namespace frontend;
+using namespace context;
+using layers::MountedRoot;
 
 // What a stage has built so far.
 struct StageState {

@@ -2,8 +2,8 @@
 // requested outputs (an OCI layout or docker-archive tar, or the final rootfs as files).
 #include <algorithm>
 
-#include "builder/copy.hpp"
-#include "builder/dockerignore.hpp"
+#include "context/copy.hpp"
+#include "context/dockerignore.hpp"
 #include "builder/solver_internal.hpp"
 #include "cas/transfer.hpp"
 #include "layers/layer.hpp"

@@ -8,8 +8,8 @@
 #include <deque>
 #include <thread>
 
-#include "builder/config.hpp"
-#include "builder/dockerignore.hpp"
+#include "sys/units.hpp"
+#include "context/dockerignore.hpp"
 #include "builder/solver_internal.hpp"
 #include "layers/layer.hpp"
 #include "runtime/spec.hpp"
@@ -312,7 +312,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         } else if (m.type == "tmpfs") {
             rm.kind = runtime::Mount::Kind::Tmpfs;
             rm.target = clean_target(m.target, workdir);
-            if (!m.size.empty()) rm.options = "size=" + std::to_string(parse_size(m.size, what + " size"));
+            if (!m.size.empty()) rm.options = "size=" + std::to_string(sys::parse_size(m.size, what + " size"));
         } else if (m.type == "secret") {
             std::string id = m.id;
             const SecretSpec* sec = find_secret(s.opts, id);

@@ -4,29 +4,29 @@
 #include <cstdint>
 #include <string>
 
-#include "builder/stages.hpp"
+#include "frontend/stages.hpp"
 #include "sys/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);
-    builder::ParseLimits lim;
+    frontend::ParseLimits lim;
     lim.max_line_bytes = 64 << 10;
     try {
-        auto ast = builder::parse_buildfile(text, "Buildfile", lim);
-        auto plan = builder::plan_stages(ast, {{"A", "x y"}}, "");
-        builder::ShellLex lex(ast.escape);
+        auto ast = frontend::parse_buildfile(text, "Buildfile", lim);
+        auto plan = frontend::plan_stages(ast, {{"A", "x y"}}, "");
+        frontend::ShellLex lex(ast.escape);
         for (int i : plan.order)
             for (const auto& in : ast.stages[i].instructions) {
                 try {
-                    builder::expand(in, lex, plan.global_env);
-                    (void)builder::created_by(in);
+                    frontend::expand(in, lex, plan.global_env);
+                    (void)frontend::created_by(in);
                 } catch (const sys::Error&) {
                 }
             }
     } catch (const sys::Error&) {
     }
     try {
-        builder::ShellLex lex;
+        frontend::ShellLex lex;
         (void)lex.process_words(text.substr(0, 4096), {{"A", "a b"}, {"EMPTY", ""}});
     } catch (const sys::Error&) {
     }

@@ -1,0 +1,64 @@
+#include "cli/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+#include "sys/units.hpp"
+
+namespace cli {
+
+using sys::Code;
+using sys::Error;
+using sys::parse_duration_ms;
+using sys::parse_size;
+
+static void check_keys(const YAML::Node& n, const std::set<std::string>& allowed, const std::string& prefix,
+                       const std::string& file) {
+    if (!n.IsMap()) throw Error(Code::InvalidInput, file + ": " + (prefix.empty() ? "top level" : prefix) + " must be a mapping");
+    for (const auto& kv : n) {
+        std::string k = kv.first.as<std::string>();
+        if (!allowed.count(k)) throw Error(Code::InvalidInput, file + ": unknown key \"" + prefix + k + "\"");
+    }
+}
+
+Config load_config(const std::string& path, bool required) {
+    Config c;
+    if (!required && !sys::exists(path)) return c;
+    std::string text = sys::read_file(path, 1 << 20);
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        throw Error(Code::InvalidInput, path + ": " + e.what());
+    }
+    if (root.IsNull()) return c;
+    check_keys(root, {"root", "run", "compression", "gc"}, "", path);
+    try {
+        if (root["root"]) c.root = root["root"].as<std::string>();
+        if (root["compression"]) {
+            c.compression = root["compression"].as<std::string>();
+            if (c.compression != "gzip" && c.compression != "zstd" && c.compression != "none")
+                throw Error(Code::InvalidInput, path + ": compression must be gzip, zstd or none");
+        }
+        if (auto r = root["run"]) {
+            check_keys(r, {"memory", "cpus", "pids_limit"}, "run.", path);
+            if (r["memory"]) c.memory_bytes = parse_size(r["memory"].as<std::string>(), path + ": run.memory");
+            if (r["cpus"]) c.cpus = r["cpus"].as<double>();
+            if (r["pids_limit"]) c.pids_limit = r["pids_limit"].as<int64_t>();
+        }
+        if (auto g = root["gc"]) {
+            check_keys(g, {"keep_storage", "keep_duration"}, "gc.", path);
+            if (g["keep_storage"]) c.gc_keep_storage = parse_size(g["keep_storage"].as<std::string>(), path + ": gc.keep_storage");
+            if (g["keep_duration"])
+                c.gc_keep_duration_s = parse_duration_ms(g["keep_duration"].as<std::string>(), path + ": gc.keep_duration") / 1000;
+        }
+    } catch (const YAML::Exception& e) {
+        throw Error(Code::InvalidInput, path + ": " + e.what());
+    }
+    return c;
+}
+
+}  // namespace cli

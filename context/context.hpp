@@ -1,0 +1,166 @@
+// The build context and COPY/ADD source selection, root-confined; content hashing of a
+// selection for cache keys, with a git-index-like stat cache.
+//
+// Flow for one COPY/ADD (the solver's side):
+//   Context ctx = Context::open(dir, buildfile);            // once per build
+//   StatCache sc(store + "/cache/statcache/" + hash(dir));  // once per build
+//   CopyPlan plan = plan_copy(ctx.root(), spec);            // select sources (throws on ../x etc.)
+//   Digest d = content_digest(ctx.root(), plan, &sc);       // cache key input
+//   if miss: execute_copy(ctx.root(), plan, dest_root_fd);  // context/copy.hpp
+//   sc.save();                                              // once, at the end of the build
+// For COPY --from=<stage|image>, make a SourceRoot over that rootfs (is_context = false).
+#pragma once
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "context/dockerignore.hpp"
+#include "cas/digest.hpp"
+#include "sys/fd.hpp"
+
+namespace context {
+
+struct Owner {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    bool operator==(const Owner&) const = default;
+};
+
+// Where COPY sources come from: the build context, or a stage's / image's rootfs.
+struct SourceRoot {
+    int fd = -1;                            // directory fd of the root (borrowed, not owned)
+    const IgnoreMatcher* ignore = nullptr;  // .dockerignore: build context only
+    // true: a source path climbing out with ".." is an error (build context).
+    // false: paths are resolved as in a chroot (a stage or image rootfs), ".." stops at "/".
+    bool is_context = true;
+    std::string name = "build context";     // for messages
+};
+
+// The build context directory, opened once; .dockerignore loaded.
+class Context {
+public:
+    // buildfile_path selects <buildfile>.dockerignore (may be empty).
+    static Context open(const std::string& dir, const std::string& buildfile_path);
+    SourceRoot root() const { return SourceRoot{fd_.get(), &ignore_, true, "build context"}; }
+    int fd() const { return fd_.get(); }
+    const std::string& path() const { return path_; }
+    const IgnoreMatcher& ignore() const { return ignore_; }
+
+private:
+    sys::UniqueFd fd_;
+    std::string path_;
+    IgnoreMatcher ignore_;
+};
+
+// One COPY/ADD instruction, after variable expansion.
+struct CopySpec {
+    std::string instruction = "COPY";       // "COPY" or "ADD" (messages; ADD enables extraction)
+    std::vector<std::string> sources;       // as written, in order
+    std::string dest;                       // as written; relative to workdir unless absolute
+    std::string workdir = "/";
+    std::vector<std::string> excludes;      // --exclude patterns (moby pattern semantics)
+    bool parents = false;                   // --parents
+    std::optional<Owner> chown;             // --chown, resolved (see resolve_owner in copy.hpp)
+    bool preserve_owner = false;            // no --chown: keep source uid/gid (COPY --from) instead of 0:0
+    std::optional<uint32_t> chmod;          // --chmod (octal), applied to files and dirs copied
+    std::optional<std::string> checksum;    // ADD --checksum=sha256:...
+    bool link = false;                      // --link: accepted; behaves as a normal copy
+    std::string where;                      // "Buildfile:12", prefixed to errors
+    bool is_add() const { return instruction == "ADD"; }
+};
+
+// One selected file system object.
+struct CopyEntry {
+    std::string src;          // canonical path inside the source root: no symlinks, no "..", "" = root
+    std::string dst;          // path relative to the destination base (see CopyPlan)
+    uint32_t mode = 0;        // st_mode (type + permission bits) of the source
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    uint64_t ino = 0, dev = 0, nlink = 1, rdev = 0;
+    uint32_t uid = 0, gid = 0;
+    int64_t atime_ns = 0;
+    std::string link_target;  // symlinks
+};
+
+struct CopyPlan {
+    CopySpec spec;
+    std::string dest;         // absolute, cleaned destination path in the destination root
+    // true: entries are placed under `dest` (created as a directory).
+    // false: one file copied onto `dest` itself, or under it as dest/<entries[0].dst> if
+    // `dest` is an existing directory at copy time (docker's rule).
+    bool dest_is_dir = true;
+    std::vector<CopyEntry> entries;  // depth-first order of dst; parents before children
+    bool checksum_verified = false;  // set by content_digest / execute_copy
+};
+
+// Select the sources of a COPY/ADD: files, directories (their contents), globs
+// (filepath.Match per component), minus .dockerignore (context) and --exclude; top-level
+// symlinks are followed inside the root, symlinks below a directory are kept as links.
+// Throws sys::Error(InvalidInput / NotFound) prefixed with spec.where.
+CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec);
+
+// What the stat cache compares (never the content).
+struct FileStamp {
+    uint64_t size = 0, ino = 0, dev = 0;
+    int64_t mtime_ns = 0, ctime_ns = 0;
+    static FileStamp of(const struct stat& st);
+    static FileStamp of(const CopyEntry& e) { return {e.size, e.ino, e.dev, e.mtime_ns, e.ctime_ns}; }
+    bool operator==(const FileStamp&) const = default;
+};
+
+// Remembers sha256 of context files by (path, size, mtime, ctime, inode, dev) across builds.
+// Loaded once from <dir>/statcache; save() writes it atomically. Entries whose mtime is not
+// older than the second the cache was written ("racy", as in git's index) are re-hashed.
+class StatCache {
+public:
+    StatCache() = default;  // in-memory only (save() does nothing)
+    explicit StatCache(std::string dir);
+    StatCache(StatCache&&) = default;
+    StatCache& operator=(StatCache&&) = default;
+    ~StatCache();  // best-effort save() when dirty
+
+    // Cached sha256 hex for `path` with this stat, or "" (miss, changed or racy).
+    std::string lookup(const std::string& path, const FileStamp& st);
+    void store(const std::string& path, const FileStamp& st, const std::string& sha256_hex);
+    void save();
+    // For tests: the write time recorded in the header (ns since epoch) of the loaded file,
+    // and a way to save with a chosen write time.
+    int64_t loaded_write_time_ns() const { return write_time_ns_; }
+    void save_with_time(int64_t write_time_ns);
+
+    struct Stats {
+        size_t hits = 0, misses = 0, racy = 0;
+    };
+    const Stats& stats() const { return stats_; }
+    size_t size() const { return map_.size(); }
+
+private:
+    struct Rec {
+        FileStamp stamp;
+        std::string hex;
+    };
+    std::string dir_;
+    std::unordered_map<std::string, Rec> map_;
+    int64_t write_time_ns_ = 0;
+    bool dirty_ = false;
+    Stats stats_;
+};
+
+// sha256 of the selection as it will be placed: per entry (in order) its destination path,
+// type, permission/setuid/setgid/sticky bits (after --chmod), owner (after --chown / default),
+// link target, size, rdev and content sha256; hardlinks inside the selection as links. No
+// mtimes, no inode numbers. `cache` may be null (stage/image roots). Verifies ADD --checksum.
+cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* cache);
+
+// sha256 hex of one regular file opened inside root (helper shared with copy.cpp).
+std::string sha256_file_in_root(int root_fd, const std::string& rel);
+
+// Open `rel` (canonical: no symlinks) inside root for reading; refuses any symlink on the way.
+sys::UniqueFd open_canonical(int root_fd, const std::string& rel, int flags);
+
+}  // namespace context

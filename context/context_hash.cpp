@@ -1,0 +1,242 @@
+// Content digest of a COPY/ADD selection and the stat cache that keeps unchanged files from
+// being re-read on every build. See context.hpp.
+//
+// Stat cache file (<dir>/statcache):
+//   "imgbuild-statcache 1 <write time ns>\n"
+//   then per entry: "<sha256 hex> <size> <mtime ns> <ctime ns> <ino> <dev> <path>\0"
+// An entry is trusted only when size, mtime, ctime, inode and device all match AND its mtime
+// is older than the second the file was written: an edit in that same second could keep the
+// same size and mtime on a coarse-clock file system (git's "racy clean" problem).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "context/context.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace context {
+namespace {
+
+constexpr const char* kMagic = "imgbuild-statcache 1 ";
+constexpr int64_t kNs = 1000000000;
+
+int64_t now_ns() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return int64_t(ts.tv_sec) * kNs + ts.tv_nsec;
+}
+
+}  // namespace
+
+FileStamp FileStamp::of(const struct stat& st) {
+    return {uint64_t(st.st_size), uint64_t(st.st_ino), uint64_t(st.st_dev),
+            int64_t(st.st_mtim.tv_sec) * kNs + st.st_mtim.tv_nsec, int64_t(st.st_ctim.tv_sec) * kNs + st.st_ctim.tv_nsec};
+}
+
+StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
+    std::string file = sys::path_join(dir_, "statcache");
+    std::string data;
+    try {
+        data = sys::read_file(file, 1u << 30);
+    } catch (const sys::Error&) {
+        return;  // missing or unreadable: start empty
+    }
+    size_t nl = data.find('\n');
+    if (nl == std::string::npos || data.compare(0, std::strlen(kMagic), kMagic) != 0) return;
+    write_time_ns_ = std::strtoll(data.c_str() + std::strlen(kMagic), nullptr, 10);
+    size_t pos = nl + 1;
+    while (pos < data.size()) {
+        size_t end = data.find('\0', pos);
+        if (end == std::string::npos) break;  // truncated tail: ignore it
+        const char* p = data.c_str() + pos;
+        char* q;
+        Rec r;
+        if (end - pos < 66 || p[64] != ' ') break;
+        r.hex.assign(p, 64);
+        p += 65;
+        r.stamp.size = std::strtoull(p, &q, 10);
+        r.stamp.mtime_ns = std::strtoll(q, &q, 10);
+        r.stamp.ctime_ns = std::strtoll(q, &q, 10);
+        r.stamp.ino = std::strtoull(q, &q, 10);
+        r.stamp.dev = std::strtoull(q, &q, 10);
+        if (*q != ' ') break;
+        std::string path(static_cast<const char*>(q) + 1, data.c_str() + end);
+        map_[std::move(path)] = std::move(r);
+        pos = end + 1;
+    }
+}
+
+StatCache::~StatCache() {
+    if (!dirty_ || dir_.empty()) return;
+    try {
+        save();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "imgbuild: warning: cannot save stat cache: %s\n", e.what());
+    }
+}
+
+std::string StatCache::lookup(const std::string& path, const FileStamp& st) {
+    auto it = map_.find(path);
+    if (it == map_.end() || !(it->second.stamp == st)) {
+        ++stats_.misses;
+        return "";
+    }
+    // Racy: modified in (or after) the second the cache was written.
+    if (st.mtime_ns / kNs >= write_time_ns_ / kNs || st.ctime_ns / kNs >= write_time_ns_ / kNs) {
+        ++stats_.racy;
+        dirty_ = true;  // rewrite with a newer time so the entry stops being racy
+        return "";
+    }
+    ++stats_.hits;
+    return it->second.hex;
+}
+
+void StatCache::store(const std::string& path, const FileStamp& st, const std::string& hex) {
+    auto& r = map_[path];
+    if (r.stamp == st && r.hex == hex) return;
+    r.stamp = st;
+    r.hex = hex;
+    dirty_ = true;
+}
+
+void StatCache::save() {
+    if (dir_.empty() || !dirty_) return;
+    save_with_time(now_ns());
+}
+
+void StatCache::save_with_time(int64_t t) {
+    if (dir_.empty()) return;
+    sys::mkdir_p(dir_, 0700);
+    std::string out = kMagic + std::to_string(t) + "\n";
+    out.reserve(map_.size() * 120);
+    std::map<std::string_view, const Rec*> sorted;
+    for (auto& [k, v] : map_) sorted.emplace(k, &v);
+    for (auto& [k, v] : sorted) {
+        out += v->hex;
+        out += ' ' + std::to_string(v->stamp.size) + ' ' + std::to_string(v->stamp.mtime_ns) + ' ' +
+               std::to_string(v->stamp.ctime_ns) + ' ' + std::to_string(v->stamp.ino) + ' ' +
+               std::to_string(v->stamp.dev) + ' ';
+        out += k;
+        out += '\0';
+    }
+    sys::write_file_atomic(sys::path_join(dir_, "statcache"), out, 0600);
+    write_time_ns_ = t;
+    dirty_ = false;
+}
+
+std::string sha256_file_in_root(int root_fd, const std::string& rel) {
+    sys::UniqueFd fd = open_canonical(root_fd, rel, O_RDONLY);
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    cas::Digester dg;
+    static thread_local std::vector<char> buf(1 << 17);
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            sys::throw_errno("read " + rel);
+        }
+        if (n == 0) break;
+        dg.update(buf.data(), size_t(n));
+    }
+    return dg.finish().hex();
+}
+
+cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* cache) {
+    const CopySpec& spec = plan.spec;
+    // 1. Which regular files need reading (cache misses)?
+    std::vector<std::string> hexes(plan.entries.size());
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+        const CopyEntry& e = plan.entries[i];
+        if (!S_ISREG(e.mode)) continue;
+        if (cache) hexes[i] = cache->lookup(e.src, FileStamp::of(e));
+        if (hexes[i].empty()) todo.push_back(i);
+    }
+    // 2. Read them, in parallel (small files are dominated by open/read latency).
+    unsigned nthreads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
+    if (todo.size() < 64) nthreads = 1;
+    std::atomic<size_t> next{0};
+    std::vector<std::string> errors(nthreads);
+    auto work = [&](unsigned w) {
+        try {
+            for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+                size_t i = todo[k];
+                hexes[i] = sha256_file_in_root(root.fd, plan.entries[i].src);
+            }
+        } catch (const std::exception& e) {
+            errors[w] = e.what();
+            next = todo.size();
+        }
+    };
+    if (nthreads == 1) {
+        work(0);
+    } else {
+        std::vector<std::thread> ts;
+        for (unsigned w = 0; w < nthreads; ++w) ts.emplace_back(work, w);
+        for (auto& t : ts) t.join();
+    }
+    for (auto& e : errors)
+        if (!e.empty()) throw sys::Error(sys::Code::System, (spec.where.empty() ? "" : spec.where + ": ") + "hash " + root.name + ": " + e);
+    if (cache)
+        for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
+
+    // ADD --checksum on a single local file.
+    if (spec.checksum) {
+        cas::Digest want = cas::Digest::parse(*spec.checksum);
+        if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
+            throw sys::Error(sys::Code::InvalidInput, spec.where + ": ADD --checksum needs exactly one file source");
+        if (want.hex() != hexes[0])
+            throw sys::Error(sys::Code::InvalidInput, spec.where + ": ADD " + spec.sources[0] + ": checksum mismatch: expected " +
+                                                          want.str() + ", got sha256:" + hexes[0]);
+        plan.checksum_verified = true;
+    }
+
+    // 3. The canonical stream.
+    cas::Digester dg;
+    std::string head = "imgbuild-copy-content v1\n";
+    head += std::string("dest_is_dir=") + (plan.dest_is_dir ? "1" : "0") + "\n";
+    dg.update(head);
+    std::map<std::pair<uint64_t, uint64_t>, std::string> links;
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+        const CopyEntry& e = plan.entries[i];
+        char type = S_ISREG(e.mode) ? 'f' : S_ISDIR(e.mode) ? 'd' : S_ISLNK(e.mode) ? 'l' : S_ISFIFO(e.mode) ? 'p'
+                  : S_ISCHR(e.mode) ? 'c' : S_ISBLK(e.mode) ? 'b' : 's';
+        uint32_t perm = S_ISLNK(e.mode) ? 0777 : (spec.chmod ? *spec.chmod : e.mode) & 07777;
+        Owner o = spec.chown ? *spec.chown : spec.preserve_owner ? Owner{e.uid, e.gid} : Owner{};
+        std::string rec = e.dst;
+        rec += '\0';
+        if (type == 'f' && e.nlink > 1) {
+            auto [it, fresh] = links.emplace(std::make_pair(e.dev, e.ino), e.dst);
+            if (!fresh) {
+                type = 'h';
+                rec += type;
+                rec += '\0' + it->second + '\n';
+                dg.update(rec);
+                continue;
+            }
+        }
+        char num[96];
+        std::snprintf(num, sizeof num, "%c%c%04o%c%u:%u%c", type, 0, perm, 0, o.uid, o.gid, 0);
+        rec.append(num, 1 + 1 + 4 + 1);
+        rec += std::to_string(o.uid) + ":" + std::to_string(o.gid);
+        rec += '\0';
+        rec += e.link_target;
+        rec += '\0';
+        rec += std::to_string(e.size) + '\0';
+        if (type == 'c' || type == 'b') rec += std::to_string(e.rdev);
+        rec += '\0';
+        rec += hexes[i];
+        rec += '\n';
+        dg.update(rec);
+    }
+    return dg.finish();
+}
+
+}  // namespace context

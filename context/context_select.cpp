@@ -1,0 +1,375 @@
+// COPY/ADD source selection inside a root: context escapes, globs, .dockerignore, --exclude,
+// directory walks, --parents, and the destination rules. See context.hpp.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+
+#include "context/context.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace context {
+namespace {
+
+std::string join(const std::vector<std::string>& comps, size_t from = 0) {
+    std::string r;
+    for (size_t i = from; i < comps.size(); ++i) {
+        if (!r.empty()) r += '/';
+        r += comps[i];
+    }
+    return r;
+}
+
+std::vector<std::string> split(const std::string& p) {
+    std::vector<std::string> out;
+    for (auto& c : split_fields(p, '/'))
+        if (!c.empty() && c != ".") out.push_back(std::move(c));
+    return out;
+}
+
+std::string unescape(const std::string& s) {
+    std::string r;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) ++i;
+        r += s[i];
+    }
+    return r;
+}
+
+std::string base_name(const std::string& p) {
+    size_t k = p.rfind('/');
+    return k == std::string::npos ? p : p.substr(k + 1);
+}
+
+// Resolve `comps` inside the root, following symlinks as if the root were "/" (confined),
+// the last one only if follow_last. Returns the canonical path (no symlinks, no "..") or
+// nullopt when something does not exist / is not a directory.
+std::optional<std::string> resolve(int rootfd, const std::vector<std::string>& comps, bool follow_last) {
+    std::vector<std::string> stack;
+    std::deque<std::string> todo(comps.begin(), comps.end());
+    int links = 0;
+    auto is_last = [&] {
+        for (auto& c : todo)
+            if (!c.empty() && c != ".") return false;
+        return true;
+    };
+    while (!todo.empty()) {
+        std::string c = std::move(todo.front());
+        todo.pop_front();
+        if (c.empty() || c == ".") continue;
+        if (c == "..") {
+            if (!stack.empty()) stack.pop_back();
+            continue;
+        }
+        stack.push_back(c);
+        std::string cur = join(stack);
+        struct stat st;
+        if (::fstatat(rootfd, cur.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+            sys::throw_errno("stat " + cur);
+        }
+        bool last = is_last();
+        if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
+            if (++links > 40) throw sys::Error(sys::Code::InvalidInput, "resolve " + join(comps) + ": too many levels of symbolic links", ELOOP);
+            char buf[4096];
+            ssize_t n = ::readlinkat(rootfd, cur.c_str(), buf, sizeof buf);
+            if (n < 0) sys::throw_errno("readlink " + cur);
+            std::string target(buf, size_t(n));
+            stack.pop_back();
+            if (!target.empty() && target[0] == '/') stack.clear();
+            auto tc = split(target);
+            // split() dropped ".", keep ".." so they pop
+            for (auto it = tc.rbegin(); it != tc.rend(); ++it) todo.push_front(*it);
+            continue;
+        }
+        if (!last && !S_ISDIR(st.st_mode)) return std::nullopt;
+    }
+    return join(stack);
+}
+
+void fill_entry(CopyEntry& e, int dirfd, const char* name, const struct stat& st) {
+    e.mode = st.st_mode;
+    e.size = S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
+    e.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    e.ctime_ns = int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    e.atime_ns = int64_t(st.st_atim.tv_sec) * 1000000000 + st.st_atim.tv_nsec;
+    e.ino = st.st_ino;
+    e.dev = st.st_dev;
+    e.nlink = st.st_nlink;
+    e.rdev = st.st_rdev;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    if (S_ISLNK(st.st_mode)) {
+        std::string buf(size_t(st.st_size > 0 ? st.st_size : 0) + 256, '\0');
+        ssize_t n = ::readlinkat(dirfd, name, buf.data(), buf.size());
+        if (n < 0) sys::throw_errno(std::string("readlink ") + name);
+        buf.resize(size_t(n));
+        e.link_target = buf;
+        e.size = 0;
+    }
+}
+
+struct Walker {
+    const SourceRoot& root;
+    const IgnoreMatcher& excludes;
+    std::vector<CopyEntry>& out;
+
+    // Walk the directory open at `dirfd` (canonical `src`), placing children under `dst`.
+    void walk(int dirfd, const std::string& src, const std::string& dst, int depth) {
+        if (depth > 1024) throw sys::Error(sys::Code::InvalidInput, "copy " + src + ": directory tree too deep");
+        sys::UniqueFd dup(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+        if (!dup) sys::throw_errno("dup");
+        DIR* d = ::fdopendir(dup.get());
+        if (!d) sys::throw_errno("opendir " + (src.empty() ? "." : src));
+        dup.release();
+        std::vector<std::string> names;
+        errno = 0;
+        while (dirent* de = ::readdir(d)) {
+            if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
+            names.emplace_back(de->d_name);
+        }
+        ::closedir(d);
+        std::sort(names.begin(), names.end());
+        for (const auto& name : names) {
+            std::string csrc = src.empty() ? name : src + "/" + name;
+            std::string cdst = dst.empty() ? name : dst + "/" + name;
+            struct stat st;
+            if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno == ENOENT) continue;  // vanished while walking
+                sys::throw_errno("stat " + csrc);
+            }
+            bool isdir = S_ISDIR(st.st_mode);
+            bool ign = root.ignore && root.ignore->excluded(csrc, isdir);
+            bool exc = !excludes.empty() && excludes.excluded(cdst, isdir);
+            if (ign || exc) {
+                if (!isdir) continue;
+                if (ign && !root.ignore->may_contain_exception(csrc)) continue;
+                if (exc && !excludes.may_contain_exception(cdst)) continue;
+                size_t at = out.size();
+                CopyEntry e;
+                e.src = csrc;
+                e.dst = cdst;
+                fill_entry(e, dirfd, name.c_str(), st);
+                descend(dirfd, name, csrc, cdst, depth);
+                if (out.size() > at) out.insert(out.begin() + long(at), std::move(e));  // re-included below
+                continue;
+            }
+            CopyEntry e;
+            e.src = csrc;
+            e.dst = cdst;
+            fill_entry(e, dirfd, name.c_str(), st);
+            out.push_back(std::move(e));
+            if (isdir) descend(dirfd, name, csrc, cdst, depth);
+        }
+    }
+    void descend(int dirfd, const std::string& name, const std::string& csrc, const std::string& cdst, int depth) {
+        sys::UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub) sys::throw_errno("open " + csrc);
+        walk(sub.get(), csrc, cdst, depth + 1);
+    }
+};
+
+bool is_remote(const std::string& s) {
+    return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0 || s.rfind("git@", 0) == 0 ||
+           s.rfind("git://", 0) == 0;
+}
+
+// Component-wise ordering: "a/b" < "a/b/c" < "a/b-c" (depth first).
+bool dst_less(const CopyEntry& a, const CopyEntry& b) {
+    const std::string &x = a.dst, &y = b.dst;
+    size_t n = std::min(x.size(), y.size());
+    for (size_t i = 0; i < n; ++i) {
+        if (x[i] == y[i]) continue;
+        if (x[i] == '/') return true;
+        if (y[i] == '/') return false;
+        return (unsigned char)x[i] < (unsigned char)y[i];
+    }
+    return x.size() < y.size();
+}
+
+}  // namespace
+
+sys::UniqueFd open_canonical(int root_fd, const std::string& rel, int flags) {
+    struct open_how how {};
+    how.flags = uint64_t(flags | O_CLOEXEC | O_NOFOLLOW);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    const char* p = rel.empty() ? "." : rel.c_str();
+    for (;;) {
+        long fd = ::syscall(SYS_openat2, root_fd, p, &how, sizeof how);
+        if (fd >= 0) return sys::UniqueFd(int(fd));
+        if (errno != EINTR && errno != EAGAIN) sys::throw_errno("open " + std::string(p));
+    }
+}
+
+Context Context::open(const std::string& dir, const std::string& buildfile_path) {
+    Context c;
+    c.path_ = dir;
+    c.fd_ = sys::with_context("build context", [&] { return sys::open_dir(dir); });
+    c.ignore_ = IgnoreMatcher::load(dir, buildfile_path);
+    return c;
+}
+
+CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
+    const std::string P = spec.where.empty() ? "" : spec.where + ": ";
+    const std::string& I = spec.instruction;
+    auto fail = [&](sys::Code code, const std::string& msg) -> void { throw sys::Error(code, P + msg); };
+    if (spec.sources.empty()) fail(sys::Code::InvalidInput, I + " requires at least two arguments");
+    if (spec.chmod && *spec.chmod > 07777) fail(sys::Code::InvalidInput, I + ": invalid --chmod mode");
+
+    CopyPlan plan;
+    plan.spec = spec;
+    std::string d = spec.dest.empty() ? "." : spec.dest;
+    bool trailing = d.back() == '/' || base_name(d) == "." || base_name(d) == "..";
+    std::string abs = d[0] == '/' ? d : sys::path_join(spec.workdir.empty() ? "/" : spec.workdir, d);
+    if (abs[0] != '/') abs = "/" + abs;
+    plan.dest = clean_path(abs);
+
+    if (spec.sources.size() > 1 && !trailing)
+        fail(sys::Code::InvalidInput, "When using " + I + " with more than one source file, the destination must be a directory and end with a /");
+
+    IgnoreMatcher excludes = IgnoreMatcher::from_patterns(spec.excludes);
+    std::vector<CopyEntry> entries;
+    Walker walker{root, excludes, entries};
+    size_t top_items = 0;
+    bool any_dir = false, any_glob = false;
+
+    for (const std::string& src : spec.sources) {
+        if (is_remote(src)) {
+            if (spec.is_add())
+                fail(sys::Code::InvalidInput, "ADD " + src + ": not supported: remote sources need network access, which imgbuild builds do not have");
+            fail(sys::Code::InvalidInput, "COPY " + src + ": source can't be a URL for COPY");
+        }
+        // A build-context source must stay inside the context, lexically (docker forbids it).
+        std::vector<std::string> raw;
+        {
+            int depth = 0;
+            const std::string& s = src;
+            for (const std::string& c : split_fields(s, '/')) {
+                if (c.empty() || c == ".") continue;
+                if (c == "..") {
+                    if (depth == 0) {
+                        if (root.is_context)
+                            fail(sys::Code::InvalidInput, I + " failed: forbidden path outside the build context: " + src);
+                        continue;
+                    }
+                    --depth;
+                    raw.pop_back();
+                    continue;
+                }
+                ++depth;
+                raw.push_back(c);
+            }
+        }
+        // --parents: keep the path after a "/./" pivot, else the whole cleaned path.
+        size_t keep_from = 0;
+        if (spec.parents) {
+            size_t k = src.find("/./");
+            if (k != std::string::npos) keep_from = split(clean_path(src.substr(0, k))).size();
+        }
+
+        // Glob expansion per component (filepath.Match); literal components unescaped.
+        std::vector<std::vector<std::string>> cands{{}};
+        bool glob = false;
+        for (const std::string& comp : raw) {
+            if (!has_glob_meta(comp)) {
+                for (auto& c : cands) c.push_back(unescape(comp));
+                continue;
+            }
+            glob = true;
+            std::vector<std::vector<std::string>> next;
+            for (auto& c : cands) {
+                auto dir = resolve(root.fd, c, true);
+                if (!dir) continue;
+                sys::UniqueFd dfd;
+                try {
+                    dfd = open_canonical(root.fd, *dir, O_RDONLY | O_DIRECTORY);
+                } catch (const sys::Error&) {
+                    continue;  // not a directory
+                }
+                DIR* dd = ::fdopendir(dfd.get());
+                if (!dd) sys::throw_errno("opendir " + *dir);
+                dfd.release();
+                std::vector<std::string> names;
+                while (dirent* de = ::readdir(dd)) {
+                    std::string n = de->d_name;
+                    if (n == "." || n == "..") continue;
+                    if (path_match(comp, n)) names.push_back(n);
+                }
+                ::closedir(dd);
+                std::sort(names.begin(), names.end());
+                for (auto& n : names) {
+                    auto nc = c;
+                    nc.push_back(n);
+                    next.push_back(std::move(nc));
+                }
+            }
+            cands = std::move(next);
+        }
+        any_glob |= glob;
+
+        size_t matched_here = 0;
+        for (auto& cand : cands) {
+            auto canon = resolve(root.fd, cand, true);
+            bool ignored = canon && root.ignore && root.ignore->excluded(*canon, false);
+            if (!canon || ignored) {
+                if (glob) continue;
+                if (root.is_context)
+                    fail(sys::Code::NotFound, I + " failed: file not found in build context or excluded by .dockerignore: stat " + src + ": file does not exist");
+                fail(sys::Code::NotFound, I + " failed: stat " + src + " in " + root.name + ": file does not exist");
+            }
+            std::string shown = spec.parents ? join(cand, std::min(keep_from, cand.size())) : (cand.empty() ? "" : cand.back());
+            if (glob && !excludes.empty() && excludes.excluded(shown, false)) continue;
+            sys::UniqueFd parent = open_canonical(root.fd, canon->find('/') == std::string::npos ? "" : canon->substr(0, canon->rfind('/')), O_PATH | O_DIRECTORY);
+            std::string leaf = canon->empty() ? "." : base_name(*canon);
+            struct stat st;
+            if (::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + src);
+            ++matched_here;
+            if (S_ISDIR(st.st_mode)) {
+                any_dir = true;
+                ++top_items;
+                std::string dprefix = spec.parents ? shown : "";
+                if (!dprefix.empty()) {
+                    CopyEntry e;
+                    e.src = *canon;
+                    e.dst = dprefix;
+                    fill_entry(e, parent.get(), leaf.c_str(), st);
+                    entries.push_back(std::move(e));
+                }
+                sys::UniqueFd dfd = open_canonical(root.fd, *canon, O_RDONLY | O_DIRECTORY);
+                walker.walk(dfd.get(), *canon, dprefix, 0);
+                continue;
+            }
+            if (!glob && !excludes.empty() && excludes.excluded(shown, false)) continue;
+            ++top_items;
+            CopyEntry e;
+            e.src = *canon;
+            e.dst = shown.empty() ? base_name(*canon) : shown;
+            fill_entry(e, parent.get(), leaf.c_str(), st);
+            entries.push_back(std::move(e));
+        }
+        if (glob && matched_here == 0) fail(sys::Code::NotFound, I + " failed: no source files were specified");
+    }
+    if (top_items == 0 && !any_dir) fail(sys::Code::NotFound, I + " failed: no source files were specified");
+
+    plan.dest_is_dir = trailing || spec.parents || any_dir || top_items > 1 || spec.sources.size() > 1;
+    (void)any_glob;
+    // Depth-first order; when two sources land on the same path the later one wins.
+    std::stable_sort(entries.begin(), entries.end(), dst_less);
+    std::vector<CopyEntry> uniq;
+    for (auto& e : entries) {
+        if (!uniq.empty() && uniq.back().dst == e.dst) uniq.back() = std::move(e);
+        else uniq.push_back(std::move(e));
+    }
+    plan.entries = std::move(uniq);
+    return plan;
+}
+
+}  // namespace context

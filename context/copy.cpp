@@ -1,0 +1,437 @@
+// COPY/ADD execution on fds. See copy.hpp.
+#include "context/copy.hpp"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/xattr.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace context {
+namespace {
+
+sys::UniqueFd try_in_root(int root, const std::string& path, int flags) {
+    struct open_how how {};
+    how.flags = uint64_t(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    const char* p = path.empty() ? "." : path.c_str();
+    for (;;) {
+        long fd = ::syscall(SYS_openat2, root, p, &how, sizeof how);
+        if (fd >= 0) return sys::UniqueFd(int(fd));
+        if (errno != EINTR && errno != EAGAIN) return sys::UniqueFd();
+    }
+}
+
+std::string rel_join(const std::string& a, const std::string& b) {
+    if (a.empty() || a == "/") return b;
+    if (b.empty()) return a;
+    return a + "/" + b;
+}
+
+std::string dir_of(const std::string& p) {
+    size_t k = p.rfind('/');
+    return k == std::string::npos ? "" : p.substr(0, k);
+}
+std::string leaf_of(const std::string& p) {
+    size_t k = p.rfind('/');
+    return k == std::string::npos ? p : p.substr(k + 1);
+}
+
+void apply_owner_mode(int fd, const std::string& what, const DestWriter::Meta& m, bool is_dir) {
+    if (::fchown(fd, m.owner.uid, m.owner.gid) != 0) sys::throw_errno("chown " + what);
+    // chmod after chown: chown clears setuid/setgid.
+    if (::fchmod(fd, m.mode & 07777) != 0) sys::throw_errno("chmod " + what);
+    if (!is_dir && m.mtime_ns >= 0) {
+        struct timespec ts[2];
+        ts[0].tv_sec = ts[1].tv_sec = m.mtime_ns / 1000000000;
+        ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_ns % 1000000000;
+        if (::futimens(fd, ts) != 0) sys::throw_errno("set times " + what);
+    }
+}
+
+// Data copy: reflink if the file systems allow, else copy_file_range, else read/write.
+uint64_t copy_data(int in, int out, uint64_t size, const std::string& what) {
+    if (size == 0) return 0;
+    if (::ioctl(out, FICLONE, in) == 0) return size;
+    uint64_t done = 0;
+    bool cfr = true;
+    std::vector<char> buf;
+    for (;;) {
+        ssize_t n;
+        if (cfr) {
+            n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+            if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
+                cfr = false;
+                continue;
+            }
+        } else {
+            if (buf.empty()) buf.resize(1 << 17);
+            n = ::read(in, buf.data(), buf.size());
+            if (n > 0) {
+                for (ssize_t off = 0; off < n;) {
+                    ssize_t w = ::write(out, buf.data() + off, size_t(n - off));
+                    if (w < 0) {
+                        if (errno == EINTR) continue;
+                        sys::throw_errno("write " + what);
+                    }
+                    off += w;
+                }
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            sys::throw_errno("copy " + what);
+        }
+        if (n == 0) break;
+        done += uint64_t(n);
+    }
+    return done;
+}
+
+// Best effort: file capabilities and user.* attributes (after chown, which clears
+// security.capability). Other namespaces (trusted.*, overlay's, selinux) are not copied.
+void copy_xattrs(int in, int out) {
+    char names[8192];
+    ssize_t n = ::flistxattr(in, names, sizeof names);
+    if (n <= 0) return;
+    for (ssize_t off = 0; off < n; off += ssize_t(std::strlen(names + off)) + 1) {
+        const char* name = names + off;
+        if (std::strncmp(name, "user.", 5) != 0 && std::strcmp(name, "security.capability") != 0) continue;
+        char val[4096];
+        ssize_t v = ::fgetxattr(in, name, val, sizeof val);
+        if (v >= 0) (void)::fsetxattr(out, name, val, size_t(v), 0);
+    }
+}
+
+}  // namespace
+
+namespace {
+sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t mode, Owner owner, int depth);
+}
+
+sys::UniqueFd mkdir_in_root(int root_fd, const std::string& path, uint32_t mode, Owner owner) {
+    return mkdir_in_root_depth(root_fd, path, mode, owner, 0);
+}
+
+namespace {
+sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t mode, Owner owner, int depth) {
+    if (depth > 40) throw sys::Error(sys::Code::InvalidInput, "mkdir " + path + ": too many levels of symbolic links", ELOOP);
+    std::string cur;
+    sys::UniqueFd fd = try_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
+    if (!fd) sys::throw_errno("open destination root");
+    size_t i = 0;
+    while (i <= path.size()) {
+        size_t j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        std::string c = path.substr(i, j - i);
+        i = j + 1;
+        if (c.empty() || c == ".") continue;
+        std::string next = cur + "/" + c;
+        sys::UniqueFd nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+        if (!nfd) {
+            if (errno != ENOENT) sys::throw_errno("open " + next + " in destination");
+            if (c == "..") sys::throw_errno("open " + next + " in destination", ENOENT);
+            // A dangling symlink in the image: create its target, inside the root.
+            struct stat lst;
+            if (::fstatat(fd.get(), c.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+                char buf[4096];
+                ssize_t n = ::readlinkat(fd.get(), c.c_str(), buf, sizeof buf);
+                if (n < 0) sys::throw_errno("readlink " + next);
+                std::string target(buf, size_t(n));
+                mkdir_in_root_depth(root_fd, target[0] == '/' ? target : cur + "/" + target, mode, owner, depth + 1);
+                nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+                if (!nfd) sys::throw_errno("open " + next + " in destination");
+                fd = std::move(nfd);
+                cur = next;
+                continue;
+            }
+            // `fd` is the resolved parent; create the plain name in it.
+            if (::mkdirat(fd.get(), c.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno("mkdir " + next);
+            sys::UniqueFd d(::openat(fd.get(), c.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!d) sys::throw_errno("open " + next);
+            if (::fchown(d.get(), owner.uid, owner.gid) != 0) sys::throw_errno("chown " + next);
+            if (::fchmod(d.get(), mode & 07777) != 0) sys::throw_errno("chmod " + next);
+            nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+            if (!nfd) sys::throw_errno("open " + next + " in destination");
+        }
+        fd = std::move(nfd);
+        cur = next;
+    }
+    return fd;
+}
+}  // namespace
+
+DestWriter::DestWriter(int root_fd, std::string base, Owner dir_owner)
+    : root_(root_fd), base_(std::move(base)), dir_owner_(dir_owner) {
+    if (base_.empty() || base_[0] != '/') base_ = "/" + base_;
+}
+
+DestWriter::~DestWriter() {
+    if (finished_) return;
+    try {
+        finish();
+    } catch (const std::exception&) {
+    }
+}
+
+void DestWriter::ensure_base() { cached_fd_ = mkdir_in_root(root_, base_, 0755, dir_owner_), cached_path_ = ""; }
+
+int DestWriter::open_dir_rel(const std::string& rel_dir) {
+    if (cached_fd_ && cached_path_ == rel_dir) return cached_fd_.get();
+    std::string full = rel_join(base_, rel_dir);
+    if (base_ == "/") full = "/" + rel_dir;
+    sys::UniqueFd fd = try_in_root(root_, full, O_PATH | O_DIRECTORY);
+    if (!fd) {
+        if (errno != ENOENT) sys::throw_errno("open " + full + " in destination");
+        fd = mkdir_in_root(root_, full, 0755, dir_owner_);
+    }
+    cached_fd_ = std::move(fd);
+    cached_path_ = rel_dir;
+    return cached_fd_.get();
+}
+
+int DestWriter::parent(const std::string& rel, std::string& leaf) {
+    leaf = leaf_of(rel);
+    if (leaf.empty() || leaf == "." || leaf == "..")
+        throw sys::Error(sys::Code::InvalidInput, "invalid destination path " + rel);
+    return open_dir_rel(dir_of(rel));
+}
+
+// Make room for a new non-directory at leaf: remove what is there unless it is a directory.
+void DestWriter::clear_slot(int pfd, const std::string& leaf, const std::string& rel) {
+    struct stat st;
+    if (::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
+        sys::throw_errno("stat " + rel);
+    }
+    if (S_ISDIR(st.st_mode))
+        throw sys::Error(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
+    if (::unlinkat(pfd, leaf.c_str(), 0) != 0 && errno != ENOENT) sys::throw_errno("remove " + rel);
+}
+
+void DestWriter::dir(const std::string& rel, const Meta& m) {
+    std::string leaf;
+    int pfd = parent(rel, leaf);
+    struct stat st;
+    bool exists = ::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && S_ISLNK(st.st_mode)) {
+        // A symlink in the image where a directory goes: followed, inside the root.
+        sys::UniqueFd t = try_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
+        if (t) return;
+        if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
+        exists = false;
+    } else if (exists && !S_ISDIR(st.st_mode)) {
+        if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
+        exists = false;
+    }
+    if (!exists && ::mkdirat(pfd, leaf.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno("mkdir " + rel);
+    sys::UniqueFd d(::openat(pfd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!d) sys::throw_errno("open " + rel);
+    apply_owner_mode(d.get(), rel, m, true);
+    if (m.mtime_ns >= 0) dir_times_.emplace_back(rel, m.mtime_ns);
+}
+
+sys::UniqueFd DestWriter::create_file(const std::string& rel) {
+    std::string leaf;
+    int pfd = parent(rel, leaf);
+    clear_slot(pfd, leaf, rel);
+    sys::UniqueFd fd(::openat(pfd, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) sys::throw_errno("create " + rel);
+    return fd;
+}
+
+void DestWriter::finish_file(int fd, const Meta& m) { apply_owner_mode(fd, "file", m, false); }
+
+void DestWriter::symlink(const std::string& rel, const std::string& target, const Meta& m) {
+    std::string leaf;
+    int pfd = parent(rel, leaf);
+    clear_slot(pfd, leaf, rel);
+    if (::symlinkat(target.c_str(), pfd, leaf.c_str()) != 0) sys::throw_errno("symlink " + rel);
+    if (::fchownat(pfd, leaf.c_str(), m.owner.uid, m.owner.gid, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("chown " + rel);
+    if (m.mtime_ns >= 0) {
+        struct timespec ts[2];
+        ts[0].tv_sec = ts[1].tv_sec = m.mtime_ns / 1000000000;
+        ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_ns % 1000000000;
+        if (::utimensat(pfd, leaf.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("set times " + rel);
+    }
+}
+
+void DestWriter::hardlink(const std::string& rel, const std::string& existing_rel) {
+    std::string eleaf;
+    sys::UniqueFd epfd(::fcntl(parent(existing_rel, eleaf), F_DUPFD_CLOEXEC, 0));
+    if (!epfd) sys::throw_errno("dup");
+    std::string leaf;
+    int pfd = parent(rel, leaf);
+    clear_slot(pfd, leaf, rel);
+    if (::linkat(epfd.get(), eleaf.c_str(), pfd, leaf.c_str(), 0) != 0)
+        sys::throw_errno("link " + rel + " to " + existing_rel);
+}
+
+void DestWriter::special(const std::string& rel, uint32_t st_mode, const Meta& m) {
+    std::string leaf;
+    int pfd = parent(rel, leaf);
+    clear_slot(pfd, leaf, rel);
+    if (::mknodat(pfd, leaf.c_str(), (st_mode & S_IFMT) | 0600, dev_t(m.rdev)) != 0) sys::throw_errno("mknod " + rel);
+    if (::fchownat(pfd, leaf.c_str(), m.owner.uid, m.owner.gid, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("chown " + rel);
+    if (::fchmodat(pfd, leaf.c_str(), m.mode & 07777, 0) != 0) sys::throw_errno("chmod " + rel);
+}
+
+void DestWriter::finish() {
+    finished_ = true;
+    // Deepest first, so setting a child's time does not disturb its parent's afterwards.
+    std::stable_sort(dir_times_.begin(), dir_times_.end(), [](auto& a, auto& b) {
+        return std::count(a.first.begin(), a.first.end(), '/') > std::count(b.first.begin(), b.first.end(), '/');
+    });
+    for (auto& [rel, t] : dir_times_) {
+        sys::UniqueFd d = try_in_root(root_, rel_join(base_, rel), O_RDONLY | O_DIRECTORY);
+        if (!d) continue;
+        struct timespec ts[2];
+        ts[0].tv_sec = ts[1].tv_sec = t / 1000000000;
+        ts[0].tv_nsec = ts[1].tv_nsec = t % 1000000000;
+        if (::futimens(d.get(), ts) != 0) sys::throw_errno("set times " + rel);
+    }
+    dir_times_.clear();
+    cached_fd_.reset();
+}
+
+CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) {
+    const CopySpec& spec = plan.spec;
+    const std::string P = spec.where.empty() ? "" : spec.where + ": ";
+    CopyStats stats;
+    try {
+        Owner dir_owner = spec.chown ? *spec.chown : Owner{};
+        auto meta_of = [&](const CopyEntry& e) {
+            DestWriter::Meta m;
+            m.mode = S_ISLNK(e.mode) ? 0777 : (spec.chmod ? *spec.chmod : e.mode) & 07777;
+            m.owner = spec.chown ? *spec.chown : spec.preserve_owner ? Owner{e.uid, e.gid} : Owner{};
+            m.mtime_ns = e.mtime_ns;
+            m.rdev = e.rdev;
+            return m;
+        };
+        if (spec.checksum && !plan.checksum_verified) {
+            if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
+                throw sys::Error(sys::Code::InvalidInput, "ADD --checksum needs exactly one file source");
+            std::string hex = sha256_file_in_root(src.fd, plan.entries[0].src);
+            cas::Digest want = cas::Digest::parse(*spec.checksum);
+            if (want.hex() != hex)
+                throw sys::Error(sys::Code::InvalidInput, "ADD " + spec.sources[0] + ": checksum mismatch: expected " + want.str() + ", got sha256:" + hex);
+            plan.checksum_verified = true;
+        }
+
+        // Where does the base go? A single-file plan lands on dest itself, unless dest is an
+        // existing directory (followed inside the root) or an archive to extract (ADD).
+        std::string base = plan.dest;
+        std::vector<CopyEntry> entries = plan.entries;
+        bool single = !plan.dest_is_dir;
+        if (single) {
+            sys::UniqueFd d = try_in_root(dest_root_fd, plan.dest, O_PATH | O_DIRECTORY);
+            bool archive = false;
+            if (spec.is_add() && entries.size() == 1 && S_ISREG(entries[0].mode)) {
+                sys::UniqueFd in = open_canonical(src.fd, entries[0].src, O_RDONLY);
+                archive = is_tar_archive(in.get());
+            }
+            if (!d && !archive) {
+                base = plan.dest == "/" ? "/" : dir_of(plan.dest);
+                if (base.empty()) base = "/";
+                entries[0].dst = leaf_of(plan.dest);
+            }
+        }
+        DestWriter w(dest_root_fd, base, dir_owner);
+        w.ensure_base();
+        std::map<std::pair<uint64_t, uint64_t>, std::string> links;
+        for (const CopyEntry& e : entries) {
+            DestWriter::Meta m = meta_of(e);
+            if (S_ISDIR(e.mode)) {
+                w.dir(e.dst, m);
+                ++stats.dirs;
+            } else if (S_ISLNK(e.mode)) {
+                w.symlink(e.dst, e.link_target, m);
+                ++stats.symlinks;
+            } else if (S_ISREG(e.mode)) {
+                sys::UniqueFd in = open_canonical(src.fd, e.src, O_RDONLY);
+                if (spec.is_add() && is_tar_archive(in.get())) {
+                    std::string into = single ? "" : dir_of(e.dst);
+                    extract_archive(in.get(), e.src, w, into, spec.chown, spec.chmod, stats);
+                    ++stats.archives;
+                    continue;
+                }
+                if (e.nlink > 1) {
+                    auto [it, fresh] = links.emplace(std::make_pair(e.dev, e.ino), e.dst);
+                    if (!fresh) {
+                        w.hardlink(e.dst, it->second);
+                        ++stats.hardlinks;
+                        continue;
+                    }
+                }
+                sys::UniqueFd out = w.create_file(e.dst);
+                stats.bytes += copy_data(in.get(), out.get(), e.size, e.src);
+                w.finish_file(out.get(), m);
+                copy_xattrs(in.get(), out.get());
+                ++stats.files;
+            } else if (S_ISFIFO(e.mode) || S_ISCHR(e.mode) || S_ISBLK(e.mode)) {
+                w.special(e.dst, e.mode, m);
+                ++stats.specials;
+            }  // sockets are not copied (as docker)
+        }
+        w.finish();
+    } catch (const sys::Error& e) {
+        throw e.wrap(P + spec.instruction + " failed");
+    }
+    return stats;
+}
+
+void write_heredoc(int dest_root_fd, const CopySpec& spec, const std::string& name, std::string_view content,
+                   bool executable, int64_t mtime_s) {
+    const std::string P = spec.where.empty() ? "" : spec.where + ": ";
+    try {
+        std::string d = spec.dest.empty() ? "." : spec.dest;
+        bool trailing = d.back() == '/' || leaf_of(d) == "." || leaf_of(d) == "..";
+        std::string abs = d[0] == '/' ? d : sys::path_join(spec.workdir.empty() ? "/" : spec.workdir, d);
+        abs = clean_path(abs[0] == '/' ? abs : "/" + abs);
+        std::string base, leaf;
+        sys::UniqueFd existing = try_in_root(dest_root_fd, abs, O_PATH | O_DIRECTORY);
+        if (trailing || existing) {
+            base = abs;
+            leaf = name;
+        } else {
+            base = dir_of(abs).empty() ? "/" : dir_of(abs);
+            leaf = leaf_of(abs);
+        }
+        if (leaf.empty() || leaf.find('/') != std::string::npos || leaf == "." || leaf == "..")
+            throw sys::Error(sys::Code::InvalidInput, "invalid heredoc file name \"" + leaf + "\"");
+        Owner o = spec.chown ? *spec.chown : Owner{};
+        DestWriter w(dest_root_fd, base, o);
+        w.ensure_base();
+        sys::UniqueFd out = w.create_file(leaf);
+        for (size_t off = 0; off < content.size();) {
+            ssize_t n = ::write(out.get(), content.data() + off, content.size() - off);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                sys::throw_errno("write " + leaf);
+            }
+            off += size_t(n);
+        }
+        DestWriter::Meta m;
+        m.mode = spec.chmod ? *spec.chmod : executable ? 0755 : 0644;
+        m.owner = o;
+        if (mtime_s >= 0) m.mtime_ns = mtime_s * 1000000000;
+        w.finish_file(out.get(), m);
+        w.finish();
+    } catch (const sys::Error& e) {
+        throw e.wrap(P + spec.instruction + " <<" + name + " failed");
+    }
+}
+
+}  // namespace context

@@ -1,0 +1,59 @@
+// Roots for build steps and `imgbuild run`: an image's layers unpacked into shared
+// snapshots, and a writable (or read-only) overlay of them mounted in this process's
+// private mount namespace. Everything here is RAII: the mount goes before the temp mount
+// point, and an uncommitted active snapshot is removed.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cas/digest.hpp"
+#include "cas/image.hpp"
+#include "cas/store.hpp"
+#include "layers/snapshotter.hpp"
+#include "sys/fs.hpp"
+
+namespace layers {
+
+// Move this process into a new mount namespace whose mounts do not propagate back to the
+// host (unshare(CLONE_NEWNS) + MS_REC|MS_PRIVATE on /). Must be called before threads start.
+// Every mount made afterwards disappears with the process, even after a crash.
+void enter_private_mount_namespace();
+
+// Unpack the layers (blobs + diff_ids, in order) into committed snapshots; returns the
+// top chain key, or "" for no layers.
+std::string unpack_chain(cas::Store& store, layers::Snapshotter& snaps, const std::vector<cas::Digest>& blobs,
+                         const std::vector<cas::Digest>& diff_ids);
+std::string unpack_image(cas::Store& store, layers::Snapshotter& snaps, const cas::Image& image);
+
+// A mounted root: writable (a fresh active snapshot over `parent`) or a read-only view.
+class MountedRoot {
+public:
+    // Writable root over committed `parent` ("" = empty). The active snapshot is removed on
+    // destruction unless commit() was called.
+    static MountedRoot writable(cas::Store& store, layers::Snapshotter& snaps, const std::string& parent);
+    // Read-only view of committed `key` ("" = an empty directory).
+    static MountedRoot view(cas::Store& store, layers::Snapshotter& snaps, const std::string& key);
+
+    MountedRoot(MountedRoot&& o) noexcept;
+    MountedRoot& operator=(MountedRoot&&) = delete;
+    ~MountedRoot();
+
+    const std::string& path() const { return mountpoint_.path(); }
+    // The upper dir (what changed); writable roots only.
+    std::string upper_dir() const;
+    // Unmount (keep the snapshot) — before diffing the upper dir.
+    void unmount();
+    // Commit the active snapshot as `name` (a chain key). Losing a race to an identical
+    // commit is success (the duplicate is removed).
+    void commit(const std::string& name);
+
+private:
+    MountedRoot(layers::Snapshotter& snaps) : snaps_(&snaps) {}
+    layers::Snapshotter* snaps_;
+    std::string active_key_;  // "" for views
+    sys::TempDir mountpoint_;  // declared before the mount: the mount is released first
+    std::optional<layers::MountGuard> mount_;
+};
+
+}  // namespace layers

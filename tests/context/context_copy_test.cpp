@@ -1,0 +1,273 @@
+// COPY source selection (escapes, globs, --exclude, --parents, .dockerignore) and the copy
+// itself into a destination root (dest rules, --chown/--chmod, symlinks, confinement).
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <sys/xattr.h>
+
+#include <functional>
+#include <set>
+
+#include "context/context.hpp"
+#include "context/copy.hpp"
+#include "context_util.hpp"
+#include "sys/error.hpp"
+
+using namespace context;
+using ctxtest::get;
+using ctxtest::lst;
+using ctxtest::put;
+
+namespace {
+
+struct ContextCopy : ::testing::Test {
+    ctxtest::Tmp ctx, dst;
+    sys::UniqueFd dst_fd;
+    void SetUp() override {
+        put(ctx.p("a.txt"), "A");
+        put(ctx.p("b.txt"), "BB");
+        put(ctx.p("c.md"), "C");
+        put(ctx.p("dir/one"), "1");
+        put(ctx.p("dir/sub/two"), "22", 0600);
+        put(ctx.p("dir/run.sh"), "#!/bin/sh\n", 04755);
+        put(ctx.p("x/y/z.txt"), "Z");
+        dst_fd = sys::open_dir(dst.p());
+    }
+    // Plan + copy; returns the plan.
+    CopyPlan run(CopySpec spec, const std::string& buildfile = "") {
+        Context c = Context::open(ctx.p(), buildfile);
+        spec.where = "Buildfile:7";
+        CopyPlan plan = plan_copy(c.root(), spec);
+        execute_copy(c.root(), plan, dst_fd.get());
+        return plan;
+    }
+    static CopySpec spec(std::vector<std::string> srcs, std::string dest) {
+        CopySpec s;
+        s.sources = std::move(srcs);
+        s.dest = std::move(dest);
+        return s;
+    }
+    std::string error_of(CopySpec s) {
+        try {
+            run(std::move(s));
+        } catch (const sys::Error& e) {
+            return e.what();
+        }
+        return "";
+    }
+    std::set<std::string> dst_list(const std::string& rel) {
+        std::set<std::string> out;
+        std::function<void(const std::string&, const std::string&)> walk = [&](const std::string& abs, const std::string& r) {
+            sys::UniqueFd d = sys::open_dir(abs);
+            DIR* dd = fdopendir(d.release());
+            while (dirent* de = readdir(dd)) {
+                std::string n = de->d_name;
+                if (n == "." || n == "..") continue;
+                std::string rr = r.empty() ? n : r + "/" + n;
+                out.insert(rr);
+                if (de->d_type == DT_DIR) walk(abs + "/" + n, rr);
+            }
+            closedir(dd);
+        };
+        walk(dst.p(rel), "");
+        return out;
+    }
+};
+
+TEST_F(ContextCopy, FileToFileAndToDir) {
+    run(spec({"a.txt"}, "/out/renamed.txt"));
+    EXPECT_EQ(get(dst.p("out/renamed.txt")), "A");
+    run(spec({"b.txt"}, "/out/"));
+    EXPECT_EQ(get(dst.p("out/b.txt")), "BB");
+    // an existing directory without the slash: the file goes inside it
+    sys::mkdir_p(dst.p("exists"));
+    run(spec({"a.txt"}, "/exists"));
+    EXPECT_EQ(get(dst.p("exists/a.txt")), "A");
+    // relative dest is relative to WORKDIR
+    CopySpec s = spec({"c.md"}, "rel/");
+    s.workdir = "/work/dir";
+    run(s);
+    EXPECT_EQ(get(dst.p("work/dir/rel/c.md")), "C");
+    EXPECT_EQ(lst(dst.p("work")).st_mode & 07777, 0755u);
+}
+
+TEST_F(ContextCopy, MultipleSourcesNeedDirectory) {
+    EXPECT_NE(error_of(spec({"a.txt", "b.txt"}, "/multi")).find("must be a directory and end with a /"), std::string::npos);
+    run(spec({"a.txt", "b.txt"}, "/multi/"));
+    EXPECT_EQ(dst_list("multi"), (std::set<std::string>{"a.txt", "b.txt"}));
+}
+
+TEST_F(ContextCopy, DirectoryContentsAndModes) {
+    run(spec({"dir"}, "/app"));
+    EXPECT_EQ(dst_list("app"), (std::set<std::string>{"one", "sub", "sub/two", "run.sh"}));
+    EXPECT_EQ(lst(dst.p("app/sub/two")).st_mode & 07777, 0600u);
+    EXPECT_EQ(lst(dst.p("app/run.sh")).st_mode & 07777, 04755u);  // setuid kept
+    EXPECT_EQ(lst(dst.p("app/one")).st_uid, 0u);
+    // mtimes kept from the source
+    EXPECT_EQ(lst(dst.p("app/sub/two")).st_mtim.tv_sec, lst(ctx.p("dir/sub/two")).st_mtim.tv_sec);
+    EXPECT_EQ(lst(dst.p("app/sub/two")).st_mtim.tv_nsec, lst(ctx.p("dir/sub/two")).st_mtim.tv_nsec);
+    EXPECT_EQ(lst(dst.p("app/sub")).st_mtim.tv_nsec, lst(ctx.p("dir/sub")).st_mtim.tv_nsec);
+}
+
+TEST_F(ContextCopy, GlobsAndNoMatch) {
+    run(spec({"*.txt"}, "/g/"));
+    EXPECT_EQ(dst_list("g"), (std::set<std::string>{"a.txt", "b.txt"}));
+    run(spec({"x/*/z.tx?"}, "/g2/"));
+    EXPECT_EQ(dst_list("g2"), (std::set<std::string>{"z.txt"}));
+    std::string err = error_of(spec({"*.nothing"}, "/g3/"));
+    EXPECT_EQ(err, "Buildfile:7: COPY failed: no source files were specified");
+    err = error_of(spec({"missing.txt"}, "/g3/"));
+    EXPECT_NE(err.find("Buildfile:7: COPY failed: file not found in build context"), std::string::npos) << err;
+    EXPECT_NE(err.find("missing.txt"), std::string::npos) << err;
+}
+
+TEST_F(ContextCopy, ContextEscapesAreErrors) {
+    for (std::string src : {"../x", "dir/../../x", "/../etc/passwd", ".."}) {
+        std::string err = error_of(spec({src}, "/e/"));
+        EXPECT_NE(err.find("Buildfile:7: COPY failed: forbidden path outside the build context: " + src), std::string::npos)
+            << src << ": " << err;
+    }
+    // an absolute source is relative to the context root
+    run(spec({"/dir/one"}, "/abs/"));
+    EXPECT_EQ(get(dst.p("abs/one")), "1");
+    // a symlink pointing out of the context resolves inside it (here: to nothing)
+    ctxtest::link("/etc/passwd", ctx.p("evil"));
+    ctxtest::link("../../../../../../etc/hostname", ctx.p("evil2"));
+    EXPECT_NE(error_of(spec({"evil"}, "/e/")).find("file not found"), std::string::npos);
+    EXPECT_NE(error_of(spec({"evil2"}, "/e/")).find("file not found"), std::string::npos);
+    // ... and inside a copied directory it is copied as a link, never followed
+    ctxtest::link("/etc/passwd", ctx.p("dir/passwd-link"));
+    run(spec({"dir"}, "/links"));
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("links/passwd-link")).st_mode));
+    EXPECT_EQ(ctxtest::readlink_s(dst.p("links/passwd-link")), "/etc/passwd");
+    // a top-level symlink inside the context is followed (its target's content)
+    ctxtest::link("dir/one", ctx.p("good-link"));
+    run(spec({"good-link"}, "/gl/"));
+    EXPECT_EQ(get(dst.p("gl/good-link")), "1");
+    EXPECT_TRUE(S_ISREG(lst(dst.p("gl/good-link")).st_mode));
+}
+
+TEST_F(ContextCopy, DockerignoreAndExclude) {
+    put(ctx.p(".dockerignore"), "*.md\ndir\n!dir/sub\n");
+    run(spec({"."}, "/all/"));
+    std::set<std::string> got = dst_list("all");
+    EXPECT_TRUE(got.count("a.txt"));
+    EXPECT_FALSE(got.count("c.md"));
+    EXPECT_TRUE(got.count("dir/sub/two"));  // re-included below an excluded dir
+    EXPECT_FALSE(got.count("dir/one"));
+    EXPECT_NE(error_of(spec({"c.md"}, "/x/")).find("excluded by .dockerignore"), std::string::npos);
+
+    CopySpec s = spec({"x", "a.txt", "b.txt"}, "/ex/");
+    s.excludes = {"**/z.txt", "b.*"};
+    run(s);
+    EXPECT_EQ(dst_list("ex"), (std::set<std::string>{"a.txt", "y"}));
+}
+
+TEST_F(ContextCopy, Parents) {
+    CopySpec s = spec({"x/y/z.txt", "dir/sub"}, "/p/");
+    s.parents = true;
+    run(s);
+    EXPECT_EQ(get(dst.p("p/x/y/z.txt")), "Z");
+    EXPECT_EQ(get(dst.p("p/dir/sub/two")), "22");
+    CopySpec pivot = spec({"x/./y/z.txt"}, "/q/");
+    pivot.parents = true;
+    run(pivot);
+    EXPECT_EQ(get(dst.p("q/y/z.txt")), "Z");
+}
+
+TEST_F(ContextCopy, ChownChmod) {
+    CopySpec s = spec({"dir"}, "/own/deep/");
+    s.chown = Owner{1234, 5678};
+    s.chmod = 0640;
+    run(s);
+    for (std::string p : {"own/deep/one", "own/deep/sub", "own/deep/sub/two"}) {
+        EXPECT_EQ(lst(dst.p(p)).st_uid, 1234u) << p;
+        EXPECT_EQ(lst(dst.p(p)).st_gid, 5678u) << p;
+        EXPECT_EQ(lst(dst.p(p)).st_mode & 07777, 0640u) << p;
+    }
+    // created parents: 0755 owned by the --chown user
+    EXPECT_EQ(lst(dst.p("own/deep")).st_uid, 1234u);
+    EXPECT_EQ(lst(dst.p("own/deep")).st_mode & 07777, 0755u);
+}
+
+TEST_F(ContextCopy, ResolveOwnerInDestinationRoot) {
+    put(dst.p("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n");
+    put(dst.p("etc/group"), "root:x:0:\nstaff:x:50:\napp:x:1001:\n");
+    EXPECT_EQ(resolve_owner(dst_fd.get(), "app"), (Owner{1000, 1001}));
+    EXPECT_EQ(resolve_owner(dst_fd.get(), "app:staff"), (Owner{1000, 50}));
+    EXPECT_EQ(resolve_owner(dst_fd.get(), "42"), (Owner{42, 42}));
+    EXPECT_EQ(resolve_owner(dst_fd.get(), "42:staff"), (Owner{42, 50}));
+    EXPECT_EQ(resolve_owner(dst_fd.get(), "app:7"), (Owner{1000, 7}));
+    EXPECT_THROW(resolve_owner(dst_fd.get(), "nobody"), sys::Error);
+    EXPECT_THROW(resolve_owner(dst_fd.get(), "1:nogroup"), sys::Error);
+    EXPECT_THROW(resolve_owner(dst_fd.get(), "4294967295"), sys::Error);
+    // /etc/passwd as a symlink out of the root resolves inside it
+    ::unlink(dst.p("etc/passwd").c_str());
+    ctxtest::link("/etc/passwd", dst.p("etc/passwd"));
+    EXPECT_THROW(resolve_owner(dst_fd.get(), "root"), sys::Error);
+}
+
+TEST_F(ContextCopy, DestinationSymlinkEscapeIsConfined) {
+    ctxtest::Tmp host;  // stands for the host outside the destination root
+    ctxtest::link(host.p(), dst.p("escape"));
+    ctxtest::link("/", dst.p("root-link"));
+    run(spec({"a.txt"}, "/escape/"));
+    run(spec({"dir"}, "/root-link/inner"));
+    run(spec({"b.txt"}, "/escape/../../../../b-out.txt"));
+    EXPECT_TRUE(dst_list("").count(host.p().substr(1) + "/a.txt")) << "followed inside the root";
+    struct stat st;
+    EXPECT_NE(::lstat(host.p("a.txt").c_str(), &st), 0) << "the host dir was written";
+    EXPECT_EQ(get(dst.p("inner/one")), "1");
+    EXPECT_EQ(get(dst.p("b-out.txt")), "BB");
+    // a symlink at the final name is replaced, not followed
+    put(host.p("victim"), "keep");
+    ctxtest::link(host.p("victim"), dst.p("victim-link"));
+    run(spec({"a.txt"}, "/victim-link"));
+    EXPECT_EQ(get(host.p("victim")), "keep");
+    EXPECT_EQ(get(dst.p("victim-link")), "A");
+}
+
+TEST_F(ContextCopy, HardlinksPreserved) {
+    put(ctx.p("h/first"), "same");
+    ASSERT_EQ(::link(ctx.p("h/first").c_str(), ctx.p("h/second").c_str()), 0);
+    run(spec({"h"}, "/h"));
+    EXPECT_EQ(lst(dst.p("h/first")).st_ino, lst(dst.p("h/second")).st_ino);
+    EXPECT_EQ(lst(dst.p("h/first")).st_nlink, 2u);
+}
+
+TEST_F(ContextCopy, UserXattrsCopied) {
+    if (::setxattr(ctx.p("a.txt").c_str(), "user.imgbuild", "v1", 2, 0) != 0)
+        GTEST_SKIP() << "no user xattrs on this file system";
+    run(spec({"a.txt"}, "/xa/"));
+    char buf[16];
+    ssize_t n = ::getxattr(dst.p("xa/a.txt").c_str(), "user.imgbuild", buf, sizeof buf);
+    ASSERT_EQ(n, 2);
+    EXPECT_EQ(std::string(buf, 2), "v1");
+}
+
+TEST_F(ContextCopy, Heredoc) {
+    CopySpec s;
+    s.dest = "/etc/motd";
+    write_heredoc(dst_fd.get(), s, "EOF", "hello\n");
+    EXPECT_EQ(get(dst.p("etc/motd")), "hello\n");
+    EXPECT_EQ(lst(dst.p("etc/motd")).st_mode & 07777, 0644u);
+    s.dest = "/bin/";
+    write_heredoc(dst_fd.get(), s, "script.sh", "#!/bin/sh\n", true);
+    EXPECT_EQ(lst(dst.p("bin/script.sh")).st_mode & 07777, 0755u);
+}
+
+TEST_F(ContextCopy, FromOtherRootKeepsOwnersAndClampsDotDot) {
+    ctxtest::Tmp stage;
+    put(stage.p("usr/bin/tool"), "bin", 0755);
+    ASSERT_EQ(::chown(stage.p("usr/bin/tool").c_str(), 7, 8), 0);
+    sys::UniqueFd sfd = sys::open_dir(stage.p());
+    SourceRoot root{sfd.get(), nullptr, false, "stage build"};
+    CopySpec s = spec({"/../../usr/bin/tool"}, "/opt/");
+    s.preserve_owner = true;
+    CopyPlan plan = plan_copy(root, s);
+    execute_copy(root, plan, dst_fd.get());
+    EXPECT_EQ(lst(dst.p("opt/tool")).st_uid, 7u);
+    EXPECT_EQ(lst(dst.p("opt/tool")).st_gid, 8u);
+}
+
+}  // namespace
