@@ -38,15 +38,13 @@ void image_needs(const cas::Store& store, std::set<cas::Digest>& blobs, std::set
 
 uint64_t dir_bytes(int dirfd) {
     uint64_t total = 0;
-    int dupfd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR* d = ::fdopendir(dupfd);
-    if (!d) {
-        ::close(dupfd);
-        return 0;
+    std::vector<std::string> names;
+    try {
+        names = sys::list_dir(dirfd, "cache mounts");
+    } catch (const sys::Error&) {
+        return 0;  // unreadable: counted as empty (usage is an estimate)
     }
-    while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n == "." || n == "..") continue;
+    for (const std::string& n : names) {
         struct stat st;
         if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         if (S_ISDIR(st.st_mode)) {
@@ -56,7 +54,6 @@ uint64_t dir_bytes(int dirfd) {
             total += uint64_t(st.st_blocks) * 512;
         }
     }
-    ::closedir(d);
     return total;
 }
 
@@ -158,17 +155,15 @@ CacheUsage cache_usage(const cas::Store& store) {
         u.total += r.layer->size;
         (image_blobs.count(r.layer->digest) ? u.shared : u.exclusive) += r.layer->size;
     }
-    std::string mounts = store.cache_dir() + "/mounts";
+    std::string mounts = store.cache_mounts_dir();
     sys::UniqueFd fd(::open(mounts.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd) {
         u.mounts = dir_bytes(fd.get());
-        DIR* d = ::opendir(mounts.c_str());
-        while (d) {
-            struct dirent* e = ::readdir(d);
-            if (!e) break;
-            if (e->d_type == DT_DIR && e->d_name[0] != '.') u.mount_dirs++;
+        for (const std::string& n : sys::list_dir(fd.get(), mounts)) {
+            struct stat st;
+            if (n[0] != '.' && ::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+                u.mount_dirs++;
         }
-        if (d) ::closedir(d);
     }
     return u;
 }
