@@ -177,7 +177,27 @@ std::string read_secret(const SecretSpec& s) {
     return sys::read_file(s.src, 4u << 20);
 }
 
+// A Buildfile (or the ONBUILD of its base) asks; only the person running the build grants.
+void check_entitlements(const BuildOptions& o, const Instruction& in, const std::string& where) {
+    auto need = [&](const char* ent, const std::string& flag) {
+        if (!o.allow.count(ent))
+            throw Error(Code::FailedPrecondition, where + ": RUN " + flag + " needs the " + ent +
+                                                      " entitlement: pass --allow " + ent +
+                                                      " to imgbuild build (or list it under allow: in the config file)");
+    };
+    if (in.network == "host") need("network.host", "--network=host");
+    if (in.security == "insecure") {
+        need("security.insecure", "--security=insecure");
+        throw Error(Code::InvalidInput, where + ": RUN --security=insecure is not implemented");
+    }
+}
+
 }  // namespace
+
+void check_entitlement_name(const std::string& name, const std::string& what) {
+    if (name != "network.host" && name != "security.insecure")
+        throw Error(Code::InvalidInput, what + ": unknown entitlement \"" + name + "\" (known: network.host, security.insecure)");
+}
 
 void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
     const std::string where = s.where(in);
@@ -214,6 +234,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     json hd = json::array();
     for (auto& h : in.heredocs) hd.push_back({h.name, h.content});
     inputs["heredocs"] = hd;
+    check_entitlements(s.opts, in, where);
     std::string network = in.network == "default" ? (s.opts.network == runtime::Network::Host ? "host" : "none") : in.network;
     inputs["network"] = network;
     json mounts = json::array();

@@ -10,6 +10,7 @@
 
 #include "builder/cache.hpp"
 #include "cas/image.hpp"
+#include "layers/lease.hpp"
 #include "layers/snapshotter.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -116,6 +117,8 @@ PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_r
     layers::Snapshotter snaps(store);
     auto all = snaps.walk();
     std::set<std::string> keep = live_chains;
+    // Snapshots a running `imgbuild run` leases (layers/lease.hpp) stay, with their parents.
+    for (const auto& k : layers::SnapshotLease::live_keys(store)) keep.insert(k);
     // Keep the parents of kept snapshots too.
     bool grew = true;
     while (grew) {

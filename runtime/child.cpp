@@ -111,8 +111,11 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
 
     // stdio first, then nothing else from imgbuild stays open.
     int io[3] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd};
+    // Every container leads its own session: it never shares imgbuild's controlling terminal,
+    // so /dev/tty is ENXIO and TIOCSTI cannot type into the caller's shell. With -t its only
+    // terminal is the fresh pty.
+    if (::setsid() < 0) die(errfd, (fail(&e, "setsid", "", errno), e));
     if (plan.tty_slave >= 0) {
-        if (::setsid() < 0) die(errfd, (fail(&e, "setsid", "", errno), e));
         if (::ioctl(plan.tty_slave, TIOCSCTTY, 0) != 0) die(errfd, (fail(&e, "set controlling terminal", "", errno), e));
         io[0] = io[1] = io[2] = plan.tty_slave;
     }
