@@ -29,8 +29,13 @@ SecretSpec parse_secret_spec(const std::string& text);
 struct OutputSpec {
     std::string type;  // oci | docker | local
     std::string dest;
+    // local: keep the image's uid/gid (default: files belong to the invoking user,
+    // $SUDO_UID/$SUDO_GID under sudo). setuid/setgid bits, file capabilities and device
+    // nodes are never written to the host.
+    bool preserve_owner = false;
 };
-// "type=oci,dest=x.tar" | "type=docker,dest=x.tar" | "type=local,dest=dir" | "dir" (local).
+// "type=oci,dest=x.tar" | "type=docker,dest=x.tar" | "type=local,dest=dir[,preserve-owner=true]"
+// | "dir" (local).
 OutputSpec parse_output_spec(const std::string& text);
 
 struct BuildOptions {

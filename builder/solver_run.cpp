@@ -150,15 +150,19 @@ std::string clean_target(const std::string& t, const std::string& workdir) {
     return clean_path(t.empty() || t[0] != '/' ? sys::path_join(workdir.empty() ? "/" : workdir, t) : t);
 }
 
-// Resolve `rel` confined to the root at root_fd and return the host path it names (for a
-// bind mount source): symlinks inside cannot lead outside the root.
-std::string host_path_in_root(int root_fd, const std::string& rel, const std::string& what) {
+// Resolve `rel` confined to the root at root_fd, once, for a bind mount source: symlinks
+// inside cannot lead outside the root, and the mount uses the returned O_PATH fd (kept in
+// `fds` for the run), never the path again. Returns the host path, for messages.
+std::string bind_source_in_root(int root_fd, const std::string& rel, const std::string& what, std::vector<sys::UniqueFd>& fds,
+                                int* fd_out) {
     sys::UniqueFd fd = sys::open_in_root(root_fd, rel, O_PATH);
     char link[64];
     std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
     char real[4096];
     ssize_t len = ::readlink(link, real, sizeof real - 1);
     if (len < 0) sys::throw_errno(what + ": resolve " + rel);
+    *fd_out = fd.get();
+    fds.push_back(std::move(fd));
     return std::string(real, size_t(len));
 }
 
@@ -272,6 +276,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     std::vector<MountedRoot> views;                    // stage/image roots for bind mounts
     std::vector<sys::FileLock> locks;                  // cache mounts with sharing=locked
     std::vector<sys::TempDir> private_caches;
+    std::vector<sys::UniqueFd> source_fds;             // bind sources, resolved once
 
     runtime::RunSpec spec;
     spec.rootfs = root.path();
@@ -295,7 +300,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
             rm.read_only = true;
             std::string src = m.source.empty() ? "/" : m.source;
             if (m.from.empty()) {
-                rm.source = host_path_in_root(s.context->fd(), src, what);
+                rm.source = bind_source_in_root(s.context->fd(), src, what, source_fds, &rm.source_fd);
             } else {
                 StageRef ref = resolve_stage_ref(s.ast, m.from, st.index, true);
                 std::string chain;
@@ -303,7 +308,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
                 else chain = unpack_image(s.store, s.snaps, s.image(ref.image));
                 views.push_back(MountedRoot::view(s.store, s.snaps, chain));
                 sys::UniqueFd vfd = sys::open_dir(views.back().path());
-                rm.source = host_path_in_root(vfd.get(), src, what);
+                rm.source = bind_source_in_root(vfd.get(), src, what, source_fds, &rm.source_fd);
             }
         } else if (m.type == "cache") {
             std::string id = m.id.empty() ? clean_target(m.target, workdir) : m.id;

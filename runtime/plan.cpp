@@ -64,10 +64,17 @@ Plan make_plan(const RunSpec& spec) {
         mp.read_only = m.read_only;
         mp.data = m.options;
         if (m.kind == Mount::Kind::Bind) {
-            char* src = ::realpath(m.source.c_str(), nullptr);
-            if (!src) sys::throw_errno("bind mount source " + m.source);
-            mp.source = src;
-            ::free(src);
+            // Resolve once; from here on only the fd names the source (no second lookup a
+            // concurrent rename or symlink swap could redirect).
+            sys::UniqueFd opened;
+            if (m.source_fd < 0) {
+                opened.reset(::open(m.source.c_str(), O_PATH | O_CLOEXEC));
+                if (!opened) sys::throw_errno("bind mount source " + m.source);
+            }
+            int fd = ::fcntl(m.source_fd >= 0 ? m.source_fd : opened.get(), F_DUPFD_CLOEXEC, 3);
+            if (fd < 0) sys::throw_errno("bind mount source " + m.source);
+            mp.source_fd = std::make_shared<sys::UniqueFd>(fd);
+            mp.source = m.source;
         }
         plan.mounts.push_back(std::move(mp));
     }

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -289,5 +291,88 @@ TEST(Security, PruneKeepsSnapshotsOfRunningContainer) {
     // Once it is gone, prune may take them.
     r = env.ib("prune");
     EXPECT_EQ(r.status, 0) << r.out;
+    expect_fsck_clean();
+}
+
+// 5. USER and --chown read the image's /etc/passwd on the host: a FIFO, a device node or a
+// symlink to /dev/zero there fails the build cleanly (never opened, never hangs).
+TEST(Security, HostileAccountFilesFailCleanly) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    const char* setups[] = {"rm /etc/passwd && mkfifo /etc/passwd", "rm /etc/passwd && mknod /etc/passwd c 1 5",
+                            "ln -sf /dev/zero /etc/passwd", "rm /etc/group && mkfifo /etc/group"};
+    for (const char* setup : setups) {
+        SCOPED_TRACE(setup);
+        Ctx ctx;
+        ctx.file("Buildfile", std::string("FROM busybox:latest\nRUN ") + setup + "\nUSER nobody:nogroup\nRUN id\n");
+        auto r = e2e::run_cmd("timeout 120 " + e2e::bin() + " --root " + env.root() + " build --no-cache " + ctx.path());
+        EXPECT_NE(r.status, 0) << r.out;
+        EXPECT_NE(r.status, 124) << "the build hung:\n" << r.out;
+        EXPECT_THAT(r.out, HasSubstr("Buildfile:4")) << r.out;
+        Ctx chown;
+        chown.file("f", "x");
+        chown.file("Buildfile", std::string("FROM busybox:latest\nRUN ") + setup + "\nCOPY --chown=nobody:nogroup f /f\n");
+        r = e2e::run_cmd("timeout 120 " + e2e::bin() + " --root " + env.root() + " build --no-cache " + chown.path());
+        EXPECT_NE(r.status, 0) << r.out;
+        EXPECT_NE(r.status, 124) << "the build hung:\n" << r.out;
+    }
+    expect_fsck_clean();
+}
+
+// 3. --output type=local writes onto the host: no setuid/setgid, no file capabilities, no
+// device nodes (warned), files owned by the invoking user unless preserve-owner=true, and a
+// symlink already in dest is never followed out of it.
+TEST(Security, LocalOutputIsDefanged) {
+    REQUIRE_PROBE_IMAGE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("Buildfile",
+             "FROM probeimg:1\n"
+             "RUN echo s > /suid && chmod 4755 /suid && echo g > /sgid && chmod 2755 /sgid && "
+             "echo c > /capped && /bin/probe setcap /capped && mknod /blk b 7 0 && mknod /chr c 1 3 && "
+             "mkfifo /fifo && echo o > /owned && chown 1234:1234 /owned && mkdir -p /etc/out && echo planted > /etc/out/file\n");
+    sys::TempDir out("/tmp", "imgbuild-e2e-out-");
+    sys::TempDir outside("/tmp", "imgbuild-e2e-outside-");
+    std::string dest = out.path() + "/d";
+    fs::create_directories(dest + "/etc");
+    fs::create_directory_symlink(outside.path(), dest + "/etc/out");  // planted before the export
+    auto r = env.ib("build --no-cache --progress plain --output type=local,dest=" + dest + " " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    struct stat st{};
+    ASSERT_EQ(::stat((dest + "/suid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    ASSERT_EQ(::stat((dest + "/sgid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    EXPECT_LT(::getxattr((dest + "/capped").c_str(), "security.capability", nullptr, 0), 0);
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest + "/blk")));
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest + "/chr")));
+    EXPECT_THAT(r.out, HasSubstr("/blk")) << r.out;  // the warning lists them
+    EXPECT_THAT(r.out, HasSubstr("/chr")) << r.out;
+    EXPECT_TRUE(fs::is_fifo(dest + "/fifo"));
+    ASSERT_EQ(::lstat((dest + "/owned").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, ::getuid());
+    EXPECT_EQ(st.st_gid, ::getgid());
+    EXPECT_TRUE(fs::is_empty(outside.path())) << "the export followed a symlink out of dest";
+
+    // preserve-owner=true keeps the image's ids (still no setuid or devices).
+    std::string dest2 = out.path() + "/p";
+    r = env.ib("build --output type=local,dest=" + dest2 + ",preserve-owner=true " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(::lstat((dest2 + "/owned").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 1234u);
+    ASSERT_EQ(::stat((dest2 + "/suid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest2 + "/blk")));
+
+    // Under sudo, the files go to the user who ran sudo.
+    std::string dest3 = out.path() + "/s";
+    r = e2e::run_cmd("SUDO_UID=4321 SUDO_GID=4322 " + e2e::bin() + " --root " + env.root() +
+                     " build --output type=local,dest=" + dest3 + " " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(::lstat((dest3 + "/owned").c_str(), &st), 0);
+    if (::getuid() == 0) {
+        EXPECT_EQ(st.st_uid, 4321u);
+        EXPECT_EQ(st.st_gid, 4322u);
+    }
     expect_fsck_clean();
 }

@@ -14,6 +14,7 @@
 #include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -126,6 +127,12 @@ int main(int argc, char** argv) {
         printf("\n");
         return 0;
     }
+    /* Give FILE the file capability cap_net_raw+ep (VFS_CAP_REVISION_2). */
+    if (!strcmp(cmd, "setcap")) {
+        unsigned int cap[5] = {0x02000001u, 1u << 13, 0, 0, 0};
+        return report(setxattr(arg, "security.capability", cap, sizeof cap, 0));
+    }
+    if (!strcmp(cmd, "hascap")) return report(getxattr(arg, "security.capability", NULL, 0));
     if (!strcmp(cmd, "segv")) { *(volatile int*)0 = 1; return 0; }
     if (!strcmp(cmd, "zombie")) {  /* leave a zombie child behind and exit */
         if (fork() == 0) _exit(0);
