@@ -166,6 +166,30 @@ std::string bind_source_in_root(int root_fd, const std::string& rel, const std::
     return std::string(real, size_t(len));
 }
 
+// Copy the build context's `src` (file or directory), filtered by .dockerignore exactly as
+// COPY selects it, into the empty directory `into`. Returns the path inside `into` to bind
+// ("/" for a directory source, "/<name>" for a file).
+std::string filtered_context_copy(Solver& s, const std::string& src, const std::string& where, const std::string& into) {
+    CopySpec cs;
+    cs.sources = {src};
+    cs.dest = "/";
+    cs.preserve_owner = true;
+    cs.where = where + ": RUN --mount=type=bind";
+    CopyPlan p = [&] {
+        std::lock_guard<std::mutex> l(s.statcache_mu);
+        return plan_copy(s.context->root(), cs);
+    }();
+    sys::UniqueFd dfd = sys::open_dir(into);
+    execute_copy(s.context->root(), p, dfd.get());
+    sys::UniqueFd sfd = sys::open_in_root(s.context->fd(), src, O_PATH);
+    struct stat st{};
+    if (::fstat(sfd.get(), &st) != 0) sys::throw_errno(cs.where + ": stat " + src);
+    if (S_ISDIR(st.st_mode)) return "/";
+    std::string leaf = src;
+    while (!leaf.empty() && leaf.back() == '/') leaf.pop_back();
+    return "/" + leaf.substr(leaf.find_last_of('/') + 1);
+}
+
 const SecretSpec* find_secret(const BuildOptions& o, const std::string& id) {
     for (auto& s : o.secrets)
         if (s.id == id) return &s;
@@ -276,6 +300,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     std::vector<MountedRoot> views;                    // stage/image roots for bind mounts
     std::vector<sys::FileLock> locks;                  // cache mounts with sharing=locked
     std::vector<sys::TempDir> private_caches;
+    std::vector<sys::TempDir> scratch_dirs;            // filtered context copies for bind mounts
     std::vector<sys::UniqueFd> source_fds;             // bind sources, resolved once
 
     runtime::RunSpec spec;
@@ -293,20 +318,25 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         runtime::Mount rm;
         std::string what = where + ": RUN --mount=type=" + m.type;
         if (m.type == "bind") {
-            if (!m.readonly && m.from.empty())
-                throw Error(Code::InvalidInput, what + ": rw bind mounts are not supported yet (use a cache mount)");
             rm.kind = runtime::Mount::Kind::Bind;
             rm.target = clean_target(m.target, workdir);
-            rm.read_only = true;
+            rm.read_only = m.readonly;
             std::string src = m.source.empty() ? "/" : m.source;
             if (m.from.empty()) {
-                rm.source = bind_source_in_root(s.context->fd(), src, what, source_fds, &rm.source_fd);
+                // Exactly what COPY would see (.dockerignore applied), copied into a scratch
+                // directory: the step's key has its digest, and rw writes are thrown away.
+                scratch_dirs.emplace_back(s.store.tmp_dir(), "bind-");
+                std::string leaf = filtered_context_copy(s, src, where, scratch_dirs.back().path());
+                sys::UniqueFd sfd = sys::open_dir(scratch_dirs.back().path());
+                rm.source = bind_source_in_root(sfd.get(), leaf, what, source_fds, &rm.source_fd);
             } else {
                 StageRef ref = resolve_stage_ref(s.ast, m.from, st.index, true);
                 std::string chain;
                 if (ref.stage >= 0) chain = s.chain_of(*s.finished_stage(ref.stage));
                 else chain = unpack_image(s.store, s.snaps, s.image(ref.image));
-                views.push_back(MountedRoot::view(s.store, s.snaps, chain));
+                // rw: a throwaway writable layer over the stage; never committed.
+                views.push_back(m.readonly ? MountedRoot::view(s.store, s.snaps, chain)
+                                           : MountedRoot::writable(s.store, s.snaps, chain));
                 sys::UniqueFd vfd = sys::open_dir(views.back().path());
                 rm.source = bind_source_in_root(vfd.get(), src, what, source_fds, &rm.source_fd);
             }

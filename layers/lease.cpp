@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "sys/dir.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 

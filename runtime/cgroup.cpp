@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "sys/dir.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/proc.hpp"

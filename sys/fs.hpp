@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <string>
-#include <vector>
 
 #include "sys/fd.hpp"
 
@@ -75,8 +74,5 @@ UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mod
 UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
 
 UniqueFd open_dir(const std::string& path);
-
-// Names in the directory open at `dirfd` (without "." and ".."); empty if unreadable.
-std::vector<std::string> list_dir_at(int dirfd);
 
 }  // namespace sys
