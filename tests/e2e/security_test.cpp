@@ -376,3 +376,59 @@ TEST(Security, LocalOutputIsDefanged) {
     }
     expect_fsck_clean();
 }
+
+// 4. RUN --mount=type=bind of the context shows exactly what COPY sees (.dockerignore
+// applied); its content is in the step's key; rw mounts write to a throwaway copy.
+TEST(Security, ContextBindMountIsFilteredAndKeyed) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file(".dockerignore", "secret.txt\n");
+    ctx.file("secret.txt", "do not leak\n");
+    ctx.file("data", "v1\n");
+    ctx.file("Buildfile",
+             "FROM busybox:latest\n"
+             "RUN --mount=type=bind,target=/ctx ls -a /ctx > /listing; cat /ctx/data > /seen; "
+             "cat /ctx/secret.txt > /leak 2>&1; date +%s%N > /stamp\n");
+    auto show = [&](const std::string& file) { return env.ib("run --rm bindkey:1 cat " + file, false).out; };
+    auto r = env.ib("build -t bindkey:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_THAT(show("/listing"), HasSubstr("data"));
+    EXPECT_THAT(show("/listing"), Not(HasSubstr("secret.txt")));
+    EXPECT_THAT(show("/leak"), Not(HasSubstr("do not leak")));
+    EXPECT_EQ(show("/seen"), "v1\n");
+    std::string stamp = show("/stamp");
+    // An ignored file changes: the step stays cached.
+    ctx.file("secret.txt", "still secret\n");
+    ASSERT_EQ(env.ib("build -t bindkey:1 " + ctx.path()).status, 0);
+    EXPECT_EQ(show("/stamp"), stamp);
+    // A mounted file changes: the step reruns.
+    ctx.file("data", "v2\n");
+    ASSERT_EQ(env.ib("build -t bindkey:1 " + ctx.path()).status, 0);
+    EXPECT_EQ(show("/seen"), "v2\n");
+    EXPECT_NE(show("/stamp"), stamp);
+    expect_fsck_clean();
+}
+
+TEST(Security, RwBindMountWritesAreThrownAway) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("data", "orig\n");
+    ctx.file("Buildfile",
+             "FROM busybox:latest AS other\nRUN mkdir /o && echo stage > /o/f\n"
+             "FROM busybox:latest\n"
+             "RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data && echo new > /ctx/newfile && cat /ctx/data > /seen\n"
+             "RUN --mount=type=bind,from=other,source=/o,target=/o,rw echo changed > /o/f && echo new > /o/g && cat /o/f > /seen2\n"
+             "RUN --mount=type=bind,from=other,source=/o,target=/o cat /o/f > /seen3; ls /o > /list3\n");
+    auto r = env.ib("build --no-cache -t rwbind:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(e2e::run_cmd("cat " + ctx.path() + "/data").out, "orig\n");
+    EXPECT_FALSE(fs::exists(ctx.path() + "/newfile"));
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /seen", false).out, "changed\n");
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /seen2", false).out, "changed\n");
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /seen3", false).out, "stage\n");  // the stage itself is unchanged
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /list3", false).out, "f\n");
+    EXPECT_NE(env.ib("run --rm rwbind:1 ls /ctx/newfile").status, 0);
+    expect_fsck_clean();
+}
