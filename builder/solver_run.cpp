@@ -234,7 +234,7 @@ void attach_mounts(Solver& s, StageState& st, const Instruction& in, const RunPl
             }
         } else if (m.type == "cache") {
             const std::string& id = mp.cache_id;
-            std::string dir = s.store.cache_dir() + "/mounts/" + cas::Digest::of(id).short_hex(32);
+            std::string dir = s.store.cache_mounts_dir() + "/" + cas::Digest::of(id).short_hex(32);
             bool fresh = !sys::exists(dir);
             sys::mkdir_p(dir, 0755);
             if (fresh) {

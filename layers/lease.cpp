@@ -7,7 +7,6 @@
 
 #include <random>
 
-#include "sys/dir.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -34,10 +33,11 @@ SnapshotLease::SnapshotLease(const cas::Store& store, const std::vector<std::str
     std::string text;
     for (const auto& k : keys)
         if (!k.empty()) text += k + "\n";
-    if (::write(fd_.get(), text.data(), text.size()) != ssize_t(text.size())) {
-        int err = errno;
+    try {
+        sys::write_all(fd_.get(), text.data(), text.size(), "lease " + tmp);
+    } catch (...) {
         ::unlink(tmp.c_str());
-        sys::throw_errno("lease: write " + tmp, err);
+        throw;
     }
     if (::flock(fd_.get(), LOCK_SH) != 0 || ::rename(tmp.c_str(), (dir + "/" + name + ".lease").c_str()) != 0) {
         int err = errno;
@@ -55,7 +55,7 @@ std::set<std::string> SnapshotLease::live_keys(const cas::Store& store) {
     std::set<std::string> keys;
     sys::UniqueFd dfd(::open(leases_dir(store).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dfd) return keys;
-    for (const auto& n : sys::list_dir_at(dfd.get())) {
+    for (const auto& n : sys::list_dir(dfd.get(), leases_dir(store))) {
         if (n.size() <= 6 || n.compare(n.size() - 6, 6, ".lease") != 0) continue;
         sys::UniqueFd f(::openat(dfd.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         if (!f) continue;

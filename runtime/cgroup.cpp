@@ -18,7 +18,6 @@
 #include <sstream>
 #include <thread>
 
-#include "sys/dir.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/proc.hpp"
@@ -356,9 +355,13 @@ std::vector<std::string> Cgroup::reap_stale() {
             return sys::process_start_time(pid) != 0;  // old names: the pid alone (reuse keeps it)
         };
         for (const Dir& parent : parents) {
-            sys::UniqueFd dfd(::open(parent.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (!dfd) continue;
-            for (const std::string& name : sys::list_dir_at(dfd.get())) {
+            std::vector<std::string> names;
+            try {
+                names = sys::list_dir(parent.path, true);
+            } catch (const std::exception&) {
+                continue;
+            }
+            for (const std::string& name : names) {
                 if (!is_stale(name, alive)) continue;
                 Cgroup cg;
                 cg.d_.push_back({parent.path + "/" + name, parent.v2, {}});
