@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "sys/units.hpp"
+#include "context/copy.hpp"
 #include "context/dockerignore.hpp"
 #include "builder/run_plan.hpp"
 #include "builder/solver_internal.hpp"
@@ -339,7 +340,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     // Run it.
     auto t0 = std::chrono::steady_clock::now();
     MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
-    RunResources res_(s.store);
+    RunResources held(s.store);
     runtime::RunSpec spec;
     spec.rootfs = root.path();
     spec.argv = plan.argv;
@@ -350,7 +351,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     spec.network = plan.network == "host" ? runtime::Network::Host : runtime::Network::None;
     spec.limits = s.opts.limits;
     spec.read_only_root = false;
-    attach_mounts(s, st, in, plan, where, res_, spec);
+    attach_mounts(s, st, in, plan, where, held, spec);
 
     sys::UniqueFd root_fd = sys::open_dir(root.path());
     MountStubs stubs;
@@ -378,7 +379,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
 
     stubs.after(root_fd.get());
     root_fd.reset();
-    res_.views.clear();
+    held.views.clear();
     s.snapshot_layer(root, st, out);
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     s.record(step_ident, inputs, key, in, out, ms);
