@@ -45,7 +45,8 @@ const std::vector<sock_filter>& default_seccomp_filter();
 struct MountPlan {
     Mount::Kind kind = Mount::Kind::Bind;
     std::string source;   // host path (bind), for messages
-    // Bind: the source resolved once (O_PATH, fd >= 3); the child mounts /proc/self/fd/N.
+    // Bind: the source resolved once, as a detached mount tree (open_tree, fd >= 3); the
+    // child attaches it with move_mount.
     std::shared_ptr<sys::UniqueFd> source_fd;
     std::string target;   // inside the root, absolute
     std::string data;     // tmpfs options

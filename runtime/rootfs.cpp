@@ -131,9 +131,8 @@ int setup_user_mount(int rootfd, const MountPlan& m, ChildError* e) {
     if (t < 0) return fail(e, "open mount point ", m.target.c_str(), errno);
     int rc;
     if (m.kind == Mount::Kind::Bind) {
-        char src[40];
-        fd_path(src, m.source_fd->get());  // the fd the parent resolved, never the path again
-        rc = mount_on_fd(src, t, nullptr, MS_BIND | MS_REC, nullptr);
+        // The detached tree the parent cloned from the resolved source: never the path again.
+        rc = int(::syscall(SYS_move_mount, m.source_fd->get(), "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
     } else {
         rc = mount_on_fd("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, m.data.empty() ? nullptr : m.data.c_str());
     }
