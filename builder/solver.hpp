@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,13 @@ SecretSpec parse_secret_spec(const std::string& text);
 struct OutputSpec {
     std::string type;  // oci | docker | local
     std::string dest;
+    // local: keep the image's uid/gid (default: files belong to the invoking user,
+    // $SUDO_UID/$SUDO_GID under sudo). setuid/setgid bits, file capabilities and device
+    // nodes are never written to the host.
+    bool preserve_owner = false;
 };
-// "type=oci,dest=x.tar" | "type=docker,dest=x.tar" | "type=local,dest=dir" | "dir" (local).
+// "type=oci,dest=x.tar" | "type=docker,dest=x.tar" | "type=local,dest=dir[,preserve-owner=true]"
+// | "dir" (local).
 OutputSpec parse_output_spec(const std::string& text);
 
 struct BuildOptions {
@@ -42,6 +48,10 @@ struct BuildOptions {
     std::vector<OutputSpec> outputs;
     std::vector<SecretSpec> secrets;
     runtime::Network network = runtime::Network::None;
+    // Entitlements the person running the build granted (--allow, config `allow:`):
+    // "network.host" (RUN --network=host), "security.insecure" (RUN --security=insecure).
+    // A Buildfile (or its base image's ONBUILD) asking for one that is not here fails.
+    std::set<std::string> allow;
     runtime::Limits limits;
     int jobs = 0;  // 0 = all independent stages at once
     layers::Compression export_compression = layers::Compression::Gzip;
@@ -75,6 +85,9 @@ struct BuildResult {
 };
 
 BuildResult build(cas::Store& store, const BuildOptions& opts, Progress& progress);
+
+// Known entitlement names for --allow; throws InvalidInput naming `what` for any other.
+void check_entitlement_name(const std::string& name, const std::string& what);
 
 // Ctrl-C / SIGTERM during a build: forwards the signal to the running RUN containers (their
 // step then fails) and makes the solver stop before the next step. Installs the handlers.

@@ -1,6 +1,10 @@
 // The end of a build: the image (config + manifest) in the store, its tags, and the
 // requested outputs (an OCI layout or docker-archive tar, or the final rootfs as files).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "context/copy.hpp"
 #include "context/dockerignore.hpp"
@@ -49,15 +53,42 @@ OutputSpec parse_output_spec(const std::string& text) {
     for (const auto& [k, v] : parse_kv_list(text)) {
         if (k == "type") o.type = v;
         else if (k == "dest") o.dest = v;
+        else if (k == "preserve-owner" && (v == "true" || v == "false")) o.preserve_owner = v == "true";
+        else if (k == "preserve-owner") throw Error(Code::InvalidInput, "--output " + text + ": preserve-owner must be true or false");
         else throw Error(Code::InvalidInput, "--output " + text + ": unknown key \"" + k + "\"");
     }
     if (o.type != "oci" && o.type != "docker" && o.type != "local")
         throw Error(Code::InvalidInput, "--output " + text + ": type must be oci, docker or local");
     if (o.dest.empty()) throw Error(Code::InvalidInput, "--output " + text + ": dest= is required");
+    if (o.preserve_owner && o.type != "local") throw Error(Code::InvalidInput, "--output " + text + ": preserve-owner is for type=local");
     return o;
 }
 
-static void write_local(Solver& s, const StageState& st, const std::string& dest) {
+// The user files written to the host belong to: the caller, or under sudo the user who ran sudo.
+static Owner invoking_user() {
+    Owner o{uint32_t(::getuid()), uint32_t(::getgid())};
+    if (o.uid != 0) return o;
+    const char* u = std::getenv("SUDO_UID");
+    const char* g = std::getenv("SUDO_GID");
+    auto num = [](const char* s, uint32_t* out) {
+        if (!s || !*s || std::strlen(s) > 10) return false;
+        for (const char* p = s; *p; p++)
+            if (*p < '0' || *p > '9') return false;
+        unsigned long long v = std::strtoull(s, nullptr, 10);
+        if (v > 0xfffffffeull) return false;
+        *out = uint32_t(v);
+        return true;
+    };
+    Owner sudo = o;
+    if (num(u, &sudo.uid) && num(g, &sudo.gid)) return sudo;
+    return o;
+}
+
+// The final root as files in `dest` on the host: never setuid/setgid, file capabilities or
+// device nodes (a warning lists the ones skipped); paths resolved inside dest, so a symlink
+// already there cannot lead the writes out of it.
+static void write_local(Solver& s, const StageState& st, const OutputSpec& out) {
+    const std::string& dest = out.dest;
     sys::mkdir_p(dest);
     MountedRoot view = MountedRoot::view(s.store, s.snaps, s.chain_of(st));
     sys::UniqueFd vfd = sys::open_dir(view.path());
@@ -66,10 +97,18 @@ static void write_local(Solver& s, const StageState& st, const std::string& dest
     CopySpec spec;
     spec.sources = {"/"};
     spec.dest = "/";
-    spec.preserve_owner = true;
+    spec.to_host = true;
+    if (out.preserve_owner) spec.preserve_owner = true;
+    else spec.chown = invoking_user();
     spec.where = "--output type=local";
     CopyPlan plan = plan_copy(src, spec);
-    execute_copy(src, plan, dfd.get());
+    CopyStats stats = execute_copy(src, plan, dfd.get());
+    if (!stats.skipped_devices.empty()) {
+        std::string list;
+        for (const auto& d : stats.skipped_devices) list += (list.empty() ? "" : ", ") + ("/" + d);
+        s.progress.info("warning: --output type=local: skipped " + std::to_string(stats.skipped_devices.size()) +
+                        " device node(s): " + list);
+    }
 }
 
 BuildResult finish_build(Solver& s, const StageState& fin, std::vector<StepReport> reports) {
@@ -87,7 +126,7 @@ BuildResult finish_build(Solver& s, const StageState& fin, std::vector<StepRepor
     }
     for (const auto& o : s.opts.outputs) {
         if (o.type == "local") {
-            write_local(s, fin, o.dest);
+            write_local(s, fin, o);
             s.progress.info("exported the root filesystem to " + o.dest);
             continue;
         }

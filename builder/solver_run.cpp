@@ -9,7 +9,9 @@
 #include <thread>
 
 #include "sys/units.hpp"
+#include "context/copy.hpp"
 #include "context/dockerignore.hpp"
+#include "builder/run_plan.hpp"
 #include "builder/solver_internal.hpp"
 #include "layers/layer.hpp"
 #include "runtime/spec.hpp"
@@ -23,21 +25,6 @@ using sys::Code;
 using sys::Error;
 
 namespace {
-
-std::string trim(const std::string& s) {
-    size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
-    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
-// Is `cmd` nothing but the heredoc marker of `h` ("<<EOF", "<<-EOF", "<<'EOF'")?
-bool is_lone_marker(const std::string& cmd, const Heredoc& h) {
-    std::string c = trim(cmd);
-    if (c.rfind("<<", 0) != 0) return false;
-    c = c.substr(2);
-    if (!c.empty() && c[0] == '-') c = c.substr(1);
-    if (c.size() >= 2 && (c[0] == '\'' || c[0] == '"') && c.back() == c[0]) c = c.substr(1, c.size() - 2);
-    return c == h.name;
-}
 
 // Lines of a RUN's output: forwarded to progress, the last few kept for error messages.
 class OutputPump {
@@ -145,21 +132,44 @@ struct MountStubs {
     }
 };
 
-// A mount target as an absolute, cleaned path (relative ones are under the workdir).
-std::string clean_target(const std::string& t, const std::string& workdir) {
-    return clean_path(t.empty() || t[0] != '/' ? sys::path_join(workdir.empty() ? "/" : workdir, t) : t);
-}
-
-// Resolve `rel` confined to the root at root_fd and return the host path it names (for a
-// bind mount source): symlinks inside cannot lead outside the root.
-std::string host_path_in_root(int root_fd, const std::string& rel, const std::string& what) {
+// Resolve `rel` confined to the root at root_fd, once, for a bind mount source: symlinks
+// inside cannot lead outside the root, and the mount uses the returned O_PATH fd (kept in
+// `fds` for the run), never the path again. Returns the host path, for messages.
+std::string bind_source_in_root(int root_fd, const std::string& rel, const std::string& what, std::vector<sys::UniqueFd>& fds,
+                                int* fd_out) {
     sys::UniqueFd fd = sys::open_in_root(root_fd, rel, O_PATH);
     char link[64];
     std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
     char real[4096];
     ssize_t len = ::readlink(link, real, sizeof real - 1);
     if (len < 0) sys::throw_errno(what + ": resolve " + rel);
+    *fd_out = fd.get();
+    fds.push_back(std::move(fd));
     return std::string(real, size_t(len));
+}
+
+// Copy the build context's `src` (file or directory), filtered by .dockerignore exactly as
+// COPY selects it, into the empty directory `into`. Returns the path inside `into` to bind
+// ("/" for a directory source, "/<name>" for a file).
+std::string filtered_context_copy(Solver& s, const std::string& src, const std::string& where, const std::string& into) {
+    CopySpec cs;
+    cs.sources = {src == "/" ? "." : src};
+    cs.dest = "/";
+    cs.preserve_owner = true;
+    cs.where = where + ": RUN --mount=type=bind";
+    CopyPlan p = [&] {
+        std::lock_guard<std::mutex> l(s.statcache_mu);
+        return plan_copy(s.context->root(), cs);
+    }();
+    sys::UniqueFd dfd = sys::open_dir(into);
+    execute_copy(s.context->root(), p, dfd.get());
+    sys::UniqueFd sfd = sys::open_in_root(s.context->fd(), src, O_PATH);
+    struct stat st{};
+    if (::fstat(sfd.get(), &st) != 0) sys::throw_errno(cs.where + ": stat " + src);
+    if (S_ISDIR(st.st_mode)) return "/";
+    std::string leaf = src;
+    while (!leaf.empty() && leaf.back() == '/') leaf.pop_back();
+    return "/" + leaf.substr(leaf.find_last_of('/') + 1);
 }
 
 const SecretSpec* find_secret(const BuildOptions& o, const std::string& id) {
@@ -179,34 +189,119 @@ std::string read_secret(const SecretSpec& s) {
 
 }  // namespace
 
+namespace {
+
+// Resources a RUN holds while it runs; released (mounts, locks, temp dirs) afterwards.
+struct RunResources {
+    explicit RunResources(const cas::Store& store) : scratch(store.tmp_dir(), "run-") {}
+    sys::TempDir scratch;                    // secrets, heredoc scripts
+    std::vector<MountedRoot> views;          // stage/image roots for bind mounts
+    std::vector<sys::FileLock> locks;        // cache mounts with sharing=locked
+    std::vector<sys::TempDir> private_caches;
+    std::vector<sys::TempDir> scratch_dirs;  // filtered context copies for bind mounts
+    std::vector<sys::UniqueFd> source_fds;   // bind sources, resolved once
+};
+
+// Act on the plan's mounts: resolve sources, set up cache dirs and secrets, fill spec.mounts.
+void attach_mounts(Solver& s, StageState& st, const Instruction& in, const RunPlan& plan, const std::string& where,
+                   RunResources& r, runtime::RunSpec& spec) {
+    int n = 0;
+    for (const RunMountPlan& mp : plan.mounts) {
+        const auto& m = in.mounts[mp.index];
+        runtime::Mount rm;
+        std::string what = where + ": RUN --mount=type=" + m.type;
+        if (m.type == "bind") {
+            rm.kind = runtime::Mount::Kind::Bind;
+            rm.target = mp.target;
+            rm.read_only = mp.read_only;
+            const std::string& src = mp.source;
+            if (mp.from.empty()) {
+                // Exactly what COPY would see (.dockerignore applied), copied into a scratch
+                // directory: the step's key has its digest, and rw writes are thrown away.
+                r.scratch_dirs.emplace_back(s.store.tmp_dir(), "bind-");
+                std::string leaf = filtered_context_copy(s, src, where, r.scratch_dirs.back().path());
+                sys::UniqueFd sfd = sys::open_dir(r.scratch_dirs.back().path());
+                rm.source = bind_source_in_root(sfd.get(), leaf, what, r.source_fds, &rm.source_fd);
+            } else {
+                StageRef ref = resolve_stage_ref(s.ast, m.from, st.index, true);
+                std::string chain;
+                if (ref.stage >= 0) chain = s.chain_of(*s.finished_stage(ref.stage));
+                else chain = unpack_image(s.store, s.snaps, s.image(ref.image));
+                // rw: a throwaway writable layer over the stage; never committed.
+                r.views.push_back(mp.read_only ? MountedRoot::view(s.store, s.snaps, chain)
+                                               : MountedRoot::writable(s.store, s.snaps, chain));
+                sys::UniqueFd vfd = sys::open_dir(r.views.back().path());
+                rm.source = bind_source_in_root(vfd.get(), src, what, r.source_fds, &rm.source_fd);
+            }
+        } else if (m.type == "cache") {
+            const std::string& id = mp.cache_id;
+            std::string dir = s.store.cache_mounts_dir() + "/" + cas::Digest::of(id).short_hex(32);
+            bool fresh = !sys::exists(dir);
+            sys::mkdir_p(dir, 0755);
+            if (fresh) {
+                uint32_t uid = m.uid.empty() ? 0 : uint32_t(std::stoul(m.uid));
+                uint32_t gid = m.gid.empty() ? 0 : uint32_t(std::stoul(m.gid));
+                mode_t mode = m.mode.empty() ? 0755 : mode_t(std::stoul(m.mode, nullptr, 8));
+                if (::chown(dir.c_str(), uid, gid) != 0 || ::chmod(dir.c_str(), mode) != 0) sys::throw_errno(what + ": set up " + dir);
+            }
+            if (m.sharing == "locked") {
+                r.locks.emplace_back(dir + ".lock", sys::FileLock::Exclusive);
+            } else if (m.sharing == "private") {
+                sys::FileLock l = sys::FileLock::try_lock(dir + ".lock", sys::FileLock::Exclusive);
+                if (l) r.locks.push_back(std::move(l));
+                else {  // in use by another build: a fresh private directory
+                    r.private_caches.emplace_back(s.store.tmp_dir(), "cache-");
+                    dir = r.private_caches.back().path();
+                }
+            }
+            rm.kind = runtime::Mount::Kind::Bind;
+            rm.source = dir;
+            rm.target = mp.target;
+            rm.read_only = mp.read_only;
+        } else if (m.type == "tmpfs") {
+            rm.kind = runtime::Mount::Kind::Tmpfs;
+            rm.target = mp.target;
+            if (!m.size.empty()) rm.options = "size=" + std::to_string(sys::parse_size(m.size, what + " size"));
+        } else if (m.type == "secret") {
+            std::string id = m.id;
+            const SecretSpec* sec = find_secret(s.opts, id);
+            if (!sec) {
+                if (m.required) throw Error(Code::NotFound, what + ": secret " + id + " not provided (use --secret id=" + id + ",src=FILE)");
+                continue;
+            }
+            std::string value = read_secret(*sec);
+            if (!m.env.empty()) {
+                spec.env.push_back(m.env + "=" + value);
+                if (mp.target.empty()) continue;
+            }
+            std::string file = r.scratch.path() + "/secret-" + std::to_string(n++);
+            sys::write_file_atomic(file, value, 0400, false);
+            if (!m.uid.empty() || !m.gid.empty())
+                if (::chown(file.c_str(), m.uid.empty() ? 0 : std::stoul(m.uid), m.gid.empty() ? 0 : std::stoul(m.gid)) != 0)
+                    sys::throw_errno(what + ": chown secret " + id);
+            if (!m.mode.empty() && ::chmod(file.c_str(), mode_t(std::stoul(m.mode, nullptr, 8))) != 0)
+                sys::throw_errno(what + ": chmod secret " + id);
+            rm.kind = runtime::Mount::Kind::Bind;
+            rm.source = file;
+            rm.target = mp.target;
+            rm.read_only = true;
+        }
+        spec.mounts.push_back(rm);
+    }
+    if (plan.script) {
+        std::string file = r.scratch.path() + "/heredoc-" + std::to_string(n++);
+        sys::write_file_atomic(file, plan.script->second, 0755, false);
+        spec.mounts.push_back({runtime::Mount::Kind::Bind, file, plan.script->first, true, ""});
+    }
+}
+
+}  // namespace
+
 void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
     const std::string where = s.where(in);
     std::string workdir = st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir;
 
-    // argv
-    std::vector<std::string> argv;
-    std::optional<std::pair<std::string, std::string>> script;  // (container path, content) for #! heredocs
-    if (in.json_form) {
-        argv = in.args;
-    } else {
-        std::string cmd = in.args.empty() ? "" : in.args[0];
-        if (in.heredocs.size() == 1 && is_lone_marker(cmd, in.heredocs[0])) {
-            const Heredoc& h = in.heredocs[0];
-            if (h.content.rfind("#!", 0) == 0) {
-                script = std::make_pair("/run/imgbuild-heredoc/" + h.name, h.content);
-                argv = {script->first};
-            } else {
-                argv = st.shell;
-                argv.push_back(h.content);
-            }
-        } else {
-            // The shell itself reads the heredocs: pass the whole text through.
-            for (const auto& h : in.heredocs) cmd += "\n" + h.content + h.name;
-            argv = st.shell;
-            argv.push_back(cmd);
-        }
-    }
-    if (argv.empty()) throw Error(Code::InvalidInput, where + ": RUN has no command");
+    const RunPlan plan = plan_run(in, st.shell, workdir, s.opts, where);
 
     // Key inputs
     json inputs = s.base_inputs(st, in);
@@ -214,8 +309,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     json hd = json::array();
     for (auto& h : in.heredocs) hd.push_back({h.name, h.content});
     inputs["heredocs"] = hd;
-    std::string network = in.network == "default" ? (s.opts.network == runtime::Network::Host ? "host" : "none") : in.network;
-    inputs["network"] = network;
+    inputs["network"] = plan.network;
     json mounts = json::array();
     for (const auto& m : in.mounts) {
         json mj = {{"type", m.type}, {"target", m.target}, {"source", m.source}, {"from", m.from}, {"id", m.id},
@@ -245,107 +339,19 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
 
     // Run it.
     auto t0 = std::chrono::steady_clock::now();
-    std::string parent = s.chain_of(st);
-    MountedRoot root = MountedRoot::writable(s.store, s.snaps, parent);
-    sys::TempDir scratch(s.store.tmp_dir(), "run-");  // secrets, heredoc scripts
-    std::vector<MountedRoot> views;                    // stage/image roots for bind mounts
-    std::vector<sys::FileLock> locks;                  // cache mounts with sharing=locked
-    std::vector<sys::TempDir> private_caches;
-
+    MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
+    RunResources held(s.store);
     runtime::RunSpec spec;
     spec.rootfs = root.path();
-    spec.argv = argv;
+    spec.argv = plan.argv;
     spec.env = s.run_env(st);
     spec.cwd = workdir;
     spec.user = st.config.config.user;
     spec.hostname = "imgbuild";
-    spec.network = network == "host" ? runtime::Network::Host : runtime::Network::None;
+    spec.network = plan.network == "host" ? runtime::Network::Host : runtime::Network::None;
     spec.limits = s.opts.limits;
     spec.read_only_root = false;
-    int n = 0;
-    for (const auto& m : in.mounts) {
-        runtime::Mount rm;
-        std::string what = where + ": RUN --mount=type=" + m.type;
-        if (m.type == "bind") {
-            if (!m.readonly && m.from.empty())
-                throw Error(Code::InvalidInput, what + ": rw bind mounts are not supported yet (use a cache mount)");
-            rm.kind = runtime::Mount::Kind::Bind;
-            rm.target = clean_target(m.target, workdir);
-            rm.read_only = true;
-            std::string src = m.source.empty() ? "/" : m.source;
-            if (m.from.empty()) {
-                rm.source = host_path_in_root(s.context->fd(), src, what);
-            } else {
-                StageRef ref = resolve_stage_ref(s.ast, m.from, st.index, true);
-                std::string chain;
-                if (ref.stage >= 0) chain = s.chain_of(*s.finished_stage(ref.stage));
-                else chain = unpack_image(s.store, s.snaps, s.image(ref.image));
-                views.push_back(MountedRoot::view(s.store, s.snaps, chain));
-                sys::UniqueFd vfd = sys::open_dir(views.back().path());
-                rm.source = host_path_in_root(vfd.get(), src, what);
-            }
-        } else if (m.type == "cache") {
-            std::string id = m.id.empty() ? clean_target(m.target, workdir) : m.id;
-            std::string dir = s.store.cache_mounts_dir() + "/" + cas::Digest::of(id).short_hex(32);
-            bool fresh = !sys::exists(dir);
-            sys::mkdir_p(dir, 0755);
-            if (fresh) {
-                uint32_t uid = m.uid.empty() ? 0 : uint32_t(std::stoul(m.uid));
-                uint32_t gid = m.gid.empty() ? 0 : uint32_t(std::stoul(m.gid));
-                mode_t mode = m.mode.empty() ? 0755 : mode_t(std::stoul(m.mode, nullptr, 8));
-                if (::chown(dir.c_str(), uid, gid) != 0 || ::chmod(dir.c_str(), mode) != 0) sys::throw_errno(what + ": set up " + dir);
-            }
-            if (m.sharing == "locked") {
-                locks.emplace_back(dir + ".lock", sys::FileLock::Exclusive);
-            } else if (m.sharing == "private") {
-                sys::FileLock l = sys::FileLock::try_lock(dir + ".lock", sys::FileLock::Exclusive);
-                if (l) locks.push_back(std::move(l));
-                else {  // in use by another build: a fresh private directory
-                    private_caches.emplace_back(s.store.tmp_dir(), "cache-");
-                    dir = private_caches.back().path();
-                }
-            }
-            rm.kind = runtime::Mount::Kind::Bind;
-            rm.source = dir;
-            rm.target = clean_target(m.target, workdir);
-            rm.read_only = m.readonly;
-        } else if (m.type == "tmpfs") {
-            rm.kind = runtime::Mount::Kind::Tmpfs;
-            rm.target = clean_target(m.target, workdir);
-            if (!m.size.empty()) rm.options = "size=" + std::to_string(sys::parse_size(m.size, what + " size"));
-        } else if (m.type == "secret") {
-            std::string id = m.id;
-            const SecretSpec* sec = find_secret(s.opts, id);
-            if (!sec) {
-                if (m.required) throw Error(Code::NotFound, what + ": secret " + id + " not provided (use --secret id=" + id + ",src=FILE)");
-                continue;
-            }
-            std::string value = read_secret(*sec);
-            if (!m.env.empty()) {
-                spec.env.push_back(m.env + "=" + value);
-                if (m.target.empty()) continue;
-            }
-            std::string file = scratch.path() + "/secret-" + std::to_string(n++);
-            sys::write_file_atomic(file, value, 0400, false);
-            if (!m.uid.empty() || !m.gid.empty())
-                if (::chown(file.c_str(), m.uid.empty() ? 0 : std::stoul(m.uid), m.gid.empty() ? 0 : std::stoul(m.gid)) != 0)
-                    sys::throw_errno(what + ": chown secret " + id);
-            if (!m.mode.empty() && ::chmod(file.c_str(), mode_t(std::stoul(m.mode, nullptr, 8))) != 0)
-                sys::throw_errno(what + ": chmod secret " + id);
-            rm.kind = runtime::Mount::Kind::Bind;
-            rm.source = file;
-            rm.target = m.target.empty() ? "/run/secrets/" + id : clean_target(m.target, workdir);
-            rm.read_only = true;
-        } else {
-            throw Error(Code::InvalidInput, what + ": unsupported mount type");
-        }
-        spec.mounts.push_back(rm);
-    }
-    if (script) {
-        std::string file = scratch.path() + "/heredoc-" + std::to_string(n++);
-        sys::write_file_atomic(file, script->second, 0755, false);
-        spec.mounts.push_back({runtime::Mount::Kind::Bind, file, script->first, true, ""});
-    }
+    attach_mounts(s, st, in, plan, where, held, spec);
 
     sys::UniqueFd root_fd = sys::open_dir(root.path());
     MountStubs stubs;
@@ -373,7 +379,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
 
     stubs.after(root_fd.get());
     root_fd.reset();
-    views.clear();
+    held.views.clear();
     s.snapshot_layer(root, st, out);
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     s.record(step_ident, inputs, key, in, out, ms);

@@ -20,7 +20,7 @@ using sys::Error;
 
 struct BuildFlags {
     std::string file, target, progress = "auto", network = "none", memory, metadata_file, compression;
-    std::vector<std::string> tags, build_args, outputs, secrets;
+    std::vector<std::string> tags, build_args, outputs, secrets, allow;
     bool no_cache = false, explain = false;
     double cpus = 0;
     int64_t pids = 0;
@@ -75,6 +75,13 @@ builder::BuildOptions to_options(const BuildFlags& f, const cli::Globals& g) {
     for (const auto& s : f.outputs) o.outputs.push_back(builder::parse_output_spec(s));
     for (const auto& s : f.secrets) o.secrets.push_back(builder::parse_secret_spec(s));
     o.network = f.network == "host" ? runtime::Network::Host : runtime::Network::None;
+    for (const auto& a : g.config.allow) o.allow.insert(a);
+    for (const auto& a : f.allow) {
+        builder::check_entitlement_name(a, "--allow");
+        o.allow.insert(a);
+    }
+    // `--network host` on the command line is the user's own choice: it grants network.host.
+    if (o.network == runtime::Network::Host) o.allow.insert("network.host");
     o.limits.memory_bytes = f.memory.empty() ? g.config.memory_bytes : sys::parse_size(f.memory, "--memory");
     o.limits.cpus = f.cpus > 0 ? f.cpus : g.config.cpus;
     o.limits.pids = f.pids > 0 ? f.pids : g.config.pids_limit;
@@ -157,6 +164,7 @@ cli::Registrar reg_build("build", [](CLI::App& app, cli::Globals& g) {
     c->add_option("--progress", f->progress, "auto|tty|plain|json")->check(CLI::IsMember({"auto", "tty", "plain", "json", "quiet"}));
     c->add_option("--output,-o", f->outputs, "type=oci|docker,dest=FILE.tar|DIR or type=local,dest=DIR")->take_all();
     c->add_option("--secret", f->secrets, "id=ID,src=PATH or id=ID,env=VAR")->take_all();
+    c->add_option("--allow", f->allow, "grant an entitlement to the Buildfile: network.host, security.insecure")->take_all();
     c->add_option("--network", f->network, "network for RUN steps: none|host")->check(CLI::IsMember({"none", "host", "default"}));
     c->add_option("--memory,-m", f->memory, "memory limit for RUN steps (e.g. 512m)");
     c->add_option("--cpus", f->cpus, "CPU limit for RUN steps (e.g. 1.5)");

@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "cli/registry.hpp"
+#include "layers/lease.hpp"
 #include "layers/rootfs.hpp"
 #include "cas/image.hpp"
 #include "cas/store.hpp"
 #include "layers/snapshotter.hpp"
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 #include "sys/env.hpp"
 
 namespace {
@@ -54,8 +56,13 @@ int run_image_command(runtime::RunSpec& spec, const std::string& image, const st
 
     layers::enter_private_mount_namespace();
     layers::Snapshotter snaps(store);
+    // The snapshots stay leased for the container's whole life: prune skips them. The shared
+    // store lock covers the window between creating them and publishing the lease.
+    sys::FileLock gc_guard = store.lock_shared();
     std::string top = layers::unpack_image(store, snaps, img);
     layers::MountedRoot root = layers::MountedRoot::writable(store, snaps, top);  // removed on scope exit
+    layers::SnapshotLease lease(store, {top, root.active_key()});
+    gc_guard.unlock();
     spec.rootfs = root.path();
     return go(spec);
 }

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "builder/solver.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/units.hpp"
@@ -35,13 +36,21 @@ Config load_config(const std::string& path, bool required) {
         throw Error(Code::InvalidInput, path + ": " + e.what());
     }
     if (root.IsNull()) return c;
-    check_keys(root, {"root", "run", "compression", "gc"}, "", path);
+    check_keys(root, {"root", "run", "compression", "gc", "allow"}, "", path);
     try {
         if (root["root"]) c.root = root["root"].as<std::string>();
         if (root["compression"]) {
             c.compression = root["compression"].as<std::string>();
             if (c.compression != "gzip" && c.compression != "zstd" && c.compression != "none")
                 throw Error(Code::InvalidInput, path + ": compression must be gzip, zstd or none");
+        }
+        if (auto a = root["allow"]) {
+            if (!a.IsSequence()) throw Error(Code::InvalidInput, path + ": allow must be a list (e.g. [network.host])");
+            for (const auto& v : a) {
+                std::string e = v.as<std::string>();
+                builder::check_entitlement_name(e, path + ": allow");
+                c.allow.push_back(e);
+            }
         }
         if (auto r = root["run"]) {
             check_keys(r, {"memory", "cpus", "pids_limit"}, "run.", path);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cli {
 
@@ -18,6 +19,8 @@ struct Config {
     // GC policy applied after builds.
     uint64_t gc_keep_storage = 0;      // 0 = no size cap
     int64_t gc_keep_duration_s = 0;    // 0 = keep forever
+    // Entitlements granted to every build (`allow: [network.host]`), as with --allow.
+    std::vector<std::string> allow;
 };
 
 // Load from `path`. If `required` is false and the file does not exist, returns defaults.

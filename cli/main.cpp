@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/registry.hpp"
+#include "runtime/cgroup.hpp"
 #include "sys/error.hpp"
 
 namespace {
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
         else if (const char* e = std::getenv("IMGBUILD_ROOT"); e && *e) g.root = e;
         else if (!g.config.root.empty()) g.root = g.config.root;
         else g.root = default_root();
+        // A build killed with SIGKILL mid-RUN leaves its containers' cgroups: the next
+        // imgbuild process (any command) removes those of dead imgbuild processes.
+        if (::geteuid() == 0) runtime::Cgroup::reap_stale();
     });
 
     // Registration order is alphabetical (std::map), which is also how --help lists them.

@@ -69,6 +69,9 @@ struct CopySpec {
     std::optional<uint32_t> chmod;          // --chmod (octal), applied to files and dirs copied
     std::optional<std::string> checksum;    // ADD --checksum=sha256:...
     bool link = false;                      // --link: accepted; behaves as a normal copy
+    // Writing onto the host (--output type=local): setuid/setgid bits and security.capability
+    // are dropped and device nodes are skipped (listed in CopyStats::skipped_devices).
+    bool to_host = false;
     std::string where;                      // "Buildfile:12", prefixed to errors
     bool is_add() const { return instruction == "ADD"; }
 };

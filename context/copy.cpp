@@ -80,13 +80,14 @@ uint64_t copy_data(int in, int out, uint64_t size, const std::string& what) {
 
 // Best effort: file capabilities and user.* attributes (after chown, which clears
 // security.capability). Other namespaces (trusted.*, overlay's, selinux) are not copied.
-void copy_xattrs(int in, int out) {
+void copy_xattrs(int in, int out, bool keep_caps) {
     char names[8192];
     ssize_t n = ::flistxattr(in, names, sizeof names);
     if (n <= 0) return;
     for (ssize_t off = 0; off < n; off += ssize_t(std::strlen(names + off)) + 1) {
         const char* name = names + off;
-        if (std::strncmp(name, "user.", 5) != 0 && std::strcmp(name, "security.capability") != 0) continue;
+        bool cap = std::strcmp(name, "security.capability") == 0;
+        if (std::strncmp(name, "user.", 5) != 0 && !(cap && keep_caps)) continue;
         char val[4096];
         ssize_t v = ::fgetxattr(in, name, val, sizeof val);
         if (v >= 0) (void)::fsetxattr(out, name, val, size_t(v), 0);
@@ -206,7 +207,8 @@ void DestWriter::dir(const std::string& rel, const Meta& m) {
     bool exists = ::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (exists && S_ISLNK(st.st_mode)) {
         // A symlink in the image where a directory goes: followed, inside the root.
-        sys::UniqueFd t = sys::try_open_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
+        sys::UniqueFd t;
+        if (!replace_symlinks) t = sys::try_open_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
         if (t) return;
         if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
         exists = false;
@@ -293,6 +295,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
         auto meta_of = [&](const CopyEntry& e) {
             DestWriter::Meta m;
             m.mode = S_ISLNK(e.mode) ? 0777 : (spec.chmod ? *spec.chmod : e.mode) & 07777;
+            if (spec.to_host && !S_ISDIR(e.mode)) m.mode &= ~uint32_t(S_ISUID | S_ISGID);
             m.owner = spec.chown ? *spec.chown : spec.preserve_owner ? Owner{e.uid, e.gid} : Owner{};
             m.mtime_ns = e.mtime_ns;
             m.rdev = e.rdev;
@@ -327,6 +330,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
             }
         }
         DestWriter w(dest_root_fd, base, dir_owner);
+        w.replace_symlinks = spec.to_host;
         w.ensure_base();
         std::map<std::pair<uint64_t, uint64_t>, std::string> links;
         for (const CopyEntry& e : entries) {
@@ -356,8 +360,10 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
                 sys::UniqueFd out = w.create_file(e.dst);
                 stats.bytes += copy_data(in.get(), out.get(), e.size, e.src);
                 w.finish_file(out.get(), m);
-                copy_xattrs(in.get(), out.get());
+                copy_xattrs(in.get(), out.get(), !spec.to_host);
                 ++stats.files;
+            } else if (spec.to_host && (S_ISCHR(e.mode) || S_ISBLK(e.mode))) {
+                stats.skipped_devices.push_back(e.dst);
             } else if (S_ISFIFO(e.mode) || S_ISCHR(e.mode) || S_ISBLK(e.mode)) {
                 w.special(e.dst, e.mode, m);
                 ++stats.specials;

@@ -35,6 +35,7 @@ using OwnerResolver = std::function<Owner(const std::string& spec)>;
 
 struct CopyStats {
     uint64_t files = 0, dirs = 0, symlinks = 0, hardlinks = 0, specials = 0, bytes = 0, archives = 0;
+    std::vector<std::string> skipped_devices;  // CopySpec::to_host: device nodes not written
 };
 
 // Perform the plan. dest_root_fd: the destination rootfs directory. Verifies ADD --checksum
@@ -64,6 +65,9 @@ public:
     DestWriter(int root_fd, std::string base, Owner dir_owner);
     ~DestWriter();
     const std::string& base() const { return base_; }
+    // Writing onto the host: a symlink already where a directory goes is replaced, never
+    // followed (even inside the root).
+    bool replace_symlinks = false;
     // mkdir -p of base itself.
     void ensure_base();
     // rel: relative to base, cleaned, non-empty.

@@ -223,7 +223,11 @@ void parse_typed(const Node& n, Instruction& in, K kind, int depth) {
             f.add_string("network");
             f.add_string("security");
             f.parse(n.flags);
-            if (f.used("security")) throw LineError("RUN --security is not implemented");
+            if (f.used("security")) {
+                in.security = f.str("security");
+                if (in.security != "sandbox" && in.security != "insecure")
+                    throw LineError("security mode " + go_quote(in.security) + " not supported");
+            }
             for (const auto& m : f.strs("mount")) in.mounts.push_back(detail::parse_run_mount(m));
             if (f.used("network")) {
                 in.network = f.str("network");

@@ -79,6 +79,7 @@ struct Instruction {
     // RUN
     std::vector<RunMount> mounts;
     std::string network = "default";  // default | none | host
+    std::string security = "sandbox";  // sandbox | insecure (needs the security.insecure entitlement)
 
     // COPY / ADD
     std::vector<std::string> srcs;

@@ -54,7 +54,9 @@ sys::UniqueFd overlay(const MountSpec& spec, const std::string& target) {
         throw sys::errno_error("mount overlay at " + target + " (" + std::to_string(spec.lowerdirs.size()) + " layers)" +
                                    fs_log(fsfd.get()), err);
     }
-    unsigned attrs = spec.read_only || spec.upperdir.empty() ? MOUNT_ATTR_RDONLY : 0;
+    // nodev: a device node an image or a RUN step ships is never usable through a build root,
+    // not even by imgbuild itself on the host side (USER lookups, COPY --chown, diffs).
+    unsigned attrs = MOUNT_ATTR_NODEV | (spec.read_only || spec.upperdir.empty() ? MOUNT_ATTR_RDONLY : 0);
     sys::UniqueFd mfd(::fsmount(fsfd.get(), FSMOUNT_CLOEXEC, attrs));
     if (!mfd) {
         int err = errno;
@@ -66,11 +68,11 @@ sys::UniqueFd overlay(const MountSpec& spec, const std::string& target) {
 sys::UniqueFd bind(const MountSpec& spec, const std::string& target) {
     sys::UniqueFd tfd(::open_tree(AT_FDCWD, spec.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
     if (!tfd) sys::throw_errno("bind " + spec.source + " at " + target + ": open_tree");
-    if (spec.read_only) {
+    {
         struct mount_attr attr {};
-        attr.attr_set = MOUNT_ATTR_RDONLY;
+        attr.attr_set = MOUNT_ATTR_NODEV | (spec.read_only ? MOUNT_ATTR_RDONLY : 0);
         if (::mount_setattr(tfd.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
-            sys::throw_errno("bind " + spec.source + " at " + target + ": make read-only");
+            sys::throw_errno("bind " + spec.source + " at " + target + ": set nodev/read-only");
     }
     return tfd;
 }

@@ -40,6 +40,8 @@ public:
     ~MountedRoot();
 
     const std::string& path() const { return mountpoint_.path(); }
+    // The active snapshot's key (writable roots; "" for views).
+    const std::string& active_key() const { return active_key_; }
     // The upper dir (what changed); writable roots only.
     std::string upper_dir() const;
     // Unmount (keep the snapshot) — before diffing the upper dir.

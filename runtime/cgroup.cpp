@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -19,6 +20,7 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/proc.hpp"
 
 namespace runtime {
 
@@ -327,6 +329,52 @@ void Cgroup::remove() {
         (void)::rmdir(parent.c_str());
     }
     d_.clear();
+}
+
+std::string Cgroup::default_name() {
+    static std::atomic<unsigned> n{0};
+    static const uint64_t start = sys::process_start_time(::getpid());
+    return "imgbuild-" + std::to_string(::getpid()) + "-" + std::to_string(start) + "-" + std::to_string(n++);
+}
+
+std::vector<std::string> Cgroup::reap_stale() {
+    std::vector<std::string> removed;
+    try {
+        std::vector<Dir> parents;
+        for (auto& h : hierarchies()) {
+            if (h.v2) {
+                if (h.root == "/") parents.push_back({h.mount + "/imgbuild", true, {}});
+                continue;
+            }
+            std::string own = own_path(h.controllers[0]);
+            if (h.root != "/" && own.rfind(h.root, 0) == 0) own = own.substr(h.root.size());
+            parents.push_back({sys::path_join(h.mount + own, "imgbuild"), false, {}});
+        }
+        auto alive = [](pid_t pid, uint64_t start) {
+            if (start != 0) return sys::process_alive(pid, start);
+            return sys::process_start_time(pid) != 0;  // old names: the pid alone (reuse keeps it)
+        };
+        for (const Dir& parent : parents) {
+            std::vector<std::string> names;
+            try {
+                names = sys::list_dir(parent.path, true);
+            } catch (const std::exception&) {
+                continue;
+            }
+            for (const std::string& name : names) {
+                if (!is_stale(name, alive)) continue;
+                Cgroup cg;
+                cg.d_.push_back({parent.path + "/" + name, parent.v2, {}});
+                try {
+                    cg.remove();
+                    removed.push_back(parent.path + "/" + name);
+                } catch (const std::exception&) {
+                }
+            }
+        }
+    } catch (const std::exception&) {
+    }
+    return removed;
 }
 
 }  // namespace runtime

@@ -36,7 +36,20 @@ public:
     void remove();
     const std::vector<std::string>& dirs() const { return dirs_; }
 
+    // The default name of a container's cgroup: imgbuild-<pid>-<start time>-<n>, so that a
+    // later process can tell whether its creator still runs (the pid alone may be reused).
+    static std::string default_name();
+    // Kill what is left in, and remove, the cgroups of imgbuild processes that died without
+    // cleaning up (SIGKILL mid-RUN), under every hierarchy this process would use. Returns
+    // the directories removed. Best effort: never throws.
+    static std::vector<std::string> reap_stale();
+    // Whether the cgroup `name` belongs to an imgbuild process that is gone (pure: `alive`
+    // answers for (pid, start time); start time 0 = unknown, the old imgbuild-<pid>-<n> form).
+    template <class Alive>
+    static bool is_stale(const std::string& name, Alive&& alive);
+
 private:
+    Cgroup() = default;
     struct Dir {
         std::string path;
         bool v2 = false;
@@ -46,5 +59,28 @@ private:
     std::vector<Dir> d_;
     std::vector<std::string> dirs_;
 };
+
+template <class Alive>
+bool Cgroup::is_stale(const std::string& name, Alive&& alive) {
+    const std::string prefix = "imgbuild-";
+    if (name.rfind(prefix, 0) != 0) return false;
+    std::vector<uint64_t> nums;
+    size_t p = prefix.size();
+    while (p <= name.size()) {
+        size_t q = name.find('-', p);
+        if (q == std::string::npos) q = name.size();
+        if (q == p || q - p > 20) return false;
+        uint64_t v = 0;
+        for (size_t i = p; i < q; i++) {
+            if (name[i] < '0' || name[i] > '9') return false;
+            v = v * 10 + uint64_t(name[i] - '0');
+        }
+        nums.push_back(v);
+        p = q + 1;
+    }
+    if (nums.size() == 3) return !alive(pid_t(nums[0]), nums[1]);
+    if (nums.size() == 2) return !alive(pid_t(nums[0]), uint64_t(0));
+    return false;
+}
 
 }  // namespace runtime

@@ -109,21 +109,25 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
         if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-    // stdio first, then nothing else from imgbuild stays open.
+    // stdio first; every other fd of imgbuild is closed once the mounts are set up.
     int io[3] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd};
+    // Every container leads its own session: it never shares imgbuild's controlling terminal,
+    // so /dev/tty is ENXIO and TIOCSTI cannot type into the caller's shell. With -t its only
+    // terminal is the fresh pty.
+    if (::setsid() < 0) die(errfd, (fail(&e, "setsid", "", errno), e));
     if (plan.tty_slave >= 0) {
-        if (::setsid() < 0) die(errfd, (fail(&e, "setsid", "", errno), e));
         if (::ioctl(plan.tty_slave, TIOCSCTTY, 0) != 0) die(errfd, (fail(&e, "set controlling terminal", "", errno), e));
         io[0] = io[1] = io[2] = plan.tty_slave;
     }
     for (int i = 0; i < 3; i++)
         if (io[i] >= 0 && io[i] != i && ::dup2(io[i], i) < 0) die(errfd, (fail(&e, "dup2 stdio", "", errno), e));
-    close_other_fds(errfd, syncfd);
 
     if (::sethostname(plan.hostname.data(), plan.hostname.size()) != 0) die(errfd, (fail(&e, "sethostname", "", errno), e));
     if (plan.new_net && loopback_up(&e) != 0) die(errfd, e);
     ::umask(022);
     if (setup_rootfs(plan, &e) != 0) die(errfd, e);
+    // After the mounts: bind sources are mounted from their fds (close-on-exec anyway).
+    close_other_fds(errfd, syncfd);
 
     // Wait until the parent has put us into the container's cgroup(s): moving a process
     // between cgroups costs an RCU grace period, so it overlaps with the mount setup above.

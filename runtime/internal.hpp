@@ -6,10 +6,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/spec.hpp"
+#include "sys/fd.hpp"
 
 namespace runtime::detail {
 
@@ -42,7 +44,10 @@ const std::vector<sock_filter>& default_seccomp_filter();
 // ---- rootfs.cpp --------------------------------------------------------------------------
 struct MountPlan {
     Mount::Kind kind = Mount::Kind::Bind;
-    std::string source;   // host path (bind)
+    std::string source;   // host path (bind), for messages
+    // Bind: the source resolved once, as a detached mount tree (open_tree, fd >= 3); the
+    // child attaches it with move_mount.
+    std::shared_ptr<sys::UniqueFd> source_fd;
     std::string target;   // inside the root, absolute
     std::string data;     // tmpfs options
     bool read_only = false;

@@ -1,6 +1,7 @@
 // Plan: everything the child needs, computed in the parent before clone (user lookup, PATH
 // candidates, env, mount list, caps, seccomp program, rlimits), so the child only acts.
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -59,10 +60,23 @@ Plan make_plan(const RunSpec& spec) {
         mp.read_only = m.read_only;
         mp.data = m.options;
         if (m.kind == Mount::Kind::Bind) {
-            char* src = ::realpath(m.source.c_str(), nullptr);
-            if (!src) sys::throw_errno("bind mount source " + m.source);
-            mp.source = src;
-            ::free(src);
+            // Resolve once; from here on only the fd names the source (no second lookup a
+            // concurrent rename or symlink swap could redirect).
+            sys::UniqueFd opened;
+            if (m.source_fd < 0) {
+                opened.reset(::open(m.source.c_str(), O_PATH | O_CLOEXEC));
+                if (!opened) sys::throw_errno("bind mount source " + m.source);
+            }
+            // A detached copy of the source's mount tree (open_tree): the child, in its own
+            // mount namespace, attaches it with move_mount (a path of the parent's namespace
+            // could not be bind-mounted there).
+            sys::UniqueFd tree(::open_tree(m.source_fd >= 0 ? m.source_fd : opened.get(), "",
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+            if (!tree) sys::throw_errno("bind mount source " + m.source + ": open_tree");
+            int fd = ::fcntl(tree.get(), F_DUPFD_CLOEXEC, 3);
+            if (fd < 0) sys::throw_errno("bind mount source " + m.source);
+            mp.source_fd = std::make_shared<sys::UniqueFd>(fd);
+            mp.source = m.source;
         }
         plan.mounts.push_back(std::move(mp));
     }

@@ -33,11 +33,6 @@ int64_t ms_since(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-std::string default_cgroup_name() {
-    static std::atomic<unsigned> n{0};
-    return "imgbuild-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
-}
-
 // Kills and reaps the child unless released.
 struct ChildGuard {
     pid_t pid = -1;
@@ -97,7 +92,7 @@ RunResult run(const RunSpec& spec) {
         pty = std::make_unique<Pty>(spec.stdin_fd >= 0 ? spec.stdin_fd : 0);
         plan.tty_slave = pty->slave();
     }
-    Cgroup cg(spec.cgroup_name.empty() ? default_cgroup_name() : spec.cgroup_name, spec.limits);
+    Cgroup cg(spec.cgroup_name.empty() ? Cgroup::default_name() : spec.cgroup_name, spec.limits);
 
     sys::UniqueFd err_r, err_w, sync_r, sync_w;
     make_pipe(err_r, err_w);

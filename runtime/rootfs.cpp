@@ -130,10 +130,12 @@ int setup_user_mount(int rootfd, const MountPlan& m, ChildError* e) {
     int t = open_in(rootfd, rel, kConfined, 0);
     if (t < 0) return fail(e, "open mount point ", m.target.c_str(), errno);
     int rc;
-    if (m.kind == Mount::Kind::Bind)
-        rc = mount_on_fd(m.source.c_str(), t, nullptr, MS_BIND | MS_REC, nullptr);
-    else
+    if (m.kind == Mount::Kind::Bind) {
+        // The detached tree the parent cloned from the resolved source: never the path again.
+        rc = int(::syscall(SYS_move_mount, m.source_fd->get(), "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+    } else {
         rc = mount_on_fd("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, m.data.empty() ? nullptr : m.data.c_str());
+    }
     int err = errno;
     ::close(t);
     if (rc != 0) return fail(e, "mount on ", m.target.c_str(), err);
@@ -193,7 +195,7 @@ void prepare_rootfs(const std::string& rootfs, const std::vector<MountPlan>& mou
         bool file = false;
         if (m.kind == Mount::Kind::Bind) {
             struct stat st{};
-            if (::stat(m.source.c_str(), &st) != 0) sys::throw_errno("bind mount source " + m.source);
+            if (::fstat(m.source_fd->get(), &st) != 0) sys::throw_errno("bind mount source " + m.source);
             file = !S_ISDIR(st.st_mode);
         }
         sys::with_context("mount point " + m.target, [&] { ensure_in_root(root.get(), m.target, file); });

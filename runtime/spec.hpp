@@ -19,6 +19,10 @@ struct Mount {
     std::string target;       // path inside the container (created if missing)
     bool read_only = false;
     std::string options;      // extra fs options for Tmpfs, e.g. "size=64m"
+    // Bind: an already resolved source (an O_PATH fd the caller keeps open during run()).
+    // When set, `source` is only for messages and is never looked up again. Without it the
+    // path is resolved exactly once, in the parent, and mounted from that fd.
+    int source_fd = -1;
 };
 
 struct Limits {

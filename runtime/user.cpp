@@ -1,5 +1,5 @@
 // USER resolution: "name[:group]" or numeric ids, looked up in the image's own /etc/passwd and
-// /etc/group, read through the root-confined resolver (regular files only, size-capped).
+// /etc/group, read by sys/passwd.hpp (regular files only, never a device or FIFO; size-capped).
 // Unknown names and out-of-range ids are errors, never a silent fallback to root.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,57 +12,9 @@
 #include "runtime/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/passwd.hpp"
 
 namespace runtime::detail {
-
-namespace {
-
-constexpr size_t kMaxDbBytes = 4u << 20;
-
-// nullopt if the file does not exist; throws if it is not a regular file or too large.
-std::optional<std::string> read_db(int rootfd, const char* path) {
-    sys::UniqueFd fd = sys::try_open_in_root(rootfd, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-    if (!fd) {
-        if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
-        sys::throw_errno(std::string("open ") + path + " in the root");
-    }
-    struct stat st{};
-    if (::fstat(fd.get(), &st) != 0) sys::throw_errno(std::string("stat ") + path);
-    if (!S_ISREG(st.st_mode)) sys::fail(sys::Code::InvalidInput, std::string(path) + " in the root is not a regular file");
-    if (size_t(st.st_size) > kMaxDbBytes) sys::fail(sys::Code::InvalidInput, std::string(path) + " in the root is too large");
-    std::string data;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) sys::throw_errno(std::string("read ") + path);
-        if (n == 0) break;
-        data.append(buf, size_t(n));
-        if (data.size() > kMaxDbBytes) sys::fail(sys::Code::InvalidInput, std::string(path) + " in the root is too large");
-    }
-    return data;
-}
-
-std::vector<std::vector<std::string>> parse_db(const std::string& text) {
-    std::vector<std::vector<std::string>> rows;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        std::vector<std::string> f;
-        size_t p = 0;
-        for (;;) {
-            size_t q = line.find(':', p);
-            f.push_back(line.substr(p, q == std::string::npos ? std::string::npos : q - p));
-            if (q == std::string::npos) break;
-            p = q + 1;
-        }
-        rows.push_back(std::move(f));
-    }
-    return rows;
-}
-
-}  // namespace
 
 int64_t parse_id(const std::string& s, const char* what) {
     if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) return -1;
@@ -82,10 +34,10 @@ Identity resolve_user(int rootfd, const std::string& user) {
     }
     if (upart.empty()) upart = "0";
 
-    auto passwd_text = read_db(rootfd, "/etc/passwd");
-    auto group_text = read_db(rootfd, "/etc/group");
-    auto passwd = passwd_text ? parse_db(*passwd_text) : std::vector<std::vector<std::string>>{};
-    auto groups = group_text ? parse_db(*group_text) : std::vector<std::vector<std::string>>{};
+    auto passwd_text = sys::read_root_file(rootfd, "/etc/passwd");
+    auto group_text = sys::read_root_file(rootfd, "/etc/group");
+    auto passwd = sys::parse_account_db(passwd_text.value_or(""));
+    auto groups = sys::parse_account_db(group_text.value_or(""));
 
     Identity id;
     std::string name;

@@ -45,6 +45,25 @@ TEST_F(EscapeTest, KeyringsAreRefused) {
     EXPECT_EQ(probe({"keyctl"}), "EPERM");
 }
 
+// io_uring performs file and network operations the seccomp filter never sees.
+TEST_F(EscapeTest, IoUringIsRefused) {
+    need_probe();
+    EXPECT_EQ(probe({"io_uring_setup"}), "EPERM");
+    EXPECT_EQ(probe({"io_uring_enter"}), "EPERM");
+    EXPECT_EQ(probe({"io_uring_register"}), "EPERM");
+}
+
+// Without a pty the container has its own session and no controlling terminal: TIOCSTI on
+// /dev/tty or on inherited stdio cannot push input into the caller's terminal.
+TEST_F(EscapeTest, NoControllingTerminalWithoutTty) {
+    need_probe();
+    auto o = run_ok(spec({"/bin/sh", "-c", "/bin/probe tiocsti; cat /proc/self/stat | cut -d' ' -f6,7"}));
+    EXPECT_THAT(o.out, ::testing::HasSubstr("tty:ENXIO")) << o.err;
+    EXPECT_THAT(o.out, ::testing::Not(::testing::HasSubstr(":OK"))) << o.err;
+    // Field 6 = session id (the container's pid 1 leads its own session), field 7 = tty_nr 0.
+    EXPECT_THAT(o.out, ::testing::HasSubstr("\n1 0\n")) << o.out;
+}
+
 TEST_F(EscapeTest, PersonalityOnlySafeValues) {
     need_probe();
     EXPECT_EQ(probe({"personality", "0xffffffff"}), "OK");

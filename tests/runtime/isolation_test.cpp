@@ -188,3 +188,23 @@ TEST_F(RuntimeTest, BindTargetSymlinkStaysInsideRoot) {
     s.mounts.push_back({runtime::Mount::Kind::Bind, vol.path(), "/link/x", true, ""});
     EXPECT_EQ(run_ok(s).out, "via-link");
 }
+
+// A bind source is resolved once and mounted from that fd: a path swapped for a symlink
+// afterwards is never looked up again (issue 12, point 7).
+TEST_F(RuntimeTest, BindSourceMountedFromResolvedFd) {
+    sys::TempDir vol("/tmp", "imgbuild-vol-"), secret("/tmp", "imgbuild-secret-");
+    std::ofstream(vol.path() + "/which") << "vol\n";
+    std::ofstream(secret.path() + "/which") << "secret\n";
+    sys::UniqueFd fd(::open(vol.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    // The path now names something else (a symlink to the secret dir): the fd wins.
+    std::string swapped = vol.path() + ".swapped";
+    ASSERT_EQ(::symlink(secret.path().c_str(), swapped.c_str()), 0);
+    auto s = spec({"/bin/cat", "/data/which"});
+    runtime::Mount m{runtime::Mount::Kind::Bind, swapped, "/data", true, ""};
+    m.source_fd = fd.get();
+    s.mounts.push_back(m);
+    auto o = run_ok(s);
+    ::unlink(swapped.c_str());
+    EXPECT_EQ(o.out, "vol\n") << o.err;
+}

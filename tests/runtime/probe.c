@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -101,6 +103,36 @@ int main(int argc, char** argv) {
         printf("forked %d then %s\n", n, strerrorname_np(errno));
         return 0;
     }
+    if (!strcmp(cmd, "io_uring_setup")) {
+        char params[120];
+        memset(params, 0, sizeof params);
+        long fd = syscall(425 /* io_uring_setup */, 4, params);
+        return report(fd);
+    }
+    if (!strcmp(cmd, "io_uring_enter")) return report(syscall(426, -1, 0, 0, 0, NULL, 0));
+    if (!strcmp(cmd, "io_uring_register")) return report(syscall(427, -1, 0, NULL, 0));
+    /* Push ARG (default "echo pwned\n") into the input queue of /dev/tty and of fds 0-2:
+     * prints one verdict per target ("tty:EPERM fd0:ENOTTY ..."), OK where it worked. */
+    if (!strcmp(cmd, "tiocsti")) {
+        const char* s = argc > 2 ? arg : "echo pwned\n";
+        int tty = open("/dev/tty", O_RDWR | O_NOCTTY);
+        int targets[4] = {tty, 0, 1, 2};
+        const char* names[4] = {"tty", "fd0", "fd1", "fd2"};
+        for (int t = 0; t < 4; t++) {
+            long rc = targets[t] < 0 ? -1 : 0;
+            for (const char* c = s; rc == 0 && *c; c++) rc = ioctl(targets[t], TIOCSTI, c);
+            const char* n = rc == 0 ? "OK" : strerrorname_np(errno);
+            printf("%s:%s ", names[t], n ? n : "E?");
+        }
+        printf("\n");
+        return 0;
+    }
+    /* Give FILE the file capability cap_net_raw+ep (VFS_CAP_REVISION_2). */
+    if (!strcmp(cmd, "setcap")) {
+        unsigned int cap[5] = {0x02000001u, 1u << 13, 0, 0, 0};
+        return report(setxattr(arg, "security.capability", cap, sizeof cap, 0));
+    }
+    if (!strcmp(cmd, "hascap")) return report(getxattr(arg, "security.capability", NULL, 0));
     if (!strcmp(cmd, "segv")) { *(volatile int*)0 = 1; return 0; }
     if (!strcmp(cmd, "zombie")) {  /* leave a zombie child behind and exit */
         if (fork() == 0) _exit(0);

@@ -1,0 +1,118 @@
+#include "builder/run_plan.hpp"
+
+#include "context/context.hpp"
+#include "context/dockerignore.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace builder {
+
+using frontend::Heredoc;
+using frontend::Instruction;
+using sys::Code;
+using sys::Error;
+
+namespace {
+
+std::string trim(const std::string& s) {
+    size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// Is `cmd` nothing but the heredoc marker of `h` ("<<EOF", "<<-EOF", "<<'EOF'")?
+bool is_lone_marker(const std::string& cmd, const Heredoc& h) {
+    std::string c = trim(cmd);
+    if (c.rfind("<<", 0) != 0) return false;
+    c = c.substr(2);
+    if (!c.empty() && c[0] == '-') c = c.substr(1);
+    if (c.size() >= 2 && (c[0] == '\'' || c[0] == '"') && c.back() == c[0]) c = c.substr(1, c.size() - 2);
+    return c == h.name;
+}
+
+// A Buildfile (or the ONBUILD of its base) asks; only the person running the build grants.
+void check_entitlements(const BuildOptions& o, const Instruction& in, const std::string& where) {
+    auto need = [&](const char* ent, const std::string& flag) {
+        if (!o.allow.count(ent))
+            throw Error(Code::FailedPrecondition, where + ": RUN " + flag + " needs the " + ent +
+                                                      " entitlement: pass --allow " + ent +
+                                                      " to imgbuild build (or list it under allow: in the config file)");
+    };
+    if (in.network == "host") need("network.host", "--network=host");
+    if (in.security == "insecure") {
+        need("security.insecure", "--security=insecure");
+        throw Error(Code::InvalidInput, where + ": RUN --security=insecure is not implemented");
+    }
+}
+
+void plan_argv(const Instruction& in, const std::vector<std::string>& shell, RunPlan& p) {
+    if (in.json_form) {
+        p.argv = in.args;
+        return;
+    }
+    std::string cmd = in.args.empty() ? "" : in.args[0];
+    if (in.heredocs.size() == 1 && is_lone_marker(cmd, in.heredocs[0])) {
+        const Heredoc& h = in.heredocs[0];
+        if (h.content.rfind("#!", 0) == 0) {
+            p.script = std::make_pair("/run/imgbuild-heredoc/" + h.name, h.content);
+            p.argv = {p.script->first};
+        } else {
+            p.argv = shell;
+            p.argv.push_back(h.content);
+        }
+        return;
+    }
+    // The shell itself reads the heredocs: pass the whole text through.
+    for (const auto& h : in.heredocs) cmd += "\n" + h.content + h.name;
+    p.argv = shell;
+    p.argv.push_back(cmd);
+}
+
+}  // namespace
+
+void check_entitlement_name(const std::string& name, const std::string& what) {
+    if (name != "network.host" && name != "security.insecure")
+        throw Error(Code::InvalidInput, what + ": unknown entitlement \"" + name + "\" (known: network.host, security.insecure)");
+}
+
+std::string clean_mount_target(const std::string& t, const std::string& workdir) {
+    return context::clean_path(t.empty() || t[0] != '/' ? sys::path_join(workdir.empty() ? "/" : workdir, t) : t);
+}
+
+RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, const std::string& workdir,
+                 const BuildOptions& opts, const std::string& where) {
+    RunPlan p;
+    plan_argv(in, shell, p);
+    if (p.argv.empty()) throw Error(Code::InvalidInput, where + ": RUN has no command");
+    check_entitlements(opts, in, where);
+    p.network = in.network == "default" ? (opts.network == runtime::Network::Host ? "host" : "none") : in.network;
+    std::string wd = workdir.empty() ? "/" : workdir;
+    for (size_t i = 0; i < in.mounts.size(); i++) {
+        const auto& m = in.mounts[i];
+        RunMountPlan mp;
+        mp.type = m.type;
+        mp.index = i;
+        mp.read_only = m.readonly;
+        if (m.type == "bind") {
+            mp.target = clean_mount_target(m.target, wd);
+            mp.source = m.source.empty() ? "/" : m.source;
+            mp.from = m.from;
+        } else if (m.type == "cache") {
+            mp.target = clean_mount_target(m.target, wd);
+            mp.cache_id = m.id.empty() ? mp.target : m.id;
+        } else if (m.type == "tmpfs") {
+            mp.target = clean_mount_target(m.target, wd);
+            mp.read_only = false;
+            mp.tmpfs_size = m.size;
+        } else if (m.type == "secret") {
+            mp.read_only = true;
+            if (!m.target.empty()) mp.target = clean_mount_target(m.target, wd);
+            else if (m.env.empty()) mp.target = "/run/secrets/" + m.id;
+        } else {
+            throw Error(Code::InvalidInput, where + ": RUN --mount=type=" + m.type + ": unsupported mount type");
+        }
+        p.mounts.push_back(std::move(mp));
+    }
+    return p;
+}
+
+}  // namespace builder

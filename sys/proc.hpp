@@ -1,0 +1,17 @@
+// Facts about processes from /proc.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace sys {
+
+// The process's start time (field 22 of /proc/PID/stat, clock ticks since boot), or 0 if
+// there is no such process. A pid plus its start time names one process even after the pid
+// is reused.
+uint64_t process_start_time(pid_t pid);
+
+// True if `pid` runs and started at `start_time` (as process_start_time returned it).
+inline bool process_alive(pid_t pid, uint64_t start_time) { return start_time != 0 && process_start_time(pid) == start_time; }
+
+}  // namespace sys

@@ -1,0 +1,434 @@
+// Attacks from a Buildfile or a RUN step, through the real binary (issue 12). After each one
+// the store passes fsck and nothing is left behind.
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "build_env.hpp"
+#include "runtime/cgroup.hpp"
+
+using e2e::BuildEnv;
+using e2e::Ctx;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// tests/runtime/probe.c compiled statically; empty if there is no static toolchain.
+const std::string& probe_binary() {
+    static std::string path = [] {
+        static sys::TempDir dir("/tmp", "imgbuild-e2e-probe-");
+        std::string out = dir.path() + "/probe";
+        std::string cmd = "cc -static -O1 -o " + out + " " IMGBUILD_SRC "/tests/runtime/probe.c 2>/dev/null";
+        return std::system(cmd.c_str()) == 0 ? out : std::string();
+    }();
+    return path;
+}
+
+// busybox plus /bin/probe, tagged probeimg:1 (built once per process).
+const std::string& probe_image() {
+    static std::string err = [] {
+        if (probe_binary().empty()) return std::string("no static C toolchain for the probe");
+        Ctx ctx;
+        fs::copy_file(probe_binary(), ctx.path() + "/probe");
+        ctx.file("Buildfile", "FROM busybox:latest\nCOPY --chmod=755 probe /bin/probe\n");
+        auto r = BuildEnv::get().ib("build -t probeimg:1 " + ctx.path());
+        return r.status == 0 ? std::string() : r.out;
+    }();
+    return err;
+}
+
+#define REQUIRE_PROBE_IMAGE()                              \
+    do {                                                   \
+        REQUIRE_BASE();                                    \
+        if (probe_binary().empty()) GTEST_SKIP() << "no static C toolchain (cc -static)"; \
+        ASSERT_EQ(probe_image(), "");                      \
+    } while (0)
+
+void expect_fsck_clean() {
+    auto r = BuildEnv::get().ib("fsck");
+    EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// Runs `cmd` with /bin/sh as the session leader of a new pty, as an interactive shell would
+// run imgbuild. After it, counts the bytes waiting in the terminal's input queue (what the
+// shell would read and execute next). Returns the whole terminal transcript.
+std::string run_under_pty(const std::string& cmd) {
+    std::string script = "stty -echo; " + cmd + "; stty -icanon min 0 time 0; printf 'PENDING=%s\\n' $(head -c 4096 | wc -c)";
+    int master = -1;
+    pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+    if (pid < 0) return "forkpty failed";
+    if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", script.c_str(), (char*)nullptr);
+        ::_exit(127);
+    }
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(master, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // EIO once the slave side is closed
+        out.append(buf, size_t(n));
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ::close(master);
+    return out;
+}
+
+}  // namespace
+
+// 1. TIOCSTI: neither `imgbuild run` (without -t) nor a RUN step can type into the terminal
+// imgbuild was started from.
+TEST(Security, RunCannotInjectIntoTerminal) {
+    REQUIRE_PROBE_IMAGE();
+    std::string cmd = e2e::bin() + " --root " + BuildEnv::get().root() + " run --rm probeimg:1 /bin/probe tiocsti";
+    std::string out = run_under_pty(cmd);
+    EXPECT_THAT(out, HasSubstr("tty:")) << out;  // the probe ran
+    EXPECT_THAT(out, Not(HasSubstr(":OK"))) << out;
+    EXPECT_THAT(out, HasSubstr("PENDING=0")) << out;
+    expect_fsck_clean();
+}
+
+TEST(Security, BuildRunStepCannotInjectIntoTerminal) {
+    REQUIRE_PROBE_IMAGE();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM probeimg:1\nRUN /bin/probe tiocsti > /probe.out; cat /probe.out\n");
+    std::string cmd = e2e::bin() + " --root " + BuildEnv::get().root() + " build --no-cache --progress plain " + ctx.path();
+    std::string out = run_under_pty(cmd);
+    EXPECT_THAT(out, HasSubstr("tty:")) << out;
+    EXPECT_THAT(out, Not(HasSubstr("tty:OK"))) << out;
+    EXPECT_THAT(out, HasSubstr("PENDING=0")) << out;
+    expect_fsck_clean();
+}
+
+// 2. Entitlements: a Buildfile cannot give itself the host network (or an insecure sandbox);
+// the person running the build grants it with --allow or the config file.
+TEST(Security, RunNetworkHostNeedsAllow) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\n\nRUN --network=host ls /sys/class/net > /ifaces\n");
+    auto r = env.ib("build --no-cache " + ctx.path());
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("Buildfile:3")) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("--allow network.host")) << r.out;
+    r = env.ib("build --no-cache --allow network.host " + ctx.path());
+    EXPECT_EQ(r.status, 0) << r.out;
+    // The config file grants it too; unknown entitlements are errors.
+    Ctx cfg;
+    cfg.file("config.yaml", "allow: [network.host]\n");
+    r = env.ib("--config " + cfg.path() + "/config.yaml build --no-cache " + ctx.path());
+    EXPECT_EQ(r.status, 0) << r.out;
+    cfg.file("bad.yaml", "allow: [network.everything]\n");
+    r = env.ib("--config " + cfg.path() + "/bad.yaml build --no-cache " + ctx.path());
+    EXPECT_NE(r.status, 0);
+    EXPECT_THAT(r.out, HasSubstr("network.everything")) << r.out;
+    r = env.ib("build --allow device.all " + ctx.path());
+    EXPECT_NE(r.status, 0);
+    // The CLI's own --network host is the user's choice and keeps working.
+    Ctx plain;
+    plain.file("Buildfile", "FROM busybox:latest\nRUN ls /sys/class/net > /ifaces\n");
+    r = env.ib("build --no-cache --network host " + plain.path());
+    EXPECT_EQ(r.status, 0) << r.out;
+    expect_fsck_clean();
+}
+
+TEST(Security, OnbuildNetworkHostNeedsAllow) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx base;
+    base.file("Buildfile", "FROM busybox:latest\nONBUILD RUN --network=host echo from-onbuild\n");
+    auto r = env.ib("build -t onbuild-nethost:1 " + base.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    Ctx child;
+    child.file("Buildfile", "FROM onbuild-nethost:1\nRUN echo child\n");
+    r = env.ib("build --no-cache " + child.path());
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("Buildfile:1")) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("network.host")) << r.out;
+    EXPECT_EQ(env.ib("build --no-cache --allow network.host " + child.path()).status, 0);
+    expect_fsck_clean();
+}
+
+TEST(Security, RunSecurityInsecureNeedsAllow) {
+    REQUIRE_BASE();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\nRUN --security=insecure true\n");
+    auto r = BuildEnv::get().ib("build --no-cache " + ctx.path());
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("Buildfile:2")) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("--allow security.insecure")) << r.out;
+    expect_fsck_clean();
+}
+
+namespace {
+
+// Starts `imgbuild --root STORE ARGS...` in the background (stdout/stderr to `log`).
+pid_t spawn_imgbuild(const std::vector<std::string>& args, const std::string& log) {
+    std::vector<std::string> full = {e2e::bin(), "--root", BuildEnv::get().root()};
+    full.insert(full.end(), args.begin(), args.end());
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || in < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0 || ::dup2(in, 0) < 0) ::_exit(127);
+        std::vector<char*> av;
+        for (auto& a : full) av.push_back(a.data());
+        av.push_back(nullptr);
+        ::execv(av[0], av.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// Cgroup directories under /sys/fs/cgroup whose name starts with `prefix` (bounded depth).
+std::vector<std::string> cgroups_with_prefix(const std::string& prefix) {
+    std::vector<std::string> found;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup", fs::directory_options::skip_permission_denied, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (it.depth() > 6) it.disable_recursion_pending();
+        if (it->is_directory(ec) && it->path().filename().string().rfind(prefix, 0) == 0) found.push_back(it->path());
+    }
+    return found;
+}
+
+// Polls `pred` every 50 ms for up to `seconds`.
+template <class F>
+bool wait_for(F&& pred, int seconds) {
+    for (int i = 0; i < seconds * 20; i++) {
+        if (pred()) return true;
+        ::usleep(50000);
+    }
+    return pred();
+}
+
+}  // namespace
+
+// 16. SIGKILL of `imgbuild build` mid-RUN: the next imgbuild command reaps the dead build's
+// cgroups; the store stays consistent.
+TEST(Security, KilledBuildCgroupsAreReaped) {
+    REQUIRE_BASE();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\nRUN echo started > /started; sleep 60\n");
+    std::string log = ctx.path() + "/build.log";
+    pid_t pid = spawn_imgbuild({"build", "--no-cache", "--progress", "plain", ctx.path()}, log);
+    ASSERT_GT(pid, 0);
+    std::string prefix = "imgbuild-" + std::to_string(pid) + "-";
+    bool running = wait_for([&] { return !cgroups_with_prefix(prefix).empty(); }, 60);
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ASSERT_TRUE(running) << "the RUN step never started; log:\n" << e2e::run_cmd("cat " + log).out;
+    ASSERT_FALSE(cgroups_with_prefix(prefix).empty()) << "the killed build left nothing to reap";
+    // Any command reaps.
+    auto r = BuildEnv::get().ib("images");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_THAT(cgroups_with_prefix(prefix), ::testing::IsEmpty());
+    expect_fsck_clean();
+}
+
+// The reaper leaves live imgbuild processes' cgroups (and other names) alone.
+TEST(Security, CgroupStaleNameRules) {
+    auto alive = [](pid_t pid, uint64_t start) { return pid == 100 && (start == 0 || start == 555); };
+    EXPECT_FALSE(runtime::Cgroup::is_stale("imgbuild-100-555-0", alive));
+    EXPECT_TRUE(runtime::Cgroup::is_stale("imgbuild-100-556-0", alive));  // pid reused
+    EXPECT_TRUE(runtime::Cgroup::is_stale("imgbuild-101-555-3", alive));
+    EXPECT_FALSE(runtime::Cgroup::is_stale("imgbuild-100-7", alive));      // old form, pid alive
+    EXPECT_TRUE(runtime::Cgroup::is_stale("imgbuild-101-7", alive));
+    EXPECT_FALSE(runtime::Cgroup::is_stale("imgbuild-x-1-2", alive));
+    EXPECT_FALSE(runtime::Cgroup::is_stale("mybuild-101-1", alive));
+    EXPECT_FALSE(runtime::Cgroup::is_stale("imgbuild-101--1", alive));
+}
+
+// 14. prune while `imgbuild run` is running: the run's snapshots are leased and survive.
+TEST(Security, PruneKeepsSnapshotsOfRunningContainer) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\nRUN mkdir -p /data && echo lease-kept > /data/file\n");
+    auto r = env.ib("build --no-cache -t leased:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    Ctx vol;
+    std::string log = ctx.path() + "/run.log";
+    // Waits for a go file written from the host, then reads a file of the image's top layer.
+    pid_t pid = spawn_imgbuild({"run", "--rm", "-v", vol.path() + ":/vol", "--entrypoint", "/bin/sh", "leased:1", "-c",
+                                "touch /vol/started; while [ ! -e /vol/go ]; do sleep 0.1; done; cat /data/file; ls /bin/busybox"},
+                               log);
+    ASSERT_GT(pid, 0);
+    bool started = wait_for([&] { return fs::exists(vol.path() + "/started"); }, 60);
+    if (!started) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        FAIL() << "run did not start:\n" << e2e::run_cmd("cat " + log).out;
+    }
+    // Untag, so that only the running container needs the snapshots, then prune.
+    EXPECT_EQ(env.ib("rmi leased:1").status, 0);
+    r = env.ib("prune");
+    EXPECT_EQ(r.status, 0) << r.out;
+    std::ofstream(vol.path() + "/go") << "go";
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    std::string out = e2e::run_cmd("cat " + log).out;
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << out;
+    EXPECT_THAT(out, HasSubstr("lease-kept")) << out;
+    EXPECT_THAT(out, HasSubstr("/bin/busybox")) << out;
+    // Once it is gone, prune may take them.
+    r = env.ib("prune");
+    EXPECT_EQ(r.status, 0) << r.out;
+    expect_fsck_clean();
+}
+
+// 5. USER and --chown read the image's /etc/passwd on the host: a FIFO, a device node or a
+// symlink to /dev/zero there fails the build cleanly (never opened, never hangs).
+TEST(Security, HostileAccountFilesFailCleanly) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    const char* setups[] = {"rm /etc/passwd && mkfifo /etc/passwd", "rm /etc/passwd && mknod /etc/passwd c 1 5",
+                            "ln -sf /dev/zero /etc/passwd", "rm /etc/group && mkfifo /etc/group"};
+    for (const char* setup : setups) {
+        SCOPED_TRACE(setup);
+        Ctx ctx;
+        ctx.file("Buildfile", std::string("FROM busybox:latest\nRUN ") + setup + "\nUSER nobody:nogroup\nRUN id\n");
+        auto r = e2e::run_cmd("timeout 120 " + e2e::bin() + " --root " + env.root() + " build --no-cache " + ctx.path());
+        EXPECT_NE(r.status, 0) << r.out;
+        EXPECT_NE(r.status, 124) << "the build hung:\n" << r.out;
+        EXPECT_THAT(r.out, HasSubstr("Buildfile:4")) << r.out;
+        Ctx chown;
+        chown.file("f", "x");
+        chown.file("Buildfile", std::string("FROM busybox:latest\nRUN ") + setup + "\nCOPY --chown=nobody:nogroup f /f\n");
+        r = e2e::run_cmd("timeout 120 " + e2e::bin() + " --root " + env.root() + " build --no-cache " + chown.path());
+        EXPECT_NE(r.status, 0) << r.out;
+        EXPECT_NE(r.status, 124) << "the build hung:\n" << r.out;
+    }
+    expect_fsck_clean();
+}
+
+// 3. --output type=local writes onto the host: no setuid/setgid, no file capabilities, no
+// device nodes (warned), files owned by the invoking user unless preserve-owner=true, and a
+// symlink already in dest is never followed out of it.
+TEST(Security, LocalOutputIsDefanged) {
+    REQUIRE_PROBE_IMAGE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("Buildfile",
+             "FROM probeimg:1\n"
+             "RUN echo s > /suid && chmod 4755 /suid && echo g > /sgid && chmod 2755 /sgid && "
+             "echo c > /capped && /bin/probe setcap /capped && mknod /blk b 7 0 && mknod /chr c 1 3 && "
+             "mkfifo /fifo && echo o > /owned && chown 1234:1234 /owned && mkdir -p /etc/out && echo planted > /etc/out/file\n");
+    sys::TempDir out("/tmp", "imgbuild-e2e-out-");
+    sys::TempDir outside("/tmp", "imgbuild-e2e-outside-");
+    std::string dest = out.path() + "/d";
+    fs::create_directories(dest + "/etc");
+    fs::create_directory_symlink(outside.path(), dest + "/etc/out");  // planted before the export
+    auto r = env.ib("build --no-cache --progress plain --output type=local,dest=" + dest + " " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    struct stat st{};
+    ASSERT_EQ(::stat((dest + "/suid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    ASSERT_EQ(::stat((dest + "/sgid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    EXPECT_LT(::getxattr((dest + "/capped").c_str(), "security.capability", nullptr, 0), 0);
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest + "/blk")));
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest + "/chr")));
+    EXPECT_THAT(r.out, HasSubstr("/blk")) << r.out;  // the warning lists them
+    EXPECT_THAT(r.out, HasSubstr("/chr")) << r.out;
+    EXPECT_TRUE(fs::is_fifo(dest + "/fifo"));
+    ASSERT_EQ(::lstat((dest + "/owned").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, ::getuid());
+    EXPECT_EQ(st.st_gid, ::getgid());
+    EXPECT_TRUE(fs::is_empty(outside.path())) << "the export followed a symlink out of dest";
+
+    // preserve-owner=true keeps the image's ids (still no setuid or devices).
+    std::string dest2 = out.path() + "/p";
+    r = env.ib("build --output type=local,dest=" + dest2 + ",preserve-owner=true " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(::lstat((dest2 + "/owned").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 1234u);
+    ASSERT_EQ(::stat((dest2 + "/suid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest2 + "/blk")));
+
+    // Under sudo, the files go to the user who ran sudo.
+    std::string dest3 = out.path() + "/s";
+    r = e2e::run_cmd("SUDO_UID=4321 SUDO_GID=4322 " + e2e::bin() + " --root " + env.root() +
+                     " build --output type=local,dest=" + dest3 + " " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(::lstat((dest3 + "/owned").c_str(), &st), 0);
+    if (::getuid() == 0) {
+        EXPECT_EQ(st.st_uid, 4321u);
+        EXPECT_EQ(st.st_gid, 4322u);
+    }
+    expect_fsck_clean();
+}
+
+// 4. RUN --mount=type=bind of the context shows exactly what COPY sees (.dockerignore
+// applied); its content is in the step's key; rw mounts write to a throwaway copy.
+TEST(Security, ContextBindMountIsFilteredAndKeyed) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file(".dockerignore", "secret.txt\n");
+    ctx.file("secret.txt", "do not leak\n");
+    ctx.file("data", "v1\n");
+    ctx.file("Buildfile",
+             "FROM busybox:latest\n"
+             "RUN --mount=type=bind,target=/ctx ls -a /ctx > /listing; cat /ctx/data > /seen; "
+             "cat /ctx/secret.txt > /leak 2>&1; date +%s%N > /stamp\n");
+    auto show = [&](const std::string& file) { return env.ib("run --rm bindkey:1 cat " + file, false).out; };
+    auto r = env.ib("build -t bindkey:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_THAT(show("/listing"), HasSubstr("data"));
+    EXPECT_THAT(show("/listing"), Not(HasSubstr("secret.txt")));
+    EXPECT_THAT(show("/leak"), Not(HasSubstr("do not leak")));
+    EXPECT_EQ(show("/seen"), "v1\n");
+    std::string stamp = show("/stamp");
+    // An ignored file changes: the step stays cached.
+    ctx.file("secret.txt", "still secret\n");
+    ASSERT_EQ(env.ib("build -t bindkey:1 " + ctx.path()).status, 0);
+    EXPECT_EQ(show("/stamp"), stamp);
+    // A mounted file changes: the step reruns.
+    ctx.file("data", "v2\n");
+    ASSERT_EQ(env.ib("build -t bindkey:1 " + ctx.path()).status, 0);
+    EXPECT_EQ(show("/seen"), "v2\n");
+    EXPECT_NE(show("/stamp"), stamp);
+    expect_fsck_clean();
+}
+
+TEST(Security, RwBindMountWritesAreThrownAway) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("data", "orig\n");
+    ctx.file("Buildfile",
+             "FROM busybox:latest AS other\nRUN mkdir /o && echo stage > /o/f\n"
+             "FROM busybox:latest\n"
+             "RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data && echo new > /ctx/newfile && cat /ctx/data > /seen\n"
+             "RUN --mount=type=bind,from=other,source=/o,target=/o,rw echo changed > /o/f && echo new > /o/g && cat /o/f > /seen2\n"
+             "RUN --mount=type=bind,from=other,source=/o,target=/o cat /o/f > /seen3; ls /o > /list3\n");
+    auto r = env.ib("build --no-cache -t rwbind:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(e2e::run_cmd("cat " + ctx.path() + "/data").out, "orig\n");
+    EXPECT_FALSE(fs::exists(ctx.path() + "/newfile"));
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /seen", false).out, "changed\n");
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /seen2", false).out, "changed\n");
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /seen3", false).out, "stage\n");  // the stage itself is unchanged
+    EXPECT_EQ(env.ib("run --rm rwbind:1 cat /list3", false).out, "f\n");
+    EXPECT_NE(env.ib("run --rm rwbind:1 ls /ctx/newfile").status, 0);
+    expect_fsck_clean();
+}
