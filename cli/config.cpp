@@ -35,7 +35,7 @@ Config load_config(const std::string& path, bool required) {
         throw Error(Code::InvalidInput, path + ": " + e.what());
     }
     if (root.IsNull()) return c;
-    check_keys(root, {"root", "run", "compression", "gc"}, "", path);
+    check_keys(root, {"root", "run", "compression", "gc", "insecure_registries"}, "", path);
     try {
         if (root["root"]) c.root = root["root"].as<std::string>();
         if (root["compression"]) {
@@ -49,6 +49,8 @@ Config load_config(const std::string& path, bool required) {
             if (r["cpus"]) c.cpus = r["cpus"].as<double>();
             if (r["pids_limit"]) c.pids_limit = r["pids_limit"].as<int64_t>();
         }
+        if (auto ir = root["insecure_registries"])
+            for (const auto& h : ir) c.insecure_registries.push_back(h.as<std::string>());
         if (auto g = root["gc"]) {
             check_keys(g, {"keep_storage", "keep_duration"}, "gc.", path);
             if (g["keep_storage"]) c.gc_keep_storage = parse_size(g["keep_storage"].as<std::string>(), path + ": gc.keep_storage");
