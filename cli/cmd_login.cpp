@@ -43,7 +43,7 @@ static cli::Registrar reg_login("login", [](CLI::App& app, cli::Globals& g) {
             throw;
         }
         ::unlink(tmpl);
-        registry::AuthFiles files{g.authfile};
+        registry::AuthFiles files{cli::registry_flags().authfile};
         registry::save_credentials(files, reg, c);
         std::printf("Login Succeeded (credentials in %s)\n", files.write_path().c_str());
     });
@@ -54,7 +54,7 @@ static cli::Registrar reg_logout("logout", [](CLI::App& app, cli::Globals& g) {
     static std::string host;
     cmd->add_option("REGISTRY", host, "HOST[:PORT]")->required();
     cmd->callback([&g] {
-        registry::AuthFiles files{g.authfile};
+        registry::AuthFiles files{cli::registry_flags().authfile};
         std::string reg = registry::canonical_registry(host);
         if (!registry::remove_credentials(files, reg))
             throw sys::Error(sys::Code::NotFound, "not logged in to " + reg + " (" + files.write_path() + ")");

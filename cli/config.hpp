@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 namespace cli {
 
@@ -19,8 +18,6 @@ struct Config {
     // GC policy applied after builds.
     uint64_t gc_keep_storage = 0;      // 0 = no size cap
     int64_t gc_keep_duration_s = 0;    // 0 = keep forever
-    // Registries (HOST[:PORT]) reached over plain http or unverified TLS.
-    std::vector<std::string> insecure_registries;
 };
 
 // Load from `path`. If `required` is false and the file does not exist, returns defaults.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/registry.hpp"
+#include "cli/remote_util.hpp"
 #include "sys/error.hpp"
 
 namespace {
@@ -59,9 +60,10 @@ int main(int argc, char** argv) {
     app.add_option("--config", g.config_path, "YAML config file (default /etc/imgbuild/config.yaml if present)");
     app.add_option("--log-level", g.log_level, "debug|info|warn|error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
-    app.add_option("--authfile", g.authfile, "registry credentials file (env REGISTRY_AUTH_FILE)");
-    app.add_option("--insecure-registry", g.insecure_registries, "HOST:PORT reached over http or unverified TLS (repeatable)");
-    app.add_option("--ca", g.ca, "HOST:PORT=FILE: extra trusted CA certificate for a registry (repeatable)");
+    cli::RegistryFlags& rf = cli::registry_flags();
+    app.add_option("--authfile", rf.authfile, "registry credentials file (env REGISTRY_AUTH_FILE)");
+    app.add_option("--insecure-registry", rf.insecure, "HOST:PORT reached over http or unverified TLS (repeatable)");
+    app.add_option("--ca", rf.ca, "HOST:PORT=FILE: extra trusted CA certificate for a registry (repeatable)");
 
     // Resolve config and root before any command callback runs.
     app.parse_complete_callback([&] {

@@ -9,7 +9,6 @@
 
 #include <functional>
 #include <string>
-#include <vector>
 
 #include "cli/config.hpp"
 
@@ -20,10 +19,6 @@ struct Globals {
     std::string config_path;  // --config
     std::string log_level = "info";
     Config config;
-    // Registry access (global flags): --authfile, --insecure-registry HOST:PORT, --ca HOST:PORT=FILE.
-    std::string authfile;
-    std::vector<std::string> insecure_registries;
-    std::vector<std::string> ca;
     int exit_code = 0;
 };
 

@@ -1,17 +1,45 @@
 #include "cli/remote_util.hpp"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdio>
 
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 
 namespace cli {
 
+RegistryFlags& registry_flags() {
+    static RegistryFlags f;
+    return f;
+}
+
+namespace {
+
+// `insecure_registries: [HOST:PORT, ...]` from the config file (validated by load_config).
+std::vector<std::string> config_insecure(const Globals& g) {
+    std::string path = g.config_path.empty() ? "/etc/imgbuild/config.yaml" : g.config_path;
+    std::vector<std::string> out;
+    if (!sys::exists(path)) return out;
+    try {
+        YAML::Node root = YAML::Load(sys::read_file(path, 1 << 20));
+        if (root.IsMap() && root["insecure_registries"])
+            for (const auto& h : root["insecure_registries"]) out.push_back(h.as<std::string>());
+    } catch (const YAML::Exception& e) {
+        throw sys::Error(sys::Code::InvalidInput, path + ": insecure_registries: " + e.what());
+    }
+    return out;
+}
+
+}  // namespace
+
 registry::Options registry_options(const Globals& g, int retries) {
+    const RegistryFlags& f = registry_flags();
     registry::Options o;
-    o.auth.authfile = g.authfile;
-    for (auto& h : g.config.insecure_registries) o.insecure.insert(h);
-    for (auto& h : g.insecure_registries) o.insecure.insert(h);
-    for (auto& c : g.ca) {
+    o.auth.authfile = f.authfile;
+    for (auto& h : config_insecure(g)) o.insecure.insert(h);
+    for (auto& h : f.insecure) o.insecure.insert(h);
+    for (auto& c : f.ca) {
         auto eq = c.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
             throw sys::Error(sys::Code::InvalidInput, "--ca " + c + ": expected HOST:PORT=FILE");
