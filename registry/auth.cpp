@@ -40,6 +40,7 @@ std::string key_host(std::string k) {
 
 nlohmann::json read_json(const std::string& path) {
     std::string text = sys::read_file(path, 4u << 20);
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();  // empty file
     try {
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
