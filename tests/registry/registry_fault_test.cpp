@@ -47,6 +47,11 @@ struct FakeImage {
     }
 };
 
+std::string header(const Req& r, const std::string& name) {
+    auto it = r.headers.find(name);
+    return it == r.headers.end() ? "" : it->second;
+}
+
 struct Env {
     sys::TempDir dir{"/tmp", "imgbuild-fault-"};
     std::string store() const { return dir.path() + "/store"; }
@@ -181,5 +186,36 @@ TEST(RegistryFault, RedirectsToFileAndToAnotherHostWithoutCredentials) {
     ASSERT_FALSE(reqs.empty());
     for (auto& q : reqs) EXPECT_EQ(q.headers.count("authorization"), 0u) << "credentials forwarded to " << q.path;
     // An https-only host may not redirect to plain http.
+    env.expect_consistent();
+}
+
+TEST(RegistryFault, BearerTokenFlowWithCachedTokenPerScope) {
+    FakeImage img;
+    std::atomic<int> token_requests{0};
+    std::string realm;
+    FaultServer s([&](const Req& r) {
+        if (r.path.rfind("/token", 0) == 0) {
+            token_requests++;
+            // Credentials go to the token realm as Basic; the scope names the repository.
+            if (header(r, "authorization") != "Basic dTpzZWNyZXQ=" || r.path.find("scope=repository%3Ax%2Fimg%3Apull") == std::string::npos)
+                return http_response(401, "Unauthorized", {}, "");
+            return http_response(200, "OK", {"Content-Type: application/json"}, "{\"access_token\":\"tok123\",\"expires_in\":300}");
+        }
+        if (header(r, "authorization") != "Bearer tok123")
+            return http_response(401, "Unauthorized",
+                                 {"WWW-Authenticate: Bearer realm=\"" + realm + "\",service=\"fake\",scope=\"repository:x/img:pull\""}, "");
+        return img.answer(r);
+    });
+    realm = "http://127.0.0.1:" + std::to_string(s.port()) + "/token";
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{\"auths\":{\"127.0.0.1:" + std::to_string(s.port()) +
+                                                              "\":{\"auth\":\"dTpzZWNyZXQ=\"}}}");  // u:secret
+    auto r = env.pull(s.port());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(token_requests.load(), 1) << "the token is cached for its scope";
+    EXPECT_TRUE(env.has(img.layer_d));
+    for (auto& q : s.requests())
+        if (q.path.rfind("/token", 0) != 0 && q.headers.count("authorization"))
+            EXPECT_EQ(q.headers.at("authorization"), "Bearer tok123") << "registry requests carry the token, never the password";
     env.expect_consistent();
 }
