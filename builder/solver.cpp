@@ -111,7 +111,9 @@ std::string Solver::step_identity(const StageState& st, size_t idx) const {
 bool Solver::lookup(const std::string& step_id, const std::function<json()>& inputs, const cas::Digest& key,
                     StepOutcome& out) {
     if (!opts.no_cache) {
-        if (auto rec = cache.lookup(key)) {
+        auto rec = cache.lookup(key);
+        if (!rec && opts.remote_cache) rec = opts.remote_cache(key);
+        if (rec) {
             out.cached = true;
             out.layer = rec->layer;
             out.created = rec->created;
@@ -160,7 +162,7 @@ cas::Image Solver::image(const std::string& ref) {
         auto it = images_.find(ref);
         if (it != images_.end()) return it->second;
     }
-    cas::Image img = cas::resolve_image(store, ref);
+    cas::Image img = opts.resolve_image ? opts.resolve_image(store, ref) : cas::resolve_image(store, ref);
     std::lock_guard<std::mutex> l(mu_);
     images_.emplace(ref, img);
     return img;

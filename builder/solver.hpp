@@ -4,13 +4,16 @@
 // key (builder/cache.hpp). COPY/ADD go through builder/context.hpp and builder/copy.hpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "builder/cache.hpp"
 #include "builder/progress.hpp"
+#include "cas/image.hpp"
 #include "cas/oci.hpp"
 #include "cas/store.hpp"
 #include "layers/layer.hpp"
@@ -59,6 +62,11 @@ struct BuildOptions {
     // Compute keys and report hits/misses (with the reason for each miss) without running
     // anything (`imgbuild cache explain`).
     bool explain_only = false;
+    // Resolves a FROM / COPY --from / RUN --mount from image reference (the CLI pulls from a
+    // registry per --pull); default: the store only. Called from several stages at once.
+    std::function<cas::Image(cas::Store&, const std::string&)> resolve_image;
+    // Consulted on a local cache miss (--cache-from): a record whose layer is now in the store.
+    std::function<std::optional<CacheRecord>(const cas::Digest&)> remote_cache;
 };
 
 struct StepReport {

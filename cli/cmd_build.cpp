@@ -3,6 +3,8 @@
 #include <fstream>
 #include <thread>
 
+#include "cli/build_cache.hpp"
+#include "cli/build_registry.hpp"
 #include "cli/registry.hpp"
 #include "sys/units.hpp"
 #include "layers/rootfs.hpp"
@@ -19,9 +21,9 @@ using sys::Code;
 using sys::Error;
 
 struct BuildFlags {
-    std::string file, target, progress = "auto", network = "none", memory, metadata_file, compression;
-    std::vector<std::string> tags, build_args, outputs, secrets, allow;
-    bool no_cache = false, explain = false;
+    std::string file, target, progress = "auto", network = "none", memory, metadata_file, compression, pull = "missing";
+    std::vector<std::string> tags, build_args, outputs, secrets, allow, cache_to, cache_from;
+    bool no_cache = false, explain = false, push = false;
     double cpus = 0;
     int64_t pids = 0;
     int jobs = 0;
@@ -44,7 +46,8 @@ std::map<std::string, std::string> parse_build_args(const std::vector<std::strin
     return m;
 }
 
-nlohmann::json metadata_json(const builder::BuildResult& r) {
+nlohmann::json metadata_json(const builder::BuildResult& r, const cli::ResolvedBases& bases,
+                             const std::map<std::string, std::string>& pushed) {
     nlohmann::json steps = nlohmann::json::array();
     for (const auto& s : r.steps) {
         nlohmann::json j = {{"step", s.id},         {"stage", s.stage},     {"instruction", s.instruction},
@@ -58,10 +61,13 @@ nlohmann::json metadata_json(const builder::BuildResult& r) {
         }
         steps.push_back(j);
     }
-    return {{"containerimage.digest", r.manifest.digest.str()},
-            {"containerimage.config.digest", r.config_digest.str()},
-            {"image.name", r.tags},
-            {"steps", steps}};
+    nlohmann::json j = {{"containerimage.digest", r.manifest.digest.str()},
+                        {"containerimage.config.digest", r.config_digest.str()},
+                        {"image.name", r.tags},
+                        {"steps", steps}};
+    if (!bases.digests.empty()) j["imgbuild.base.digests"] = bases.digests;  // FROM / --from ref -> resolved digest
+    if (!pushed.empty()) j["imgbuild.pushed"] = pushed;                      // registry ref -> pushed manifest digest
+    return j;
 }
 
 builder::BuildOptions to_options(const BuildFlags& f, const cli::Globals& g) {
@@ -98,17 +104,21 @@ builder::BuildOptions to_options(const BuildFlags& f, const cli::Globals& g) {
     return o;
 }
 
-void print_explain(const builder::BuildResult& r, bool json) {
+void print_explain(const builder::BuildResult& r, bool json, const cli::RemoteCache* remote) {
+    auto source = [&](const builder::StepReport& s) { return remote && s.cached ? remote->source_of(s.cache_key) : std::string(); };
     if (json) {
         nlohmann::json a = nlohmann::json::array();
         for (const auto& s : r.steps)
             a.push_back({{"step", s.id}, {"stage", s.stage}, {"location", s.location}, {"instruction", s.instruction},
-                         {"hit", s.cached}, {"reason", s.cached ? "" : s.miss_reason}, {"cache_key", s.cache_key}});
+                         {"hit", s.cached}, {"reason", s.cached ? "" : s.miss_reason}, {"cache_key", s.cache_key},
+                         {"remote", source(s)}});
         std::printf("%s\n", a.dump(2).c_str());
         return;
     }
     for (const auto& s : r.steps) {
-        std::printf("%-5s %s %s\n", s.cached ? "HIT" : "MISS", s.location.c_str(), s.instruction.c_str());
+        std::string src = source(s);
+        std::printf("%-5s %s %s%s\n", s.cached ? "HIT" : "MISS", s.location.c_str(), s.instruction.c_str(),
+                    src.empty() ? "" : ("  (remote cache " + src + ")").c_str());
         if (!s.cached) std::printf("      because: %s\n", s.miss_reason.c_str());
     }
 }
@@ -117,14 +127,27 @@ void add_build_flags(CLI::App* c, BuildFlags& f) {
     c->add_option("-f,--file", f.file, "Buildfile (default CONTEXT/Buildfile, then CONTEXT/Dockerfile)");
     c->add_option("--build-arg", f.build_args, "set a build-time variable K=V")->take_all();
     c->add_option("--target", f.target, "stage to build (default: the last)");
+    c->add_option("--cache-from", f.cache_from, "type=registry,ref=R | type=local,src=DIR | R (repeatable)")->take_all();
+    c->add_option("--pull", f.pull, "base images: missing (pull if not in the store) | always | never")
+        ->check(CLI::IsMember({"missing", "always", "never"}));
     c->add_option("CONTEXT", f.context, "build context directory")->required();
 }
 
 void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_explain) {
+    std::vector<std::string> push_to = cli::take_registry_outputs(f.outputs);
+    if (f.push && !explain_only) push_to.insert(push_to.end(), f.tags.begin(), f.tags.end());
+    if (f.push && f.tags.empty()) throw Error(Code::InvalidInput, "--push needs -t NAME (a registry reference)");
     builder::BuildOptions o = to_options(f, g);
     o.explain_only = explain_only;
-    if (explain_only) o.no_cache = false;
+    auto bases = std::make_shared<cli::ResolvedBases>();
+    o.resolve_image = cli::make_base_resolver(g, f.pull, bases);
+    std::unique_ptr<cli::RemoteCache> remote;
     cas::Store store = cas::Store::open(g.root);
+    if (!f.cache_from.empty() && !f.no_cache) {
+        remote = std::make_unique<cli::RemoteCache>(g, store, f.cache_from, explain_only);
+        o.remote_cache = [&remote](const cas::Digest& k) { return remote->lookup(k); };
+    }
+    if (explain_only) o.no_cache = false;
     auto progress = builder::make_progress(explain_only ? "quiet" : f.progress);
     // Every mount a build makes lives in this private namespace and dies with the process.
     layers::enter_private_mount_namespace();
@@ -139,7 +162,7 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
     }
     progress->finish();
     gc_guard.unlock();
-    if (explain_only || f.explain) print_explain(r, json_explain);
+    if (explain_only || f.explain) print_explain(r, json_explain, remote.get());
     if (explain_only) return;
     // The config's GC policy runs after every build.
     if (g.config.gc_keep_storage || g.config.gc_keep_duration_s) {
@@ -148,7 +171,13 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
         if (g.config.gc_keep_duration_s) p.keep_duration_s = g.config.gc_keep_duration_s;
         builder::prune_store(store, p);
     }
-    if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r).dump(2) + "\n");
+    cli::export_cache(g, store, r, f.cache_to);
+    std::map<std::string, std::string> pushed;
+    if (!push_to.empty()) {
+        cas::Image im = cas::load_image(store, r.manifest.digest);
+        for (auto& dest : push_to) pushed[dest] = cli::push_image(g, store, im, dest, f.compression == "none" ? "" : f.compression, 3).str();
+    }
+    if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r, *bases, pushed).dump(2) + "\n");
     std::string tags;
     for (auto& t : r.tags) tags += " " + t;
     std::fprintf(stderr, "writing image %s%s%s\n", r.manifest.digest.str().c_str(), tags.empty() ? "" : " naming", tags.c_str());
@@ -161,8 +190,12 @@ cli::Registrar reg_build("build", [](CLI::App& app, cli::Globals& g) {
     add_build_flags(c, *f);
     c->add_option("-t,--tag", f->tags, "name the image NAME[:TAG] (repeatable)")->take_all();
     c->add_flag("--no-cache", f->no_cache, "do not use the build cache");
+    c->add_option("--cache-to", f->cache_to, "type=registry,ref=R[,mode=min|max][,ignore-error=true] | type=local,dest=DIR")
+        ->take_all();
+    c->add_flag("--push", f->push, "push the image to each -t NAME (registry references)");
+
     c->add_option("--progress", f->progress, "auto|tty|plain|json")->check(CLI::IsMember({"auto", "tty", "plain", "json", "quiet"}));
-    c->add_option("--output,-o", f->outputs, "type=oci|docker,dest=FILE.tar|DIR or type=local,dest=DIR")->take_all();
+    c->add_option("--output,-o", f->outputs, "type=oci|docker,dest=FILE.tar|DIR, type=local,dest=DIR or type=registry,name=REF")->take_all();
     c->add_option("--secret", f->secrets, "id=ID,src=PATH or id=ID,env=VAR")->take_all();
     c->add_option("--allow", f->allow, "grant an entitlement to the Buildfile: network.host, security.insecure")->take_all();
     c->add_option("--network", f->network, "network for RUN steps: none|host")->check(CLI::IsMember({"none", "host", "default"}));

@@ -36,7 +36,7 @@ Config load_config(const std::string& path, bool required) {
         throw Error(Code::InvalidInput, path + ": " + e.what());
     }
     if (root.IsNull()) return c;
-    check_keys(root, {"root", "run", "compression", "gc", "allow"}, "", path);
+    check_keys(root, {"root", "run", "compression", "gc", "allow", "insecure_registries"}, "", path);
     try {
         if (root["root"]) c.root = root["root"].as<std::string>();
         if (root["compression"]) {
@@ -58,6 +58,9 @@ Config load_config(const std::string& path, bool required) {
             if (r["cpus"]) c.cpus = r["cpus"].as<double>();
             if (r["pids_limit"]) c.pids_limit = r["pids_limit"].as<int64_t>();
         }
+        // Read by the registry commands (cli/remote_util.cpp); validated here.
+        if (auto ir = root["insecure_registries"])
+            for (const auto& h : ir) (void)h.as<std::string>();
         if (auto g = root["gc"]) {
             check_keys(g, {"keep_storage", "keep_duration"}, "gc.", path);
             if (g["keep_storage"]) c.gc_keep_storage = parse_size(g["keep_storage"].as<std::string>(), path + ": gc.keep_storage");

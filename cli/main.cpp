@@ -9,6 +9,7 @@
 
 #include "cli/registry.hpp"
 #include "runtime/cgroup.hpp"
+#include "cli/remote_util.hpp"
 #include "sys/error.hpp"
 
 namespace {
@@ -20,11 +21,13 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
     size_t i = 0;
     while (i < args.size()) {
         const std::string& a = args[i];
-        if (a == "--root" || a == "--config" || a == "--log-level") {
+        if (a == "--root" || a == "--config" || a == "--log-level" || a == "--authfile" || a == "--insecure-registry" ||
+            a == "--ca") {
             i += 2;
             continue;
         }
-        if (a.rfind("--root=", 0) == 0 || a.rfind("--config=", 0) == 0 || a.rfind("--log-level=", 0) == 0) {
+        if (a.rfind("--root=", 0) == 0 || a.rfind("--config=", 0) == 0 || a.rfind("--log-level=", 0) == 0 ||
+            a.rfind("--authfile=", 0) == 0 || a.rfind("--insecure-registry=", 0) == 0 || a.rfind("--ca=", 0) == 0) {
             i++;
             continue;
         }
@@ -57,6 +60,11 @@ int main(int argc, char** argv) {
     app.add_option("--root", root_opt, "store directory (env IMGBUILD_ROOT; default /var/lib/imgbuild as root)");
     app.add_option("--config", g.config_path, "YAML config file (default /etc/imgbuild/config.yaml if present)");
     app.add_option("--log-level", g.log_level, "debug|info|warn|error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+    cli::RegistryFlags& rf = cli::registry_flags();
+    app.add_option("--authfile", rf.authfile, "registry credentials file (env REGISTRY_AUTH_FILE)");
+    app.add_option("--insecure-registry", rf.insecure, "HOST:PORT reached over http or unverified TLS (repeatable)");
+    app.add_option("--ca", rf.ca, "HOST:PORT=FILE: extra trusted CA certificate for a registry (repeatable)");
 
     // Resolve config and root before any command callback runs.
     app.parse_complete_callback([&] {

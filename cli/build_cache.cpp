@@ -1,0 +1,243 @@
+#include "cli/build_cache.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cas/oci.hpp"
+#include "cli/remote_util.hpp"
+#include "registry/transfer.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+namespace cli {
+
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& m) { throw sys::Error(sys::Code::InvalidInput, m); }
+
+json record_to_json(const builder::CacheRecord& r) {
+    return {{"key", r.key.str()}, {"layer", r.layer ? builder::to_json(*r.layer) : json(nullptr)},
+            {"created_by", r.created_by}, {"step", r.step}, {"created", r.created}};
+}
+
+builder::CacheRecord record_from(const json& j) {
+    builder::CacheRecord r{cas::Digest::parse(j.at("key").get<std::string>()), std::nullopt, "", ""};
+    if (!j.at("layer").is_null()) r.layer = builder::layer_from_json(j.at("layer"));
+    r.created_by = j.value("created_by", "");
+    r.step = j.value("step", "");
+    r.created = j.value("created", int64_t(0));
+    return r;
+}
+
+std::map<std::string, builder::CacheRecord> parse_cache_config(const std::string& bytes, const std::string& where) {
+    std::map<std::string, builder::CacheRecord> out;
+    try {
+        json j = json::parse(bytes);
+        for (auto& rj : j.at("records")) {
+            builder::CacheRecord r = record_from(rj);
+            out.emplace(r.key.str(), r);
+        }
+    } catch (const sys::Error& e) {
+        throw e.wrap(where);
+    } catch (const std::exception& e) {
+        bad(where + ": not an imgbuild cache config: " + e.what());
+    }
+    return out;
+}
+
+// Copy a blob from an OCI layout directory into the store (verified).
+void copy_local_blob(cas::Store& store, const std::string& dir, const cas::Digest& d, uint64_t size) {
+    if (store.has_blob(d)) return;
+    sys::UniqueFd fd(::open((dir + "/blobs/sha256/" + d.hex()).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) sys::throw_errno(dir + ": blob " + d.str());
+    cas::BlobWriter w = store.writer();
+    char buf[1 << 16];
+    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) {
+        if (w.size() + uint64_t(n) > size) bad(dir + ": blob " + d.str() + " is larger than " + std::to_string(size) + " bytes");
+        w.write(buf, size_t(n));
+    }
+    w.commit(size, d);
+}
+
+}  // namespace
+
+CacheSpec parse_cache_spec(const std::string& text, bool to) {
+    CacheSpec s;
+    if (text.find('=') == std::string::npos) {  // `--cache-from R` short form
+        s.type = "registry";
+        s.ref = text;
+        return s;
+    }
+    size_t p = 0;
+    while (p <= text.size()) {
+        size_t c = text.find(',', p);
+        std::string kv = text.substr(p, c == std::string::npos ? std::string::npos : c - p);
+        auto eq = kv.find('=');
+        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        if (k == "type") s.type = v;
+        else if (k == "ref" || k == (to ? "dest" : "src")) s.ref = v;
+        else if (k == "mode" && (v == "min" || v == "max")) s.max = v == "max";
+        else if (k == "ignore-error") s.ignore_error = v == "true";
+        else if (k != "compression") bad(std::string(to ? "--cache-to " : "--cache-from ") + text + ": unknown or bad key \"" + kv + "\"");
+        if (c == std::string::npos) break;
+        p = c + 1;
+    }
+    if ((s.type != "registry" && s.type != "local") || s.ref.empty())
+        bad(std::string(to ? "--cache-to " : "--cache-from ") + text + ": expected type=registry,ref=R or type=local," +
+            (to ? "dest" : "src") + "=DIR");
+    return s;
+}
+
+RemoteCache::RemoteCache(const Globals& g, cas::Store& store, const std::vector<std::string>& from, bool explain_only)
+    : g_(g), store_(store), explain_only_(explain_only) {
+    for (auto& text : from) {
+        Source s{parse_cache_spec(text, false), {}};
+        try {
+            std::string cfg;
+            if (s.spec.type == "local") {
+                json idx = json::parse(sys::read_file(s.spec.ref + "/index.json", 1 << 20));
+                cas::Descriptor md = cas::parse_descriptor(idx.at("manifests").at(0));
+                std::string mb = sys::read_file(s.spec.ref + "/blobs/sha256/" + md.digest.hex(), registry::kMaxManifest);
+                if (cas::Digest::of(mb) != md.digest) bad(s.spec.ref + ": manifest does not match its digest");
+                cas::Manifest m = cas::parse_manifest(mb, cas::media::kManifest);
+                if (m.config.media_type != kCacheMediaType) bad(s.spec.ref + ": not an imgbuild cache");
+                copy_local_blob(store_, s.spec.ref, m.config.digest, m.config.size);
+                cfg = store_.read_verified(m.config.digest, registry::kMaxConfig);
+            } else {
+                registry::RemoteRef r = registry::parse_remote_ref(s.spec.ref);
+                registry::Client c(r.api_host(), r.repository, registry_options(g_));
+                registry::FetchedManifest fm = registry::fetch_manifest(c, r.reference());
+                cas::Manifest m = cas::parse_manifest(fm.bytes, fm.media_type);
+                if (m.config.media_type != kCacheMediaType) bad(s.spec.ref + ": not an imgbuild cache");
+                registry::fetch_blob(c, store_, m.config, registry::kMaxConfig);
+                cfg = store_.read_verified(m.config.digest, registry::kMaxConfig);
+            }
+            s.records = parse_cache_config(cfg, s.spec.ref);
+            sources_.push_back(std::move(s));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "warning: --cache-from %s: %s (ignored)\n", text.c_str(), e.what());
+        }
+    }
+}
+
+void RemoteCache::fetch_layer(const Source& s, const builder::LayerRef& l) {
+    if (store_.has_blob(l.digest)) return;
+    if (s.spec.type == "local") {
+        copy_local_blob(store_, s.spec.ref, l.digest, l.size);
+        return;
+    }
+    registry::RemoteRef r = registry::parse_remote_ref(s.spec.ref);
+    registry::Client c(r.api_host(), r.repository, registry_options(g_));
+    cas::Descriptor d;
+    d.media_type = l.media_type;
+    d.digest = l.digest;
+    d.size = l.size;
+    registry::fetch_blob(c, store_, d, l.size);
+}
+
+std::optional<builder::CacheRecord> RemoteCache::lookup(const cas::Digest& key) {
+    for (auto& s : sources_) {
+        auto it = s.records.find(key.str());
+        if (it == s.records.end()) continue;
+        if (it->second.layer && !explain_only_) {
+            try {
+                fetch_layer(s, *it->second.layer);  // downloaded on a hit only
+            } catch (const sys::Error& e) {
+                std::fprintf(stderr, "warning: cache %s: %s\n", s.spec.ref.c_str(), e.what());
+                continue;
+            }
+        }
+        std::lock_guard<std::mutex> l(mu_);
+        hits_[key.str()] = s.spec.type + ":" + s.spec.ref;
+        return it->second;
+    }
+    return std::nullopt;
+}
+
+std::string RemoteCache::source_of(const std::string& key) const {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = hits_.find(key);
+    return it == hits_.end() ? "" : it->second;
+}
+
+namespace {
+
+void export_one(const Globals& g, cas::Store& store, const builder::BuildResult& r, const CacheSpec& spec) {
+    builder::Cache cache(store);
+    std::string final_stage = r.steps.empty() ? "" : r.steps.back().stage;
+    json records = json::array();
+    std::vector<cas::Descriptor> layers;
+    std::set<cas::Digest> seen;
+    for (auto& st : r.steps) {
+        if (st.cache_key.empty() || (!spec.max && st.stage != final_stage)) continue;
+        auto rec = cache.lookup(cas::Digest::parse(st.cache_key));
+        if (!rec) continue;
+        records.push_back(record_to_json(*rec));
+        if (rec->layer && seen.insert(rec->layer->digest).second) {
+            cas::Descriptor d;
+            d.media_type = rec->layer->media_type;
+            d.digest = rec->layer->digest;
+            d.size = rec->layer->size;
+            layers.push_back(d);
+        }
+    }
+    std::string cfg = cas::canonical(json{{"records", records}});
+    cas::Manifest m;
+    m.artifact_type = kCacheMediaType;
+    m.config.media_type = kCacheMediaType;
+    m.config.digest = cas::Digest::of(cfg);
+    m.config.size = cfg.size();
+    m.layers = layers;
+    std::string mb = cas::serialize(m);
+    if (spec.type == "local") {
+        sys::mkdir_p(spec.ref + "/blobs/sha256");
+        auto put = [&](const cas::Digest& d, const std::string& data) {
+            sys::write_file_atomic(spec.ref + "/blobs/sha256/" + d.hex(), data);
+        };
+        for (auto& l : layers) {
+            std::string path = spec.ref + "/blobs/sha256/" + l.digest.hex();
+            if (sys::exists(path)) continue;
+            std::string data;
+            store.stream_blob(l.digest, [&](const char* p, size_t n) { data.append(p, n); });
+            put(l.digest, data);
+        }
+        put(m.config.digest, cfg);
+        put(cas::Digest::of(mb), mb);
+        cas::Index idx;
+        cas::Descriptor md;
+        md.media_type = cas::media::kManifest;
+        md.digest = cas::Digest::of(mb);
+        md.size = mb.size();
+        md.artifact_type = kCacheMediaType;
+        idx.manifests.push_back(md);
+        sys::write_file_atomic(spec.ref + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+        sys::write_file_atomic(spec.ref + "/index.json", cas::serialize(idx));
+        return;
+    }
+    registry::RemoteRef ref = registry::parse_remote_ref(spec.ref);
+    registry::Client c(ref.api_host(), ref.repository, registry_options(g));
+    for (auto& l : layers) registry::upload_blob(c, store, l, {});
+    store.put(cfg);  // upload_blob reads from the store
+    registry::upload_blob(c, store, m.config, {});
+    registry::put_manifest(c, ref.reference(), mb, cas::media::kManifest);
+}
+
+}  // namespace
+
+void export_cache(const Globals& g, cas::Store& store, const builder::BuildResult& r, const std::vector<std::string>& to) {
+    for (auto& text : to) {
+        CacheSpec spec = parse_cache_spec(text, true);
+        try {
+            export_one(g, store, r, spec);
+        } catch (const std::exception& e) {
+            if (!spec.ignore_error) throw;
+            std::fprintf(stderr, "warning: --cache-to %s: %s (ignored)\n", text.c_str(), e.what());
+        }
+    }
+}
+
+}  // namespace cli

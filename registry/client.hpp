@@ -1,0 +1,63 @@
+// A client for one repository of one registry (OCI distribution spec): auth (Basic, Bearer
+// tokens cached per scope, re-scoped on insufficient_scope), TLS policy, redirects decided here
+// (https only unless the target host is insecure; never another scheme; Authorization dropped
+// when the host changes), retries with backoff on 429/5xx/transport errors honouring Retry-After.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "registry/auth.hpp"
+#include "registry/http.hpp"
+
+namespace registry {
+
+struct Options {
+    std::set<std::string> insecure;   // HOST[:PORT] allowed over http / unverified TLS
+    std::map<std::string, std::string> ca_files;  // HOST[:PORT] -> extra trusted PEM file (--ca)
+    std::string certs_dir = "/etc/imgbuild/certs.d";
+    AuthFiles auth;
+    int retries = 3;
+    std::function<void(const std::string&)> log;  // progress lines (never credentials)
+};
+
+class Client {
+public:
+    Client(std::string host, std::string repository, Options opts);
+    const std::string& host() const { return host_; }
+    const std::string& repository() const { return repo_; }
+    const Options& options() const { return opts_; }
+
+    // Send a request to PATH ("/v2/..." or an absolute upload URL) with auth, redirects and
+    // retries. `push` asks for a pull,push token. on_attempt runs before every attempt (reset
+    // a sink or a body reader). Returns the final response (any status).
+    HttpResponse send(HttpRequest req, bool push = false, const std::function<void()>& on_attempt = {});
+    // "https://host" or "http://host" (insecure hosts that do not speak TLS).
+    std::string base_url();
+    // Throws a clear error (auth failures are InvalidInput: "unauthorized: ... (check your
+    // credentials: imgbuild login HOST)") for a non-success status.
+    [[noreturn]] void fail(const std::string& what, const HttpResponse& r) const;
+
+private:
+    HttpResponse attempt(HttpRequest req, bool push);
+    bool authorize(const HttpResponse& r, bool push, std::string& header);
+    std::string fetch_token(const Challenge& c, const std::string& scope);
+    TlsOptions tls_for(const std::string& host) const;
+
+    std::string host_, repo_;
+    Options opts_;
+    std::string scheme_;
+    std::optional<Credentials> creds_;
+    bool creds_loaded_ = false;
+    std::map<std::string, std::string> tokens_;  // scope -> "Bearer ..."/"Basic ..."
+};
+
+// Registry errors from a JSON body {"errors":[{"code","message"}]} as "CODE: message".
+std::string error_summary(const std::string& body);
+
+}  // namespace registry

@@ -1,0 +1,226 @@
+#include "registry/transfer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "cas/oci.hpp"
+#include "cas/refs.hpp"
+#include "cas/transfer.hpp"
+#include "sys/error.hpp"
+
+namespace registry {
+
+namespace {
+
+const char* kAccept =
+    "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+[[noreturn]] void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+
+std::string strip_params(std::string ct) {
+    if (auto p = ct.find(';'); p != std::string::npos) ct.resize(p);
+    while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+    return ct;
+}
+
+}  // namespace
+
+FetchedManifest fetch_manifest(Client& c, const std::string& reference) {
+    HttpRequest req;
+    req.url = "/v2/" + c.repository() + "/manifests/" + reference;
+    req.headers.push_back(kAccept);
+    req.max_body = kMaxManifest;
+    std::string what = "manifest " + c.host() + "/" + c.repository() + ":" + reference;
+    HttpResponse r = sys::with_context(what, [&] { return c.send(req); });
+    if (r.status != 200) c.fail(what, r);
+    FetchedManifest m{r.body, "", cas::Digest::of(r.body)};
+    std::string ct = strip_params(r.header("content-type"));
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(r.body);
+    } catch (const nlohmann::json::exception&) {
+        bad(what + ": not JSON");
+    }
+    std::string mt = j.is_object() && j.contains("mediaType") && j["mediaType"].is_string() ? j["mediaType"].get<std::string>() : "";
+    if (!mt.empty() && !ct.empty() && mt != ct)
+        bad(what + ": mediaType " + mt + " differs from the Content-Type " + ct);
+    m.media_type = mt.empty() ? ct : mt;
+    if (!cas::is_manifest_type(m.media_type) && !cas::is_index_type(m.media_type))
+        bad(what + ": unsupported media type \"" + m.media_type + "\"");
+    std::string dcd = r.header("docker-content-digest");
+    if (!dcd.empty() && dcd != m.digest.str())
+        bad(what + ": Docker-Content-Digest " + dcd + " does not match the content (" + m.digest.str() + ")");
+    if (cas::Digest::valid(reference) && cas::Digest::parse(reference) != m.digest)
+        bad(what + ": content hashes to " + m.digest.str());
+    return m;
+}
+
+void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
+    if (store.has_blob(d.digest)) return;
+    if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
+    std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
+    std::optional<cas::BlobWriter> w;
+    HttpRequest req;
+    req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
+    req.max_body = d.size;  // more than declared aborts the transfer
+    req.sink = [&](const char* p, size_t n) { w->write(p, n); };
+    HttpResponse r = sys::with_context(what, [&] { return c.send(req, false, [&] { w.emplace(store.writer()); }); });
+    if (r.status != 200) c.fail(what, r);
+    sys::with_context(what, [&] { w->commit(d.size, d.digest); });  // verifies size and digest
+}
+
+PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, const PullOptions& po) {
+    Client c(ref.api_host(), ref.repository, opts);
+    sys::FileLock lock = store.lock_shared();
+    FetchedManifest top = fetch_manifest(c, ref.reference());
+    PullResult res{{}, top.digest, ""};
+    FetchedManifest man = top;
+    if (cas::is_index_type(top.media_type)) {
+        cas::Index idx = cas::parse_index(top.bytes, top.media_type);
+        std::string arch = po.architecture.empty() ? cas::host_architecture() : po.architecture;
+        std::optional<cas::Descriptor> pick;
+        std::string seen;
+        for (auto& m : idx.manifests) {
+            if (!m.platform) continue;
+            seen += " " + m.platform->os + "/" + m.platform->architecture;
+            if (m.platform->os == po.os && m.platform->architecture == arch &&
+                (po.variant.empty() || m.platform->variant == po.variant) && !pick)
+                pick = m;
+        }
+        if (!pick) throw sys::Error(sys::Code::NotFound, ref.str() + ": no image for " + po.os + "/" + arch + " (index has" + seen + ")");
+        man = fetch_manifest(c, pick->digest.str());
+        if (man.digest != pick->digest || man.bytes.size() != pick->size)
+            bad(ref.str() + ": manifest " + pick->digest.str() + " does not match its index entry");
+        if (!cas::is_manifest_type(man.media_type)) bad(ref.str() + ": nested index is not supported");
+        store.put(top.bytes);
+    }
+    cas::Manifest m = sys::with_context("manifest " + man.digest.str(), [&] { return cas::parse_manifest(man.bytes, man.media_type); });
+    fetch_blob(c, store, m.config, kMaxConfig);
+    cas::ImageConfig cfg = sys::with_context("config " + m.config.digest.str(),
+                                             [&] { return cas::parse_config(store.read_verified(m.config.digest, kMaxConfig)); });
+    if (cfg.diff_ids.size() != m.layers.size())
+        bad(ref.str() + ": config has " + std::to_string(cfg.diff_ids.size()) + " diff_ids but the manifest has " +
+            std::to_string(m.layers.size()) + " layers");
+    for (size_t i = 0; i < m.layers.size(); i++) {
+        const auto& l = m.layers[i];
+        if (!cas::is_layer_type(l.media_type)) bad(ref.str() + ": layer " + l.digest.str() + " has media type " + l.media_type);
+        // An uncompressed layer's digest is its diff_id (compressed ones are checked when unpacked).
+        if ((l.media_type == cas::media::kLayer || l.media_type == cas::media::kDockerLayer) && l.digest != cfg.diff_ids[i])
+            bad(ref.str() + ": layer " + l.digest.str() + " is not the config's diff_id " + cfg.diff_ids[i].str());
+        if (opts.log) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
+        fetch_blob(c, store, l, l.size);  // descriptor urls are ignored
+    }
+    cas::Digest put = store.put(man.bytes);
+    if (put != man.digest) bad("manifest digest changed while storing");
+    res.manifest.media_type = man.media_type;
+    res.manifest.digest = man.digest;
+    res.manifest.size = man.bytes.size();
+    if (po.tag && !ref.tag.empty()) {
+        res.local_name = cas::normalize_ref(ref.name() + ":" + ref.tag);
+        cas::tag_image(store, res.local_name, res.manifest);
+    }
+    return res;
+}
+
+cas::Digest resolve_digest(const RemoteRef& ref, const Options& opts) {
+    Client c(ref.api_host(), ref.repository, opts);
+    return fetch_manifest(c, ref.reference()).digest;
+}
+
+void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from) {
+    std::string what = "upload " + d.digest.str() + " to " + c.host() + "/" + c.repository();
+    std::string path = "/v2/" + c.repository() + "/blobs/";
+    HttpRequest head;
+    head.url = path + d.digest.str();
+    head.head = true;
+    HttpResponse h = sys::with_context(what, [&] { return c.send(head, true); });
+    if (h.status == 200) return;
+    for (auto& from : mount_from) {
+        if (from == c.repository()) continue;
+        HttpRequest m;
+        m.method = "POST";
+        m.url = path + "uploads/?mount=" + d.digest.str() + "&from=" + from;
+        HttpResponse r = sys::with_context(what, [&] { return c.send(m, true); });
+        if (r.status == 201) return;
+    }
+    for (int i = 0;; i++) {
+        HttpRequest post;
+        post.method = "POST";
+        post.url = path + "uploads/";
+        HttpResponse r = sys::with_context(what, [&] { return c.send(post, true); });
+        if (r.status != 202 || r.header("location").empty()) c.fail(what, r);
+        std::string loc = resolve_url(c.base_url() + post.url, r.header("location"));
+        loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
+        sys::UniqueFd fd;
+        HttpRequest put;
+        put.method = "PUT";
+        put.url = loc;
+        put.headers.push_back("Content-Type: application/octet-stream");
+        put.read_size = d.size;
+        put.read = [&](char* b, size_t n) -> size_t {
+            ssize_t k = ::read(fd.get(), b, n);
+            return k < 0 ? 0 : size_t(k);
+        };
+        try {
+            // Each attempt re-reads the blob from the start (a fresh upload session on retry).
+            HttpResponse pr = c.send(put, true, [&] { fd = store.open_blob(d.digest); });
+            if (pr.status == 201) return;
+            if (i >= c.options().retries || pr.status < 500) c.fail(what, pr);
+        } catch (const sys::Error& e) {
+            if (e.code() != sys::Code::System || i >= c.options().retries) throw e.wrap(what);
+        }
+    }
+}
+
+cas::Digest put_manifest(Client& c, const std::string& reference, const std::string& bytes, const std::string& media_type) {
+    std::string what = "push manifest " + c.host() + "/" + c.repository() + ":" + reference;
+    HttpRequest req;
+    req.method = "PUT";
+    req.url = "/v2/" + c.repository() + "/manifests/" + reference;
+    req.headers.push_back("Content-Type: " + media_type);
+    req.body = bytes;
+    HttpResponse r = sys::with_context(what, [&] { return c.send(req, true); });
+    if (r.status != 201 && r.status != 200) c.fail(what, r);
+    cas::Digest d = cas::Digest::of(bytes);
+    std::string dcd = r.header("docker-content-digest");
+    if (!dcd.empty() && dcd != d.str()) bad(what + ": registry stored " + dcd + ", expected " + d.str());
+    return d;
+}
+
+cas::Digest push(const cas::Store& store, const cas::Image& image, const RemoteRef& dest, const Options& opts,
+                 const PushOptions& po) {
+    Client c(dest.api_host(), dest.repository, opts);
+    cas::Manifest m = image.manifest;
+    std::set<cas::Digest> done;
+    auto send_blob = [&](const cas::Descriptor& d) {
+        if (!done.insert(d.digest).second) return;  // one transfer per digest
+        if (opts.log) opts.log("pushing " + d.digest.short_hex() + " (" + std::to_string(d.size) + " bytes)");
+        upload_blob(c, store, d, po.mount_from);
+    };
+    for (auto& l : m.layers) {
+        if (po.map_layer) {
+            l = po.map_layer(l);
+            if (l.media_type == cas::media::kDockerLayerGzip) l.media_type = cas::media::kLayerGzip;
+            if (l.media_type == cas::media::kDockerLayer) l.media_type = cas::media::kLayer;
+        }
+        send_blob(l);
+    }
+    send_blob(m.config);
+    std::string bytes;
+    std::string mt = image.manifest_media_type.empty() ? cas::media::kManifest : image.manifest_media_type;
+    if (po.map_layer) {
+        // Re-encoded layers carry OCI media types: the manifest becomes an OCI manifest.
+        mt = cas::media::kManifest;
+        m.media_type = mt;
+        if (m.config.media_type == cas::media::kDockerConfig) m.config.media_type = cas::media::kConfig;
+        bytes = cas::serialize(m);
+    } else {
+        bytes = store.read_verified(image.manifest_digest, kMaxManifest);
+    }
+    return put_manifest(c, dest.reference(), bytes, mt);
+}
+
+}  // namespace registry

@@ -1,0 +1,221 @@
+// Faults a registry (or whatever stands in its place) can throw at `imgbuild pull`, served by a
+// scripted HTTP server on 127.0.0.1 (an --insecure-registry host): 429 with Retry-After, a
+// blob cut mid-transfer, a wrong Docker-Content-Digest, an oversized manifest, a mediaType that
+// differs from the Content-Type, redirects to file:// and to another host. After every failure
+// the store holds nothing partial (no blob with bad content, empty ingest/).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "../e2e/busybox_fixture.hpp"
+#include "cas/digest.hpp"
+#include "fault_server.hpp"
+#include "sys/fs.hpp"
+
+using regtest::FaultServer;
+using regtest::http_response;
+using regtest::Req;
+
+namespace {
+
+// A tiny image: one (opaque) gzip layer, its config and an OCI manifest.
+struct FakeImage {
+    std::string layer = std::string(200000, 'L');
+    std::string config, manifest;
+    cas::Digest layer_d = cas::Digest::of(""), config_d = cas::Digest::of(""), manifest_d = cas::Digest::of("");
+    FakeImage() {
+        layer_d = cas::Digest::of(layer);
+        config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[")" +
+                 cas::Digest::of("diff").str() + "\"]}}";
+        config_d = cas::Digest::of(config);
+        manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+                   config_d.str() + R"(","size":)" + std::to_string(config.size()) +
+                   R"(},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" + layer_d.str() +
+                   R"(","size":)" + std::to_string(layer.size()) + "}]}";
+        manifest_d = cas::Digest::of(manifest);
+    }
+    // The normal answer to a request (nullopt-like "" for unknown paths).
+    std::string answer(const Req& r) const {
+        if (r.path == "/v2/" ) return http_response(200, "OK", {}, "{}");
+        if (r.path.find("/manifests/") != std::string::npos)
+            return http_response(200, "OK", {"Content-Type: application/vnd.oci.image.manifest.v1+json",
+                                             "Docker-Content-Digest: " + manifest_d.str()}, manifest);
+        if (r.path.find("/blobs/" + config_d.str()) != std::string::npos) return http_response(200, "OK", {}, config);
+        if (r.path.find("/blobs/" + layer_d.str()) != std::string::npos) return http_response(200, "OK", {}, layer);
+        return http_response(404, "Not Found", {}, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"no\"}]}");
+    }
+};
+
+std::string header(const Req& r, const std::string& name) {
+    auto it = r.headers.find(name);
+    return it == r.headers.end() ? "" : it->second;
+}
+
+struct Env {
+    sys::TempDir dir{"/tmp", "imgbuild-fault-"};
+    std::string store() const { return dir.path() + "/store"; }
+    e2e::CmdResult pull(int port, const std::string& extra = "") const {
+        std::string host = "127.0.0.1:" + std::to_string(port);
+        return e2e::run_cmd(std::string(IMGBUILD_BIN) + " --root " + store() + " --authfile " + dir.path() +
+                            "/auth.json --insecure-registry " + host + " " + extra + " pull " + host + "/x/img:1");
+    }
+    // Nothing partial: every blob matches its name and ingest/ is empty.
+    void expect_consistent() const {
+        namespace fs = std::filesystem;
+        if (fs::exists(store() + "/blobs/sha256"))
+            for (auto& e : fs::directory_iterator(store() + "/blobs/sha256"))
+                EXPECT_EQ(cas::Digest::of(sys::read_file(e.path(), 64u << 20)).hex(), e.path().filename().string());
+        if (fs::exists(store() + "/ingest")) EXPECT_TRUE(fs::is_empty(store() + "/ingest"));
+    }
+    bool has(const cas::Digest& d) const { return sys::exists(store() + "/blobs/sha256/" + d.hex()); }
+};
+
+}  // namespace
+
+TEST(RegistryFault, RetriesAfter429HonouringRetryAfter) {
+    FakeImage img;
+    std::atomic<int> n{0};
+    FaultServer s([&](const Req& r) {
+        if (r.path.find("/manifests/") != std::string::npos && n++ == 0)
+            return http_response(429, "Too Many Requests", {"Retry-After: 1"}, "");
+        return img.answer(r);
+    });
+    Env env;
+    auto r = env.pull(s.port());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_GE(n.load(), 2);
+    EXPECT_TRUE(env.has(img.layer_d));
+    env.expect_consistent();
+}
+
+TEST(RegistryFault, BlobCutMidTransferIsRetriedNeverStoredPartial) {
+    FakeImage img;
+    std::atomic<int> cuts{0};
+    FaultServer s([&](const Req& r) {
+        if (r.path.find(img.layer_d.str()) != std::string::npos && cuts++ == 0)
+            return http_response(200, "OK", {}, img.layer, false);
+        return img.answer(r);
+    });
+    Env env;
+    auto r = env.pull(s.port());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(cuts.load(), 2);
+    EXPECT_TRUE(env.has(img.layer_d));
+    env.expect_consistent();
+
+    // Always cut: the pull fails after its retries and the layer is not in the store.
+    FaultServer always([&](const Req& r) {
+        if (r.path.find(img.layer_d.str()) != std::string::npos) return http_response(200, "OK", {}, img.layer, false);
+        return img.answer(r);
+    });
+    Env env2;
+    auto bad = env2.pull(always.port());
+    EXPECT_EQ(bad.status, 1) << bad.out;
+    EXPECT_FALSE(env2.has(img.layer_d));
+    env2.expect_consistent();
+}
+
+TEST(RegistryFault, WrongDockerContentDigestIsRejected) {
+    FakeImage img;
+    FaultServer s([&](const Req& r) {
+        if (r.path.find("/manifests/") != std::string::npos)
+            return http_response(200, "OK", {"Content-Type: application/vnd.oci.image.manifest.v1+json",
+                                             "Docker-Content-Digest: " + cas::Digest::of("other").str()}, img.manifest);
+        return img.answer(r);
+    });
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("Docker-Content-Digest"), std::string::npos) << r.out;
+    EXPECT_FALSE(env.has(img.manifest_d));
+    env.expect_consistent();
+}
+
+TEST(RegistryFault, OversizedManifestAndMediaTypeMismatchAreRejected) {
+    FakeImage img;
+    std::string huge(5u << 20, ' ');
+    FaultServer s([&](const Req& r) {
+        if (r.path.find("/manifests/") != std::string::npos) return http_response(200, "OK", {"Content-Type: application/vnd.oci.image.manifest.v1+json"}, huge);
+        return img.answer(r);
+    });
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("larger than"), std::string::npos) << r.out;
+    env.expect_consistent();
+
+    FaultServer mt([&](const Req& r) {
+        if (r.path.find("/manifests/") != std::string::npos)
+            return http_response(200, "OK", {"Content-Type: application/vnd.docker.distribution.manifest.v2+json"}, img.manifest);
+        return img.answer(r);
+    });
+    auto r2 = env.pull(mt.port());
+    EXPECT_EQ(r2.status, 1) << r2.out;
+    EXPECT_NE(r2.out.find("differs from the Content-Type"), std::string::npos) << r2.out;
+}
+
+TEST(RegistryFault, RedirectsToFileAndToAnotherHostWithoutCredentials) {
+    FakeImage img;
+    // Another host (by name) that serves the layer and records whether credentials came along.
+    FaultServer other([&](const Req& r) { return img.answer(r); });
+    std::string other_url = "http://localhost:" + std::to_string(other.port());
+    std::atomic<bool> to_file{true};
+    FaultServer s([&](const Req& r) {
+        if (r.headers.count("authorization") == 0)
+            return http_response(401, "Unauthorized", {"WWW-Authenticate: Basic realm=\"test\""}, "");
+        if (r.path.find(img.layer_d.str()) != std::string::npos)
+            return http_response(307, "Temporary Redirect",
+                                 {"Location: " + (to_file ? std::string("file:///etc/passwd") : other_url + r.path)}, "");
+        return img.answer(r);
+    });
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{\"auths\":{\"127.0.0.1:" + std::to_string(s.port()) +
+                                                              "\":{\"auth\":\"dTpzZWNyZXQ=\"}}}");  // u:secret
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("refusing redirect to file://"), std::string::npos) << r.out;
+    EXPECT_FALSE(env.has(img.layer_d));
+    env.expect_consistent();
+
+    to_file = false;
+    auto ok = env.pull(s.port(), "--insecure-registry localhost:" + std::to_string(other.port()));
+    ASSERT_EQ(ok.status, 0) << ok.out;
+    EXPECT_TRUE(env.has(img.layer_d));
+    auto reqs = other.requests();
+    ASSERT_FALSE(reqs.empty());
+    for (auto& q : reqs) EXPECT_EQ(q.headers.count("authorization"), 0u) << "credentials forwarded to " << q.path;
+    // An https-only host may not redirect to plain http.
+    env.expect_consistent();
+}
+
+TEST(RegistryFault, BearerTokenFlowWithCachedTokenPerScope) {
+    FakeImage img;
+    std::atomic<int> token_requests{0};
+    std::string realm;
+    FaultServer s([&](const Req& r) {
+        if (r.path.rfind("/token", 0) == 0) {
+            token_requests++;
+            // Credentials go to the token realm as Basic; the scope names the repository.
+            if (header(r, "authorization") != "Basic dTpzZWNyZXQ=" || r.path.find("scope=repository%3Ax%2Fimg%3Apull") == std::string::npos)
+                return http_response(401, "Unauthorized", {}, "");
+            return http_response(200, "OK", {"Content-Type: application/json"}, "{\"access_token\":\"tok123\",\"expires_in\":300}");
+        }
+        if (header(r, "authorization") != "Bearer tok123")
+            return http_response(401, "Unauthorized",
+                                 {"WWW-Authenticate: Bearer realm=\"" + realm + "\",service=\"fake\",scope=\"repository:x/img:pull\""}, "");
+        return img.answer(r);
+    });
+    realm = "http://127.0.0.1:" + std::to_string(s.port()) + "/token";
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{\"auths\":{\"127.0.0.1:" + std::to_string(s.port()) +
+                                                              "\":{\"auth\":\"dTpzZWNyZXQ=\"}}}");  // u:secret
+    auto r = env.pull(s.port());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(token_requests.load(), 1) << "the token is cached for its scope";
+    EXPECT_TRUE(env.has(img.layer_d));
+    for (auto& q : s.requests())
+        if (q.path.rfind("/token", 0) != 0 && q.headers.count("authorization"))
+            EXPECT_EQ(q.headers.at("authorization"), "Bearer tok123") << "registry requests carry the token, never the password";
+    env.expect_consistent();
+}
