@@ -143,7 +143,8 @@ void Solver::snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome
     dopts.compression = layers::Compression::None;  // compressed once, on export
     dopts.source_date_epoch = opts.source_date_epoch;
     layers::LayerBlob lb = layers::diff_upper(store, root.upper_dir(), dopts);
-    if (lb.empty) return;  // the active snapshot is dropped with `root`
+    // An empty diff still makes a layer (an empty tar), as BuildKit's docker exporter keeps it:
+    // layer counts and history match `docker build`.
     out.layer = LayerRef{lb.digest, lb.diff_id, lb.size, lb.media_type};
     std::vector<cas::Digest> ids = st.config.diff_ids;
     ids.push_back(lb.diff_id);
@@ -187,6 +188,10 @@ void Solver::init_from(StageState& st, const Stage& stage) {
         st.key = parent->key;
         st.shell = parent->shell;
         st.created = parent->created;
+        // FROM another stage runs that stage's ONBUILD triggers too, as BuildKit does.
+        std::vector<std::string> triggers = std::move(st.config.config.on_build);
+        st.config.config.on_build.clear();
+        queue_onbuild(st, stage, triggers, parent->label);
         return;
     }
     if (ps.base.image == "scratch") {
@@ -208,16 +213,21 @@ void Solver::init_from(StageState& st, const Stage& stage) {
     st.layers = img.manifest.layers;
     st.key = img.manifest_digest.str();
     if (img.config.config.shell) st.shell = *img.config.config.shell;
-    // The base image's ONBUILD triggers run first, as docker does, located at this FROM line.
-    for (const auto& trigger : img.config.config.on_build) {
+    queue_onbuild(st, stage, img.config.config.on_build, ps.base.image);
+}
+
+// The base's ONBUILD triggers run first, as docker does, located at the FROM line.
+void Solver::queue_onbuild(StageState& st, const Stage& stage, const std::vector<std::string>& triggers,
+                           const std::string& base) {
+    for (const auto& trigger : triggers) {
         BuildfileAST t;
         try {
             t = parse_buildfile("FROM scratch\n" + trigger + "\n", buildfile_name);
         } catch (const Error& e) {
-            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + ps.base.image + ": " + e.what());
+            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
         }
         if (t.stages.size() != 1 || t.stages[0].instructions.size() != 1)
-            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + ps.base.image + ": not one instruction");
+            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
         Instruction in = t.stages[0].instructions[0];
         in.loc = stage.from.loc;
         st.onbuild.push_back(std::move(in));
@@ -227,7 +237,7 @@ void Solver::init_from(StageState& st, const Stage& stage) {
 void Solver::add_layer(StageState& st, const Instruction& in, const StepOutcome& out) {
     cas::HistoryEntry h;
     h.created = st.created = timestamp(out.created);
-    h.created_by = created_by(in, st.shell);
+    h.created_by = buildkit_created_by(in, history_state(st));
     h.comment = "imgbuild";
     if (out.layer) {
         cas::Descriptor d;
@@ -240,6 +250,35 @@ void Solver::add_layer(StageState& st, const Instruction& in, const StepOutcome&
         h.empty_layer = true;
     }
     st.config.history.push_back(h);
+}
+
+// BuildKit commits WORKDIR as a mkdir layer unless the path is "/".
+static bool makes_workdir(const StageState& st, const Instruction& in) {
+    return in.kind == Instruction::Kind::Workdir && st.config.config.working_dir != "/";
+}
+
+void Solver::add_empty_history(StageState& st, const std::string& text) {
+    cas::HistoryEntry h;
+    if (st.created.empty()) st.created = timestamp();
+    h.created = st.created;
+    h.created_by = text;
+    h.comment = "imgbuild";
+    h.empty_layer = true;
+    st.config.history.push_back(h);
+}
+
+HistoryState Solver::history_state(const StageState& st) const {
+    HistoryState hs;
+    hs.shell = st.shell;
+    hs.workdir = st.config.config.working_dir;
+    for (const auto& k : st.arg_order) {
+        std::string v;
+        auto env = env_map(st.config.config.env);
+        if (auto e = env.find(k); e != env.end()) v = e->second;
+        else if (auto a = st.args.find(k); a != st.args.end()) v = a->second;
+        hs.run_args.emplace_back(k, v);
+    }
+    return hs;
 }
 
 void Solver::apply_metadata(StageState& st, const Instruction& in) {
@@ -267,8 +306,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
         }
         case K::User: c.user = in.value; break;
         case K::Expose:
-            for (auto p : in.args) {
-                if (p.find('/') == std::string::npos) p += "/tcp";
+            for (const auto& p : sys::with_context(where(in) + ": EXPOSE", [&] { return expose_ports(in.args); })) {
                 if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), p) == c.exposed_ports.end())
                     c.exposed_ports.push_back(p);
             }
@@ -313,13 +351,8 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
         }
         default: throw Error(Code::Internal, "not a metadata instruction: " + in.original);
     }
-    cas::HistoryEntry h;
-    if (st.created.empty()) st.created = timestamp();
-    h.created = st.created;
-    h.created_by = created_by(in, st.shell);
-    h.comment = "imgbuild";
-    h.empty_layer = true;
-    st.config.history.push_back(h);
+    std::string text = buildkit_created_by(in, history_state(st));
+    if (!text.empty() && !makes_workdir(st, in)) add_empty_history(st, text);  // a WORKDIR step adds its own
     st.key = cache_key({{"parent", st.key}, {"instruction", in.original}, {"metadata", true},
                         {"args", st.args}})
                  .str();
@@ -336,7 +369,13 @@ void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t id
             else if (auto g = plan.global_env.find(def.key); g != plan.global_env.end()) val = g->second;
             if (val) st.args[def.key] = *val;
             else st.args.erase(def.key);
+            if (std::find(st.arg_order.begin(), st.arg_order.end(), def.key) == st.arg_order.end())
+                st.arg_order.push_back(def.key);
         }
+        Instruction shown = raw;  // BuildKit records the defaults expanded
+        for (auto& def : shown.arg_defs)
+            if (def.value) def.value = lex.process_word(*def.value, expansion_env(st));
+        add_empty_history(st, buildkit_created_by(shown, history_state(st)));
         st.key = cache_key({{"parent", st.key}, {"instruction", raw.original}, {"args", st.args}}).str();
         return;
     }
@@ -345,7 +384,7 @@ void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t id
                        in.original;
     if (in.kind != K::Run && in.kind != K::Copy && in.kind != K::Add) {
         apply_metadata(st, in);
-        return;
+        if (!makes_workdir(st, in)) return;
     }
     int id = next_step_++;
     auto t0 = std::chrono::steady_clock::now();
@@ -353,6 +392,7 @@ void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t id
     StepOutcome out;
     try {
         if (in.kind == K::Run) execute_run(*this, st, in, idx, id, out);
+        else if (in.kind == K::Workdir) execute_workdir_step(*this, st, in, idx, out);
         else execute_copy_step(*this, st, in, idx, id, out);
     } catch (const std::exception& e) {
         progress.error(id, e.what());

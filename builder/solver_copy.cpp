@@ -123,4 +123,29 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     s.record(step_ident, with_files(), key, in, out, ms);
 }
 
+void execute_workdir_step(Solver& s, StageState& st, const Instruction& in, size_t idx, StepOutcome& out) {
+    const std::string wd = st.config.config.working_dir;
+    const std::string user = st.config.config.user;
+    json inputs = s.base_inputs(st, in);
+    inputs["mkdir"] = wd;
+    inputs["owner"] = user;
+    cas::Digest key = cache_key(inputs);
+    st.key = key.str();
+    std::string step_ident = s.step_identity(st, idx);
+    if (s.lookup(step_ident, [&] { return inputs; }, key, out) || s.opts.explain_only) return;
+    auto t0 = std::chrono::steady_clock::now();
+    MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
+    {
+        sys::UniqueFd dest_fd = sys::open_dir(root.path());
+        Owner owner;
+        if (!user.empty())
+            owner = sys::with_context(s.where(in) + ": WORKDIR " + wd + ": USER " + user,
+                                      [&] { return resolve_owner(dest_fd.get(), user); });
+        mkdir_in_root(dest_fd.get(), wd, 0755, owner);
+    }
+    s.snapshot_layer(root, st, out);
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    s.record(step_ident, inputs, key, in, out, ms);
+}
+
 }  // namespace builder

@@ -16,6 +16,7 @@
 #include "context/context.hpp"
 #include "layers/rootfs.hpp"
 #include "builder/solver.hpp"
+#include "frontend/history.hpp"
 #include "frontend/stages.hpp"
 #include "cas/image.hpp"
 #include "layers/snapshotter.hpp"
@@ -35,6 +36,7 @@ struct StageState {
     std::vector<cas::Descriptor> layers;  // one per diff_id
     std::string key;                    // rolling cache key of the last step
     ShellLex::Env args;                 // ARGs declared in this stage (with values)
+    std::vector<std::string> arg_order; // their names in declaration order (RUN history text)
     std::vector<std::string> shell = {"/bin/sh", "-c"};
     bool cmd_set = false;               // CMD set in this stage (ENTRYPOINT keeps it)
     int step_total = 0, step_no = 0;    // for "[stage 2/5]"
@@ -102,9 +104,13 @@ public:
 private:
     void solve_stage(int index);
     void init_from(StageState& st, const Stage& stage);
+    void queue_onbuild(StageState& st, const Stage& stage, const std::vector<std::string>& triggers,
+                       const std::string& base);
     void apply_instruction(StageState& st, const Instruction& raw, size_t idx);
     void apply_metadata(StageState& st, const Instruction& in);
     void add_layer(StageState& st, const Instruction& in, const StepOutcome& out);
+    void add_empty_history(StageState& st, const std::string& created_by);
+    HistoryState history_state(const StageState& st) const;
 
     std::atomic<int> next_step_{1};
     std::mutex mu_;  // guards the maps below
@@ -116,6 +122,9 @@ private:
 // Executors (solver_run.cpp / solver_copy.cpp): compute the key, hit or run, and fill out.
 void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
 void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
+// WORKDIR on a path other than "/": BuildKit's mkdir -p of the (already set) working dir,
+// owned by the stage's USER, committed as its own layer.
+void execute_workdir_step(Solver& s, StageState& st, const Instruction& in, size_t idx, StepOutcome& out);
 
 // Final image, tags and outputs (solver_output.cpp).
 BuildResult finish_build(Solver& s, const StageState& final_stage, std::vector<StepReport> reports);

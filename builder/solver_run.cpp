@@ -357,7 +357,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     MountStubs stubs;
     std::vector<std::string> targets;
     for (auto& m : spec.mounts) targets.push_back(m.target);
-    for (const char* d : {"/proc", "/dev", "/sys"}) targets.push_back(d);
+    // /proc, /dev and /sys made for the run stay in the layer: BuildKit's runc leaves them too.
     stubs.before(root_fd.get(), targets);
 
     OutputPump pump(s.progress, step_id);

@@ -97,6 +97,7 @@ struct CopyPlan {
     // false: one file copied onto `dest` itself, or under it as dest/<entries[0].dst> if
     // `dest` is an existing directory at copy time (docker's rule).
     bool dest_is_dir = true;
+    bool matched_nothing = false;  // only wildcards, none matched: nothing is written, not even dest
     std::vector<CopyEntry> entries;  // depth-first order of dst; parents before children
     bool checksum_verified = false;  // set by content_digest / execute_copy
 };

@@ -285,7 +285,6 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
         }
         any_glob |= glob;
 
-        size_t matched_here = 0;
         for (auto& cand : cands) {
             auto canon = resolve(root.fd, cand, true);
             bool ignored = canon && root.ignore && root.ignore->excluded(*canon, false);
@@ -301,7 +300,6 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
             std::string leaf = canon->empty() ? "." : base_name(*canon);
             struct stat st;
             if (::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + src);
-            ++matched_here;
             if (S_ISDIR(st.st_mode)) {
                 any_dir = true;
                 ++top_items;
@@ -325,12 +323,14 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
             fill_entry(e, parent.get(), leaf.c_str(), st);
             entries.push_back(std::move(e));
         }
-        if (glob && matched_here == 0) fail(sys::Code::NotFound, I + " failed: no source files were specified");
+        // A wildcard that matches nothing is fine as long as some source matched (BuildKit's
+        // AllowEmptyWildcard); only a COPY with nothing at all to copy fails, below.
     }
-    if (top_items == 0 && !any_dir) fail(sys::Code::NotFound, I + " failed: no source files were specified");
+    // Only wildcards that all matched nothing: BuildKit copies nothing and succeeds.
+    if (top_items == 0 && !any_dir && !any_glob) fail(sys::Code::NotFound, I + " failed: no source files were specified");
 
+    plan.matched_nothing = top_items == 0 && !any_dir;
     plan.dest_is_dir = trailing || spec.parents || any_dir || top_items > 1 || spec.sources.size() > 1;
-    (void)any_glob;
     // Depth-first order; when two sources land on the same path the later one wins.
     std::stable_sort(entries.begin(), entries.end(), dst_less);
     std::vector<CopyEntry> uniq;

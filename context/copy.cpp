@@ -248,7 +248,7 @@ void DestWriter::symlink(const std::string& rel, const std::string& target, cons
     }
 }
 
-void DestWriter::hardlink(const std::string& rel, const std::string& existing_rel) {
+void DestWriter::hardlink(const std::string& rel, const std::string& existing_rel, const Meta* m) {
     std::string eleaf;
     sys::UniqueFd epfd(::fcntl(parent(existing_rel, eleaf), F_DUPFD_CLOEXEC, 0));
     if (!epfd) sys::throw_errno("dup");
@@ -257,6 +257,10 @@ void DestWriter::hardlink(const std::string& rel, const std::string& existing_re
     clear_slot(pfd, leaf, rel);
     if (::linkat(epfd.get(), eleaf.c_str(), pfd, leaf.c_str(), 0) != 0)
         sys::throw_errno("link " + rel + " to " + existing_rel);
+    struct stat st;
+    if (!m || ::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISLNK(st.st_mode)) return;
+    if (::fchownat(pfd, leaf.c_str(), m->owner.uid, m->owner.gid, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("chown " + rel);
+    if (::fchmodat(pfd, leaf.c_str(), m->mode & 07777, 0) != 0) sys::throw_errno("chmod " + rel);
 }
 
 void DestWriter::special(const std::string& rel, uint32_t st_mode, const Meta& m) {
@@ -329,6 +333,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
                 entries[0].dst = sys::base_name(plan.dest);
             }
         }
+        if (plan.matched_nothing) return stats;  // BuildKit: no files, and no destination either
         DestWriter w(dest_root_fd, base, dir_owner);
         w.replace_symlinks = spec.to_host;
         w.ensure_base();

@@ -75,7 +75,9 @@ public:
     sys::UniqueFd create_file(const std::string& rel);  // caller writes, then finish_file
     void finish_file(int fd, const Meta& m);
     void symlink(const std::string& rel, const std::string& target, const Meta& m);
-    void hardlink(const std::string& rel, const std::string& existing_rel);
+    // With `m` (tar hard-link entries), the shared inode then takes the entry's owner and mode, as
+    // docker's archive package applies every header, so the last one naming the inode wins.
+    void hardlink(const std::string& rel, const std::string& existing_rel, const Meta* m = nullptr);
     void special(const std::string& rel, uint32_t st_mode, const Meta& m);
     // Apply directory mtimes (children first). Called by the destructor too (best effort).
     void finish();
@@ -93,7 +95,8 @@ private:
     bool finished_ = false;
 };
 
-// Extract the tar archive open at fd into w's base (ADD). chown/chmod override the entries'.
+// Extract the tar archive open at fd into w's base (ADD). As BuildKit, entries keep the archive's
+// owners and modes: chown/chmod only apply to the directory made for rel_dir.
 void extract_archive(int fd, const std::string& shown, DestWriter& w, const std::string& rel_dir,
                      const std::optional<Owner>& chown, const std::optional<uint32_t>& chmod, CopyStats& stats);
 

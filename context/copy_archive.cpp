@@ -69,7 +69,7 @@ bool is_tar_archive(int fd) {
 }
 
 void extract_archive(int fd, const std::string& shown, DestWriter& w, const std::string& rel_dir,
-                     const std::optional<Owner>& chown, const std::optional<uint32_t>& chmod, CopyStats& stats) {
+                     const std::optional<Owner>& chown, const std::optional<uint32_t>& /*chmod*/, CopyStats& stats) {
     ArchivePtr a = open_reader(fd);
     if (!a) throw sys::Error(sys::Code::InvalidInput, shown + ": cannot read archive");
     auto fail = [&](const std::string& what) {
@@ -86,12 +86,12 @@ void extract_archive(int fd, const std::string& shown, DestWriter& w, const std:
         if (name.empty()) continue;
         std::string rel = join(rel_dir, name);
         DestWriter::Meta m;
-        m.mode = chmod ? *chmod : (archive_entry_mode(e) & 07777);
-        m.owner = chown ? *chown : Owner{uint32_t(archive_entry_uid(e)), uint32_t(archive_entry_gid(e))};
+        m.mode = archive_entry_mode(e) & 07777;
+        m.owner = Owner{uint32_t(archive_entry_uid(e)), uint32_t(archive_entry_gid(e))};
         m.mtime_ns = int64_t(archive_entry_mtime(e)) * 1000000000 + archive_entry_mtime_nsec(e);
         m.rdev = archive_entry_rdev(e);
         if (const char* hl = archive_entry_hardlink(e)) {
-            w.hardlink(rel, join(rel_dir, entry_path(hl, shown)));
+            w.hardlink(rel, join(rel_dir, entry_path(hl, shown)), &m);
             ++stats.hardlinks;
             continue;
         }

@@ -125,6 +125,11 @@ Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::E
 //   others -> the original line, trimmed.
 std::string created_by(const Instruction& in, const std::vector<std::string>& shell = {"/bin/sh", "-c"});
 
+// EXPOSE arguments as BuildKit's nat.ParsePortSpecs makes them: "80" -> "80/tcp",
+// "7000-7002/TCP" -> "7000/tcp", "7001/tcp", "7002/tcp"; protocols tcp, udp, sctp.
+// Throws InvalidInput on a bad port, range or protocol.
+std::vector<std::string> expose_ports(const std::vector<std::string>& args);
+
 // Go time.ParseDuration ("1m30s", "300ms", "0"); returns nanoseconds. Throws InvalidInput.
 int64_t parse_go_duration_ns(const std::string& text);
 

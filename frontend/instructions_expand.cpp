@@ -102,6 +102,31 @@ std::string created_by(const Instruction& in, const std::vector<std::string>& sh
     return s + " # buildkit";
 }
 
+std::vector<std::string> expose_ports(const std::vector<std::string>& args) {
+    auto num = [](const std::string& raw, const std::string& s) {
+        if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos || std::stoul(s) > 65535)
+            throw sys::Error(sys::Code::InvalidInput, "invalid containerPort: " + raw);
+        return std::stoul(s);
+    };
+    std::vector<std::string> out;
+    for (const auto& raw : args) {
+        std::string port = raw, proto = "tcp";
+        if (auto slash = raw.find('/'); slash != std::string::npos) {
+            port = raw.substr(0, slash);
+            if (slash + 1 < raw.size()) proto = raw.substr(slash + 1);
+        }
+        std::transform(proto.begin(), proto.end(), proto.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        if (proto != "tcp" && proto != "udp" && proto != "sctp")
+            throw sys::Error(sys::Code::InvalidInput, "invalid proto: " + proto);
+        auto dash = port.find('-');
+        unsigned long lo = num(raw, port.substr(0, dash));
+        unsigned long hi = dash == std::string::npos ? lo : num(raw, port.substr(dash + 1));
+        if (hi < lo) throw sys::Error(sys::Code::InvalidInput, "invalid range specified for containerPort: " + raw);
+        for (unsigned long p = lo; p <= hi; ++p) out.push_back(std::to_string(p) + "/" + proto);
+    }
+    return out;
+}
+
 int64_t parse_go_duration_ns(const std::string& text) {
     auto bad = [&]() -> int64_t {
         throw sys::Error(sys::Code::InvalidInput, "time: invalid duration " + go_quote(text));

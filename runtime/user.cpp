@@ -78,10 +78,12 @@ Identity resolve_user(int rootfd, const std::string& user) {
             if (!found) sys::fail(sys::Code::NotFound, "unable to find group " + gpart + ": no matching entries in group file");
         }
         id.gid = gid_t(gid);
-        id.groups = {id.gid};  // an explicit group replaces the supplementary list (as Docker)
+        id.groups = {};  // an explicit group: no supplementary groups (BuildKit/runc)
         return id;
     }
-    id.groups.push_back(id.gid);
+    // Supplementary groups: those listing the user as a member (runc's GetExecUser, which
+    // BuildKit and docker use); the primary gid is not added.
+
     if (!name.empty()) {
         for (auto& row : groups) {
             if (row.size() < 4 || row[3].empty()) continue;
