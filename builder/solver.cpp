@@ -176,7 +176,8 @@ cas::Image Solver::image(const std::string& ref) {
         auto it = images_.find(ref);
         if (it != images_.end()) return it->second;
     }
-    cas::Image img = cas::resolve_image(store, ref);
+    auto named = opts.named_contexts.find(ref);
+    cas::Image img = named != opts.named_contexts.end() ? cas::load_image(store, named->second) : cas::resolve_image(store, ref);
     std::lock_guard<std::mutex> l(mu_);
     images_.emplace(ref, img);
     return img;

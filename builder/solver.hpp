@@ -49,6 +49,12 @@ struct BuildOptions {
     // Compute keys and report hits/misses (with the reason for each miss) without running
     // anything (`imgbuild cache explain`).
     bool explain_only = false;
+    // Named contexts (`imgbuild bake` contexts: {NAME: "target:X"}): an image reference NAME in
+    // FROM, COPY --from or RUN --mount from= that is not a stage is this image already in the
+    // store (its manifest digest) instead of a lookup by name.
+    std::map<std::string, cas::Digest> named_contexts;
+    // Labels added to the final image's config (later than the Buildfile's LABELs).
+    std::map<std::string, std::string> labels;
 };
 
 struct StepReport {
