@@ -40,6 +40,9 @@ struct Value {
 };
 using Fields = std::map<std::string, Value>;
 
+// Target, group and variable names: letters, digits, '-' and '_' (so --set can split on '.').
+bool valid_name(const std::string& s);
+
 // The kind of a target key, or nullopt for an unknown key.
 std::optional<Kind> key_kind(const std::string& key);
 

@@ -2,6 +2,7 @@
 // wrong type are errors naming file:line:column (from yaml-cpp's marks).
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <set>
 
 #include "bake/bake.hpp"
@@ -15,6 +16,13 @@ using sys::Error;
 std::string Loc::str() const {
     if (line <= 0) return file;
     return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+bool valid_name(const std::string& s) {
+    if (s.empty() || s.size() > 128) return false;
+    for (char c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    return true;
 }
 
 std::optional<Kind> key_kind(const std::string& key) {
@@ -69,13 +77,6 @@ struct Reader {
     }
 };
 
-bool valid_name(const std::string& s) {
-    if (s.empty() || s.size() > 128) return false;
-    for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-    return true;
-}
-
 Value read_value(const Reader& r, Kind kind, const std::string& key, const std::string& what, const YAML::Node& v) {
     Value val;
     val.kind = kind;
@@ -110,11 +111,16 @@ Value read_value(const Reader& r, Kind kind, const std::string& key, const std::
     return val;
 }
 
+// Where a named entry (target, variable, group) is, after checking its name.
+Loc named(const Reader& r, const YAML::Node& kn, const std::string& kind, const std::string& name) {
+    if (!valid_name(name)) r.fail(kn, kind + " name \"" + name + "\": use letters, digits, '-' and '_'");
+    return r.loc(kn);
+}
+
 RawTarget read_target(const Reader& r, const std::string& name, const YAML::Node& kn, const YAML::Node& v) {
     RawTarget t;
     t.name = name;
-    t.loc = r.loc(kn);
-    if (!valid_name(name)) r.fail(kn, "target name \"" + name + "\": use letters, digits, '-' and '_'");
+    t.loc = named(r, kn, "target", name);
     std::string what = "target \"" + name + "\"";
     if (v.IsNull()) return t;  // `name:` with nothing: an empty target
     r.each(v, what, [&](const std::string& k, const YAML::Node& keynode, const YAML::Node& e) {
@@ -129,8 +135,7 @@ RawTarget read_target(const Reader& r, const std::string& name, const YAML::Node
 Variable read_variable(const Reader& r, const std::string& name, const YAML::Node& kn, const YAML::Node& v) {
     Variable var;
     var.name = name;
-    var.loc = r.loc(kn);
-    if (!valid_name(name)) r.fail(kn, "variable name \"" + name + "\": use letters, digits, '-' and '_'");
+    var.loc = named(r, kn, "variable", name);
     if (v.IsScalar()) {  // NAME: value (a default)
         var.def = r.scalar(v, "variable \"" + name + "\"");
         return var;
@@ -176,8 +181,7 @@ BakeFile parse(std::string_view text, const std::string& name, const std::string
         } else if (k == "groups") {
             if (v.IsNull()) return;
             r.each(v, "groups", [&](const std::string& n, const YAML::Node& nk, const YAML::Node& nv) {
-                if (!valid_name(n)) r.fail(nk, "group name \"" + n + "\": use letters, digits, '-' and '_'");
-                f.groups.push_back({n, r.loc(nk), r.list(nv, "group \"" + n + "\"")});
+                f.groups.push_back({n, named(r, nk, "group", n), r.list(nv, "group \"" + n + "\"")});
             });
         } else {
             r.fail(kn, "unknown key \"" + k + "\" (want version, variables, targets, groups)");

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 
@@ -113,11 +114,6 @@ struct Instance {
     Vars vars;  // variables + matrix values
 };
 
-bool valid_target_name(const std::string& s) {
-    if (s.empty() || s.size() > 128) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
-}
-
 void expand_matrix(const RawTarget& t, const Fields& fields, const Vars& vars, std::vector<Instance>& out) {
     auto m = t.fields.find("matrix");
     if (m == t.fields.end()) {
@@ -132,7 +128,7 @@ void expand_matrix(const RawTarget& t, const Fields& fields, const Vars& vars, s
         Instance in{"", t.name, t.loc, fields, vars};
         for (size_t a = 0; a < axes.size(); a++) in.vars[axes[a].first] = axes[a].second[idx[a]].v;
         in.name = interpolate(nm->second.scalar, in.vars);
-        if (!valid_target_name(in.name))
+        if (!valid_name(in.name))
             fail(nm->second.scalar.loc, "matrix name \"" + in.name + "\" of target \"" + t.name + "\": use letters, digits, '-' and '_'");
         out.push_back(std::move(in));
         size_t a = axes.size();

@@ -5,8 +5,8 @@
 
 #include "bake/bake.hpp"
 #include "bake/run.hpp"
-#include "builder/store_gc.hpp"
 #include "cli/registry.hpp"
+#include "cli/store_util.hpp"
 #include "layers/rootfs.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -96,12 +96,7 @@ void run_bake(const BakeFlags& f, cli::Globals& g) {
     }
     progress->finish();
     gc_guard.unlock();
-    if (g.config.gc_keep_storage || g.config.gc_keep_duration_s) {
-        builder::CachePolicy p;
-        if (g.config.gc_keep_storage) p.keep_storage = g.config.gc_keep_storage;
-        if (g.config.gc_keep_duration_s) p.keep_duration_s = g.config.gc_keep_duration_s;
-        builder::prune_store(store, p);
-    }
+    cli::apply_config_gc(store, g.config);  // the config's GC policy
     if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata(results).dump(2) + "\n");
     const bake::TargetResult* failed = nullptr;
     size_t nfailed = 0;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "cli/registry.hpp"
+#include "cli/store_util.hpp"
 #include "sys/units.hpp"
 #include "layers/rootfs.hpp"
 #include "builder/solver.hpp"
@@ -135,12 +136,7 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
     if (explain_only || f.explain) print_explain(r, json_explain);
     if (explain_only) return;
     // The config's GC policy runs after every build.
-    if (g.config.gc_keep_storage || g.config.gc_keep_duration_s) {
-        builder::CachePolicy p;
-        if (g.config.gc_keep_storage) p.keep_storage = g.config.gc_keep_storage;
-        if (g.config.gc_keep_duration_s) p.keep_duration_s = g.config.gc_keep_duration_s;
-        builder::prune_store(store, p);
-    }
+    cli::apply_config_gc(store, g.config);
     if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r).dump(2) + "\n");
     std::string tags;
     for (auto& t : r.tags) tags += " " + t;

@@ -2,9 +2,19 @@
 
 #include <cstdio>
 
+#include "builder/store_gc.hpp"
+
 namespace cli {
 
 cas::Store open_store(const Globals& g) { return cas::Store::open(g.root); }
+
+void apply_config_gc(cas::Store& store, const Config& config) {
+    if (!config.gc_keep_storage && !config.gc_keep_duration_s) return;
+    builder::CachePolicy p;
+    if (config.gc_keep_storage) p.keep_storage = config.gc_keep_storage;
+    if (config.gc_keep_duration_s) p.keep_duration_s = config.gc_keep_duration_s;
+    builder::prune_store(store, p);
+}
 
 std::string human_size(uint64_t b) {
     const char* units[] = {"B", "kB", "MB", "GB", "TB"};

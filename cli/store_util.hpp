@@ -11,6 +11,8 @@
 namespace cli {
 
 cas::Store open_store(const Globals& g);
+// The config's GC policy (gc_keep_storage / gc_keep_duration), run after every build.
+void apply_config_gc(cas::Store& store, const Config& config);
 // "1.5 MB" (decimal units, as docker prints).
 std::string human_size(uint64_t bytes);
 // Left-aligned columns, two spaces apart; rows[0] is the header.
