@@ -135,6 +135,8 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
                                  const TargetResult& dr = results[index.at(d)];
                                  if (!dr.built) {
                                      results[i].error = "not built: target \"" + d + "\" it depends on failed";
+                                     results[i].dependency_failed = true;
+                                     results[i].code = Code::Cancelled;
                                      return;
                                  }
                              }
@@ -151,6 +153,10 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
                              std::string tags;
                              for (const auto& tag : r.result.tags) tags += " " + tag;
                              p->info("writing image " + r.result.manifest.digest.str() + (tags.empty() ? "" : " naming" + tags));
+                         } catch (const Error& e) {
+                             r.error = e.what();
+                             r.code = e.code();
+                             p->info("ERROR: " + first_line(r.error));
                          } catch (const std::exception& e) {
                              r.error = e.what();
                              p->info("ERROR: " + first_line(r.error));

@@ -12,6 +12,7 @@
 #include "builder/progress.hpp"
 #include "builder/solver.hpp"
 #include "cas/store.hpp"
+#include "sys/error.hpp"
 
 namespace bake {
 
@@ -26,6 +27,8 @@ struct TargetResult {
     bool built = false;
     builder::BuildResult result;
     std::string error;  // when not built
+    sys::Code code = sys::Code::Internal;  // of the error
+    bool dependency_failed = false;       // not built because a target it depends on failed (Code::Cancelled)
 };
 
 // The BuildOptions of one target. Throws (naming the key and its file:line:column) for what

@@ -13,7 +13,6 @@
 
 namespace {
 
-using sys::Code;
 using sys::Error;
 
 struct BakeFlags {
@@ -65,12 +64,7 @@ bake::RunOptions run_options(const BakeFlags& f, const cli::Globals& g) {
     ro.base.limits.cpus = g.config.cpus;
     ro.base.limits.pids = g.config.pids_limit;
     ro.base.export_compression = layers::parse_compression(g.config.compression);
-    if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) {
-        char* end = nullptr;
-        long long v = std::strtoll(e, &end, 10);
-        if (*end) throw Error(Code::InvalidInput, std::string("SOURCE_DATE_EPOCH=") + e + ": not a number");
-        ro.base.source_date_epoch = v;
-    }
+    ro.base.source_date_epoch = cli::source_date_epoch_env();
     return ro;
 }
 
@@ -107,10 +101,10 @@ void run_bake(const BakeFlags& f, cli::Globals& g) {
         }
         nfailed++;
         // Report a target's own failure rather than one of "its dependency failed".
-        if (!failed || failed->error.rfind("not built:", 0) == 0) failed = &r;
+        if (!failed || failed->dependency_failed) failed = &r;
     }
     if (failed)
-        throw Error(Code::FailedPrecondition, std::to_string(nfailed) + " of " + std::to_string(results.size()) +
+        throw Error(failed->code, std::to_string(nfailed) + " of " + std::to_string(results.size()) +
                                                   " targets failed; target \"" + failed->name + "\": " + failed->error);
 }
 

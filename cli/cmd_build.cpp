@@ -82,13 +82,7 @@ builder::BuildOptions to_options(const BuildFlags& f, const cli::Globals& g) {
     o.jobs = f.jobs;
     o.export_compression = layers::parse_compression(f.compression.empty() ? g.config.compression : f.compression);
     if (f.sde >= 0) o.source_date_epoch = f.sde;
-    else if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) {
-        try {
-            o.source_date_epoch = std::stoll(e);
-        } catch (...) {
-            throw Error(Code::InvalidInput, std::string("SOURCE_DATE_EPOCH=") + e + ": not a number");
-        }
-    }
+    else o.source_date_epoch = cli::source_date_epoch_env();
     return o;
 }
 
