@@ -1,7 +1,9 @@
 // Executing a bake Plan (see run.hpp).
 #include "bake/run.hpp"
 
+#include <atomic>
 #include <future>
+#include <map>
 #include <mutex>
 #include <semaphore>
 
@@ -17,20 +19,29 @@ namespace {
 
 class PrefixProgress : public builder::Progress {
 public:
-    PrefixProgress(builder::Progress& inner, std::string name, int index)
-        : inner_(inner), prefix_("[" + std::move(name) + "] "), offset_((index + 1) * 1000000) {}
-    void start(int id, const std::string& name) override { inner_.start(offset_ + id, prefix_ + name); }
-    void log(int id, const std::string& line) override { inner_.log(offset_ + id, line); }
-    void cached(int id) override { inner_.cached(offset_ + id); }
-    void done(int id, int64_t ms) override { inner_.done(offset_ + id, ms); }
-    void error(int id, const std::string& message) override { inner_.error(offset_ + id, prefix_ + message); }
+    PrefixProgress(builder::Progress& inner, std::string name, std::atomic<int>& next_id)
+        : inner_(inner), prefix_("[" + std::move(name) + "] "), next_id_(next_id) {}
+    void start(int id, const std::string& name) override { inner_.start(global(id), prefix_ + name); }
+    void log(int id, const std::string& line) override { inner_.log(global(id), line); }
+    void cached(int id) override { inner_.cached(global(id)); }
+    void done(int id, int64_t ms) override { inner_.done(global(id), ms); }
+    void error(int id, const std::string& message) override { inner_.error(global(id), prefix_ + message); }
     void info(const std::string& line) override { inner_.info(prefix_ + line); }
     void finish() override {}  // the shared progress finishes once, after every target
 
 private:
+    // Step ids are per build; in the shared output they are numbered across all targets.
+    int global(int id) {
+        std::lock_guard<std::mutex> l(mu_);
+        auto [it, added] = ids_.try_emplace(id, 0);
+        if (added) it->second = next_id_++;
+        return it->second;
+    }
     builder::Progress& inner_;
     std::string prefix_;
-    int offset_;
+    std::atomic<int>& next_id_;
+    std::mutex mu_;
+    std::map<int, int> ids_;
 };
 
 std::string where(const Target& t, const std::string& key) {
@@ -65,8 +76,9 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 
 }  // namespace
 
-std::unique_ptr<builder::Progress> prefixed_progress(builder::Progress& inner, const std::string& name, int index) {
-    return std::make_unique<PrefixProgress>(inner, name, index);
+std::unique_ptr<builder::Progress> prefixed_progress(builder::Progress& inner, const std::string& name,
+                                                     std::atomic<int>& next_id) {
+    return std::make_unique<PrefixProgress>(inner, name, next_id);
 }
 
 builder::BuildOptions build_options(const Target& t, const RunOptions& ro) {
@@ -117,6 +129,7 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
     std::map<std::string, size_t> index;
     for (size_t i = 0; i < plan.targets.size(); i++) index[plan.targets[i].name] = i;
     std::mutex mu;  // guards results while targets run
+    std::atomic<int> next_step_id{1};
     int jobs = ro.jobs > 0 ? ro.jobs : int(std::max<size_t>(1, plan.targets.size()));
     std::counting_semaphore<1024> slots(std::min(jobs, 1024));
     std::vector<std::shared_future<void>> futures(plan.targets.size());
@@ -144,7 +157,7 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
                                  o.named_contexts.insert_or_assign(name, results[index.at(dep)].result.manifest.digest);
                          }
                          slots.acquire();
-                         auto p = prefixed_progress(progress, t.name, int(i));
+                         auto p = prefixed_progress(progress, t.name, next_step_id);
                          TargetResult r;
                          r.name = t.name;
                          try {

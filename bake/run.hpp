@@ -4,6 +4,7 @@
 // its build by manifest digest (BuildOptions::named_contexts). Progress lines are prefixed
 // with "[target] ".
 #pragma once
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,7 +41,8 @@ builder::BuildOptions build_options(const Target& t, const RunOptions& o);
 std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOptions& o, builder::Progress& progress);
 
 // Progress of one target inside a shared Progress: names and lines prefixed "[name] ", step
-// ids moved into their own range.
-std::unique_ptr<builder::Progress> prefixed_progress(builder::Progress& inner, const std::string& name, int index);
+// ids renumbered from next_id (shared by all targets).
+std::unique_ptr<builder::Progress> prefixed_progress(builder::Progress& inner, const std::string& name,
+                                                     std::atomic<int>& next_id);
 
 }  // namespace bake
