@@ -150,6 +150,7 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
                                      results[i].error = "not built: target \"" + d + "\" it depends on failed";
                                      results[i].dependency_failed = true;
                                      results[i].code = Code::Cancelled;
+                                     progress.info("[" + t.name + "] " + results[i].error);
                                      return;
                                  }
                              }
