@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include <chrono>
+#include <condition_variable>
+#include <set>
 #include <ctime>
 #include <future>
 #include <semaphore>
@@ -108,18 +110,46 @@ std::string Solver::step_identity(const StageState& st, size_t idx) const {
            "\nstage=" + std::to_string(st.index) + "\nstep=" + std::to_string(idx);
 }
 
+// Steps with the same key running at once in this process (stages of one build, the targets
+// of `imgbuild bake`) run once: a miss claims the key until its step is done, and a miss on a
+// claimed key waits for the claim to go, then looks again (a hit, unless the step failed).
+namespace {
+std::mutex g_in_flight_mu;
+std::condition_variable g_in_flight_cv;
+std::set<std::string> g_in_flight;
+
+struct InFlightClaim {
+    std::string key;
+    ~InFlightClaim() {
+        std::lock_guard<std::mutex> l(g_in_flight_mu);
+        g_in_flight.erase(key);
+        g_in_flight_cv.notify_all();
+    }
+};
+}  // namespace
+
 bool Solver::lookup(const std::string& step_id, const std::function<json()>& inputs, const cas::Digest& key,
                     StepOutcome& out) {
-    if (!opts.no_cache) {
+    while (!opts.no_cache) {
         auto rec = cache.lookup(key);
         if (!rec && opts.remote_cache) rec = opts.remote_cache(key);
         if (rec) {
+            out.in_flight.reset();
             out.cached = true;
             out.layer = rec->layer;
             out.created = rec->created;
             if (!opts.explain_only) cache.touch(*rec);
             return true;
         }
+        if (opts.explain_only || out.in_flight) break;
+        std::unique_lock<std::mutex> l(g_in_flight_mu);
+        if (g_in_flight.insert(key.str()).second) {
+            auto claim = std::make_shared<InFlightClaim>();
+            claim->key = key.str();
+            out.in_flight = std::move(claim);
+            continue;  // claimed: look once more (it may have been recorded just now)
+        }
+        g_in_flight_cv.wait(l, [&] { return g_in_flight.count(key.str()) == 0; });
     }
     if (opts.no_cache) out.miss_reason = "--no-cache";
     else if (auto prev = cache.last_inputs(step_id)) out.miss_reason = explain_difference(*prev, inputs());
@@ -163,7 +193,10 @@ cas::Image Solver::image(const std::string& ref) {
         auto it = images_.find(ref);
         if (it != images_.end()) return it->second;
     }
-    cas::Image img = opts.resolve_image ? opts.resolve_image(store, ref) : cas::resolve_image(store, ref);
+    auto named = opts.named_contexts.find(ref);
+    cas::Image img = named != opts.named_contexts.end() ? cas::load_image(store, named->second)
+                     : opts.resolve_image                ? opts.resolve_image(store, ref)
+                                                         : cas::resolve_image(store, ref);
     std::lock_guard<std::mutex> l(mu_);
     images_.emplace(ref, img);
     return img;

@@ -67,6 +67,12 @@ struct BuildOptions {
     std::function<cas::Image(cas::Store&, const std::string&)> resolve_image;
     // Consulted on a local cache miss (--cache-from): a record whose layer is now in the store.
     std::function<std::optional<CacheRecord>(const cas::Digest&)> remote_cache;
+    // Named contexts (`imgbuild bake` contexts: {NAME: "target:X"}): an image reference NAME in
+    // FROM, COPY --from or RUN --mount from= that is not a stage is this image already in the
+    // store (its manifest digest) instead of a lookup by name.
+    std::map<std::string, cas::Digest> named_contexts;
+    // Labels added to the final image's config (later than the Buildfile's LABELs).
+    std::map<std::string, std::string> labels;
 };
 
 struct StepReport {

@@ -53,6 +53,8 @@ struct StepOutcome {
     int64_t created = -1;  // unix seconds the step first ran (a hit); -1: now
     std::string miss_reason;
     uint64_t peak_memory = 0, cpu_ns = 0;
+    // On a miss: this step's claim on its key while it runs (see Solver::lookup).
+    std::shared_ptr<void> in_flight;
 };
 
 class Solver {

@@ -116,6 +116,7 @@ BuildResult finish_build(Solver& s, const StageState& fin, std::vector<StepRepor
     config.created = fin.created.empty() ? s.timestamp() : fin.created;
     config.architecture = host_platform().arch;
     config.os = "linux";
+    for (const auto& [k, v] : s.opts.labels) config.config.labels[k] = v;
     BuildResult r;
     r.manifest = cas::write_image(s.store, config, fin.layers);
     cas::Image img = cas::load_image(s.store, r.manifest.digest);

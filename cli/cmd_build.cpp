@@ -6,6 +6,7 @@
 #include "cli/build_cache.hpp"
 #include "cli/build_registry.hpp"
 #include "cli/registry.hpp"
+#include "cli/store_util.hpp"
 #include "sys/units.hpp"
 #include "layers/rootfs.hpp"
 #include "builder/solver.hpp"
@@ -94,13 +95,7 @@ builder::BuildOptions to_options(const BuildFlags& f, const cli::Globals& g) {
     o.jobs = f.jobs;
     o.export_compression = layers::parse_compression(f.compression.empty() ? g.config.compression : f.compression);
     if (f.sde >= 0) o.source_date_epoch = f.sde;
-    else if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) {
-        try {
-            o.source_date_epoch = std::stoll(e);
-        } catch (...) {
-            throw Error(Code::InvalidInput, std::string("SOURCE_DATE_EPOCH=") + e + ": not a number");
-        }
-    }
+    else o.source_date_epoch = cli::source_date_epoch_env();
     return o;
 }
 
@@ -165,19 +160,15 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
     if (explain_only || f.explain) print_explain(r, json_explain, remote.get());
     if (explain_only) return;
     // The config's GC policy runs after every build.
-    if (g.config.gc_keep_storage || g.config.gc_keep_duration_s) {
-        builder::CachePolicy p;
-        if (g.config.gc_keep_storage) p.keep_storage = g.config.gc_keep_storage;
-        if (g.config.gc_keep_duration_s) p.keep_duration_s = g.config.gc_keep_duration_s;
-        builder::prune_store(store, p);
-    }
+    cli::apply_config_gc(store, g.config);
     cli::export_cache(g, store, r, f.cache_to);
     std::map<std::string, std::string> pushed;
     if (!push_to.empty()) {
         cas::Image im = cas::load_image(store, r.manifest.digest);
         for (auto& dest : push_to) pushed[dest] = cli::push_image(g, store, im, dest, f.compression == "none" ? "" : f.compression, 3).str();
     }
-    if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r, *bases, pushed).dump(2) + "\n");
+    if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r, *bases, pushed).dump(2) + "
+");
     std::string tags;
     for (auto& t : r.tags) tags += " " + t;
     std::fprintf(stderr, "writing image %s%s%s\n", r.manifest.digest.str().c_str(), tags.empty() ? "" : " naming", tags.c_str());

@@ -1,10 +1,32 @@
 #include "cli/store_util.hpp"
 
 #include <cstdio>
+#include <cstdlib>
+
+#include "builder/store_gc.hpp"
+#include "sys/error.hpp"
 
 namespace cli {
 
 cas::Store open_store(const Globals& g) { return cas::Store::open(g.root); }
+
+std::optional<int64_t> source_date_epoch_env() {
+    const char* e = std::getenv("SOURCE_DATE_EPOCH");
+    if (!e || !*e) return std::nullopt;
+    try {
+        return std::stoll(e);
+    } catch (...) {
+        throw sys::Error(sys::Code::InvalidInput, std::string("SOURCE_DATE_EPOCH=") + e + ": not a number");
+    }
+}
+
+void apply_config_gc(cas::Store& store, const Config& config) {
+    if (!config.gc_keep_storage && !config.gc_keep_duration_s) return;
+    builder::CachePolicy p;
+    if (config.gc_keep_storage) p.keep_storage = config.gc_keep_storage;
+    if (config.gc_keep_duration_s) p.keep_duration_s = config.gc_keep_duration_s;
+    builder::prune_store(store, p);
+}
 
 std::string human_size(uint64_t b) {
     const char* units[] = {"B", "kB", "MB", "GB", "TB"};
