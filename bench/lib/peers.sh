@@ -1,6 +1,6 @@
 # Sourced by bench/run-all.sh: installs the peers, gives each a private store under $W, loads the
 # one busybox base image (built by imgbuild, exported as OCI + docker-archive) into each, and empties
-# each store back to "base only" between cold runs. See ../shared/design/PEERS.md for why each flag.
+# each store back to "base only" between cold runs. See docs/PEERS.md for why each flag.
 # Expects: W (work dir), IB (imgbuild binary).
 
 PEER_PKGS="buildah podman skopeo umoci crun runc busybox-static hyperfine docker.io jq zstd python3 bc"

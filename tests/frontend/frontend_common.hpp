@@ -8,12 +8,23 @@
 
 namespace frontend_test {
 
-// /work/shared (or $IMGBUILD_SHARED) + "/conformance/buildkit"; empty if missing.
+// BuildKit's parser and shell-lexer conformance files (not ours, so never copied into the
+// repo). The one setting: $IMGBUILD_CONFORMANCE_DIR at test time, else the CMake cache
+// variable IMGBUILD_CONFORMANCE_DIR (default ../shared/conformance/buildkit beside the
+// checkout). Empty if the directory is missing.
+inline std::string conformance_setting() {
+    const char* e = std::getenv("IMGBUILD_CONFORMANCE_DIR");
+    return e && *e ? std::string(e) : std::string(IMGBUILD_CONFORMANCE_DIR);
+}
 inline std::string conformance_dir() {
-    std::string base = IMGBUILD_SHARED;
-    if (const char* e = std::getenv("IMGBUILD_SHARED"); e && *e) base = e;
-    std::string dir = base + "/conformance/buildkit";
+    std::string dir = conformance_setting();
     return std::filesystem::is_directory(dir) ? dir : std::string();
+}
+
+// The skip message when the corpus is absent: says where it looked and how to point at it.
+inline std::string conformance_missing() {
+    return "BuildKit conformance corpus NOT FOUND at " + conformance_setting() +
+           " (set IMGBUILD_CONFORMANCE_DIR, the env var or the CMake cache variable)";
 }
 
 inline std::string slurp(const std::filesystem::path& p) {

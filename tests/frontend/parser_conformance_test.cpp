@@ -27,7 +27,7 @@ std::vector<fs::path> cases(const std::string& sub) {
 }  // namespace
 
 TEST(ParserConformance, TestfilesDumpMatchesBuildKit) {
-    if (conformance_dir().empty()) GTEST_SKIP() << "conformance data not found (set IMGBUILD_SHARED)";
+    if (conformance_dir().empty()) GTEST_SKIP() << frontend_test::conformance_missing();
     int total = 0, passed = 0;
     for (const auto& dir : cases("testfiles")) {
         ++total;
@@ -48,7 +48,7 @@ TEST(ParserConformance, TestfilesDumpMatchesBuildKit) {
 }
 
 TEST(ParserConformance, NegativeCasesRejected) {
-    if (conformance_dir().empty()) GTEST_SKIP() << "conformance data not found (set IMGBUILD_SHARED)";
+    if (conformance_dir().empty()) GTEST_SKIP() << frontend_test::conformance_missing();
     int total = 0, rejected = 0;
     for (const auto& dir : cases("testfiles-negative")) {
         ++total;
@@ -65,7 +65,7 @@ TEST(ParserConformance, NegativeCasesRejected) {
 }
 
 TEST(ParserConformance, LineInformation) {
-    if (conformance_dir().empty()) GTEST_SKIP() << "conformance data not found (set IMGBUILD_SHARED)";
+    if (conformance_dir().empty()) GTEST_SKIP() << frontend_test::conformance_missing();
     auto res = parse_dockerfile(slurp(conformance_dir() + "/parser/testfile-line/Dockerfile"), "Dockerfile");
     // BuildKit's TestLineInformation expectations.
     std::vector<std::pair<int, int>> want = {{5, 5}, {11, 12}, {17, 31}};

@@ -33,7 +33,7 @@ std::string trim(const std::string& s) {
 }  // namespace
 
 TEST(ShellLexConformance, EnvVarTest) {
-    if (conformance_dir().empty()) GTEST_SKIP() << "conformance data not found (set IMGBUILD_SHARED)";
+    if (conformance_dir().empty()) GTEST_SKIP() << frontend_test::conformance_missing();
     ShellLex lex('\\');
     ShellLex::Env env = {{"PWD", "/home"}, {"SHELL", "bash"}, {"KOREAN", "한국어"}, {"NULL", ""}};
     std::istringstream in(slurp(conformance_dir() + "/shell/envVarTest"));
@@ -66,7 +66,7 @@ TEST(ShellLexConformance, EnvVarTest) {
 }
 
 TEST(ShellLexConformance, WordsTest) {
-    if (conformance_dir().empty()) GTEST_SKIP() << "conformance data not found (set IMGBUILD_SHARED)";
+    if (conformance_dir().empty()) GTEST_SKIP() << frontend_test::conformance_missing();
     ShellLex lex('\\');
     ShellLex::Env env;
     std::istringstream in(slurp(conformance_dir() + "/shell/wordsTest"));

@@ -62,7 +62,7 @@ inline std::vector<std::string> processes_mentioning(const std::string& dir) {
 }
 
 // podman + buildah with a private overlay store and containers.conf in a temp dir (see
-// ../shared/design/PEERS.md). The destructor removes containers and images with the tools' own
+// docs/PEERS.md). The destructor removes containers and images with the tools' own
 // CLI, detaches whatever is still mounted under the dir (umount2 MNT_DETACH) and deletes it.
 class PeerStore {
 public:

@@ -1,5 +1,5 @@
 // imgbuild's docker-archive export loads into podman and runs there (private store, runc,
-// --network=none; see ../shared/design/PEERS.md), and nothing is left behind afterwards.
+// --network=none; see docs/PEERS.md), and nothing is left behind afterwards.
 #include "peer_env.hpp"
 
 namespace {
