@@ -151,3 +151,12 @@ TEST(Io, ReadChunksToEofAndErrors) {
         EXPECT_STREQ(e.what(), "read a dir: Is a directory");
     }
 }
+
+TEST(Path, CleanEntryNameRefusesDotDot) {
+    EXPECT_EQ(clean_entry_name("./a//b/"), "a/b");
+    EXPECT_EQ(clean_entry_name("/x/./y"), "x/y");
+    EXPECT_EQ(clean_entry_name("."), "");
+    EXPECT_EQ(clean_entry_name("a/..b"), "a/..b");  // a name that starts with dots is fine
+    EXPECT_EQ(clean_entry_name("a/../b"), std::nullopt);
+    EXPECT_EQ(clean_entry_name(".."), std::nullopt);
+}
