@@ -238,7 +238,7 @@ void Solver::init_from(StageState& st, const Stage& stage) {
     try {
         img = image(ps.base.image);
     } catch (const Error& e) {
-        throw Error(e.code(), where(stage.from) + ": FROM " + ps.base.image + ": " + e.what());
+        throw e.wrap(where(stage.from) + ": FROM " + ps.base.image);
     }
     st.config = img.config;
     if (img.config.created) st.created = *img.config.created;

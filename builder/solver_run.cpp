@@ -369,7 +369,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         res = runtime::run(spec);
     } catch (const Error& e) {
         pump.finish();
-        throw Error(e.code(), where + ": " + in.original + ": " + e.what() + pump.tail());
+        throw Error(e.code(), where + ": " + in.original + ": " + e.what() + pump.tail(), e.sys_errno());
     }
     pump.finish();
     out.peak_memory = res.peak_memory_bytes;

@@ -12,6 +12,7 @@
 #include "cas/refs.hpp"
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
+#include "sys/path.hpp"
 #include "sys/fs.hpp"
 
 namespace cas {
@@ -26,19 +27,9 @@ namespace {
 // reject "..", empty and over-long paths.
 std::string clean_path(const std::string& p, const std::string& what) {
     if (p.size() > 4096) bad(what + ": path too long");
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i <= p.size()) {
-        size_t j = p.find('/', i);
-        if (j == std::string::npos) j = p.size();
-        std::string c = p.substr(i, j - i);
-        if (c == "..") bad(what + ": path \"" + p + "\" escapes the archive");
-        if (!c.empty() && c != ".") parts.push_back(c);
-        i = j + 1;
-    }
-    std::string out;
-    for (auto& c : parts) out += (out.empty() ? "" : "/") + c;
-    return out;
+    std::optional<std::string> out = sys::clean_entry_name(p);
+    if (!out) bad(what + ": path \"" + p + "\" escapes the archive");
+    return *out;
 }
 
 // A symlink target resolved lexically against the link's directory (inside the archive's

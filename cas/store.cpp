@@ -15,6 +15,7 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/io.hpp"
 
 namespace cas {
 
@@ -247,15 +248,7 @@ Digest Store::hash_blob(const Digest& d) const {
 void Store::read_blob_chunks(const Digest& d, const std::function<void(const char*, size_t)>& f) const {
     sys::UniqueFd fd = open_blob(d);
     std::string buf(1 << 20, '\0');
-    while (true) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            sys::throw_errno("read blob " + d.str());
-        }
-        if (n == 0) break;
-        f(buf.data(), size_t(n));
-    }
+    sys::read_chunks(fd.get(), buf.data(), buf.size(), "blob " + d.str(), f);
 }
 
 }  // namespace cas

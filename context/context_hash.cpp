@@ -20,6 +20,7 @@
 #include "context/context.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/io.hpp"
 
 namespace context {
 namespace {
@@ -136,15 +137,7 @@ std::string sha256_file_in_root(int root_fd, const std::string& rel) {
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     cas::Digester dg;
     static thread_local std::vector<char> buf(1 << 17);
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            sys::throw_errno("read " + rel);
-        }
-        if (n == 0) break;
-        dg.update(buf.data(), size_t(n));
-    }
+    sys::read_chunks(fd.get(), buf.data(), buf.size(), rel, [&](const char* p, size_t n) { dg.update(p, n); });
     return dg.finish().hex();
 }
 

@@ -1,7 +1,10 @@
 // Per-instruction variable expansion (which fields expand follows BuildKit, see
 // instructions.hpp), history text, and Go duration parsing.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <optional>
+#include <string>
 
 #include "frontend/instructions.hpp"
 #include "frontend/parse_flags.hpp"
@@ -9,6 +12,35 @@
 #include "sys/error.hpp"
 
 namespace frontend {
+
+namespace {
+
+bool parse_port(const std::string& s, unsigned& out) {
+    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    out = unsigned(std::stoul(s));
+    return out <= 65535;
+}
+
+// EXPOSE's port spec as docker's nat.ParsePortSpec checks it: PORT[-PORT][/tcp|udp|sctp].
+// Specs with ':' (ip:host:container) are left to the consumer, as before.
+std::optional<std::string> bad_port_spec(const std::string& spec) {
+    if (spec.find(':') != std::string::npos) return std::nullopt;
+    size_t slash = spec.find('/');
+    std::string range = spec.substr(0, slash);
+    if (slash != std::string::npos) {
+        std::string proto = spec.substr(slash + 1);
+        for (char& c : proto) c = char(std::tolower((unsigned char)c));
+        if (proto != "tcp" && proto != "udp" && proto != "sctp") return "invalid proto: " + spec.substr(slash + 1);
+    }
+    size_t dash = range.find('-');
+    unsigned lo = 0, hi = 0;
+    bool ok = dash == std::string::npos ? parse_port(range, lo)
+                                        : parse_port(range.substr(0, dash), lo) && parse_port(range.substr(dash + 1), hi) && hi >= lo;
+    if (!ok) return "invalid containerPort: " + range;
+    return std::nullopt;
+}
+
+}  // namespace
 
 Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::Env& env) {
     using K = Instruction::Kind;
@@ -49,6 +81,8 @@ Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::E
                 out.args.clear();
                 for (const auto& a : in.args)
                     for (auto& w : lex.process_words(a, env)) out.args.push_back(std::move(w));
+                for (const auto& p : out.args)
+                    if (auto why = bad_port_spec(p)) fail(*why);
                 break;
             }
             case K::Volume:

@@ -13,6 +13,7 @@
 #include "layers/whiteout.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/io.hpp"
 
 namespace layers {
 namespace {
@@ -48,15 +49,7 @@ cas::Digest digest_file(int dirfd, const std::string& name, const std::string& s
     if (!fd) sys::throw_errno("open " + shown);
     cas::Digester d;
     std::vector<char> buf(1 << 20);
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            sys::throw_errno("read " + shown);
-        }
-        if (n == 0) break;
-        d.update(buf.data(), size_t(n));
-    }
+    sys::read_chunks(fd.get(), buf.data(), buf.size(), shown, [&](const char* p, size_t n) { d.update(p, n); });
     return d.finish();
 }
 

@@ -55,22 +55,9 @@ bool is_overlay_whiteout(mode_t mode, dev_t rdev) { return S_ISCHR(mode) && majo
 bool is_overlay_opaque_value(std::string_view v) { return v == "y"; }
 
 std::string clean_entry_path(std::string_view path) {
-    std::vector<std::string_view> parts;
-    size_t i = 0;
-    while (i <= path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string_view::npos) j = path.size();
-        std::string_view c = path.substr(i, j - i);
-        if (c == "..") throw sys::Error(sys::Code::InvalidInput, "path " + std::string(path) + " contains \"..\"");
-        if (!c.empty() && c != ".") parts.push_back(c);
-        i = j + 1;
-    }
-    std::string out;
-    for (auto c : parts) {
-        if (!out.empty()) out += '/';
-        out += c;
-    }
-    return out;
+    std::optional<std::string> out = sys::clean_entry_name(path);
+    if (!out) throw sys::Error(sys::Code::InvalidInput, "path " + std::string(path) + " contains \"..\"");
+    return *out;
 }
 
 bool layer_xattr_allowed(std::string_view name) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sys/error.hpp"
+#include "sys/io.hpp"
 #include "sys/path.hpp"
 
 namespace sys {
@@ -33,17 +34,11 @@ std::string read_file(const std::string& path, size_t max_bytes) {
     if (!fd) throw_errno("open " + path);
     std::string out;
     char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("read " + path);
-        }
-        if (n == 0) break;
-        if (out.size() + size_t(n) > max_bytes)
+    read_chunks(fd.get(), buf, sizeof buf, path, [&](const char* p, size_t n) {
+        if (out.size() + n > max_bytes)
             throw Error(Code::InvalidInput, path + ": larger than " + std::to_string(max_bytes) + " bytes");
-        out.append(buf, size_t(n));
-    }
+        out.append(p, n);
+    });
     return out;
 }
 

@@ -35,6 +35,17 @@ std::string clean_path(std::string_view path) {
     return r.empty() ? "." : r;
 }
 
+std::optional<std::string> clean_entry_name(std::string_view path) {
+    std::string out;
+    for (const std::string& c : split_fields(path, '/')) {
+        if (c == "..") return std::nullopt;
+        if (c.empty() || c == ".") continue;
+        if (!out.empty()) out += '/';
+        out += c;
+    }
+    return out;
+}
+
 std::string base_name(std::string_view path) {
     size_t k = path.rfind('/');
     return std::string(k == std::string_view::npos ? path : path.substr(k + 1));

@@ -1,5 +1,6 @@
 // Pure path and text helpers (no filesystem access): the one copy of each for every module.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,10 @@ std::vector<std::string> split_fields(std::string_view s, char sep);
 // Lexical clean like Go's path.Clean: collapse "//", drop ".", resolve ".." against the
 // previous component (never above "/" for a rooted path); "" -> ".".
 std::string clean_path(std::string_view path);
+
+// An archive entry name made relative and clean: "./a//b/" -> "a/b", "/x/./y" -> "x/y", "." -> "".
+// nullopt when any component is ".." (tar and layer entries may never climb).
+std::optional<std::string> clean_entry_name(std::string_view path);
 
 // The part after the last '/' (the whole string when it has none): "a/b" -> "b", "a/" -> "".
 std::string base_name(std::string_view path);

@@ -11,6 +11,7 @@
 #include "sys/env.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/io.hpp"
 #include "sys/path.hpp"
 
 using namespace sys;
@@ -124,4 +125,38 @@ TEST(ErrorCodes, WrapKeepsCodeErrnoAndLocation) {
     EXPECT_STREQ(Error(Code::Cancelled, "x").at({}).what(), "x");  // no location: unchanged
     EXPECT_STREQ(code_name(Code::Cancelled), "cancelled");
     EXPECT_STREQ(code_name(Code::ExecFailed), "exec failed");
+}
+
+TEST(Io, ReadChunksToEofAndErrors) {
+    TempDir t("/tmp", "imgbuild-test-");
+    std::string p = t.path() + "/f";
+    std::string data(200000, 'q');
+    write_file_atomic(p, data);
+    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    char buf[4096];
+    std::string got;
+    size_t calls = 0;
+    read_chunks(fd.get(), buf, sizeof buf, p, [&](const char* d, size_t n) {
+        got.append(d, n);
+        calls++;
+    });
+    EXPECT_EQ(got, data);
+    EXPECT_GE(calls, data.size() / sizeof buf);
+    UniqueFd dir = open_dir(t.path());
+    try {
+        read_chunks(dir.get(), buf, sizeof buf, "a dir", [](const char*, size_t) {});
+        FAIL() << "read of a directory succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.sys_errno(), EISDIR);
+        EXPECT_STREQ(e.what(), "read a dir: Is a directory");
+    }
+}
+
+TEST(Path, CleanEntryNameRefusesDotDot) {
+    EXPECT_EQ(clean_entry_name("./a//b/"), "a/b");
+    EXPECT_EQ(clean_entry_name("/x/./y"), "x/y");
+    EXPECT_EQ(clean_entry_name("."), "");
+    EXPECT_EQ(clean_entry_name("a/..b"), "a/..b");  // a name that starts with dots is fine
+    EXPECT_EQ(clean_entry_name("a/../b"), std::nullopt);
+    EXPECT_EQ(clean_entry_name(".."), std::nullopt);
 }
