@@ -70,13 +70,19 @@ static std::string dirname_of(const std::string& path) {
     return path.substr(0, pos);
 }
 
-void write_file_atomic(const std::string& path, const std::string& data, mode_t mode, bool durable) {
+UniqueFd create_temp_beside(const std::string& path, std::string* tmp_path) {
     std::string tmpl = path + ".tmp-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
-    UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));
+    UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));  // O_CREAT|O_EXCL, random suffix
     if (!fd) throw_errno("create temp file for " + path);
-    std::string tmp(buf.data());
+    *tmp_path = buf.data();
+    return fd;
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode, bool durable) {
+    std::string tmp;
+    UniqueFd fd = create_temp_beside(path, &tmp);
     try {
         write_all(fd.get(), data.data(), data.size(), tmp);
         if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod " + tmp);
