@@ -15,6 +15,7 @@
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/tempfile.hpp"
 
 namespace cas {
 

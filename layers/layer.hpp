@@ -53,14 +53,6 @@ struct LayerBlob {
 // Walk only the overlay upper dir, write a deterministic OCI layer tar into the store.
 LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const DiffOptions& opts = {});
 
-// Make dir (an upper dir about to be committed as a shared snapshot) hold exactly what
-// diff_upper writes into its layer tar: sockets are removed, and xattrs no layer carries
-// (POSIX ACLs, security.selinux, ...; see layer_xattr_allowed) are dropped, the overlay
-// opaque marker kept. Two uppers with one diff_id then commit to the same snapshot, so no
-// build can plant state a later build with the same chain id would inherit. Snapshotter::
-// commit calls it.
-void strip_to_layer_content(const std::string& dir);
-
 // Re-encode a stored layer blob with another compression (for export); returns the new blob.
 LayerBlob recompress(cas::Store& store, const cas::Digest& layer, Compression to);
 

@@ -5,7 +5,7 @@
 // lookup accepts. Short ids keep lowerdir paths short; MountGuard passes one per fsconfig.
 #include "layers/snapshotter.hpp"
 
-#include "layers/layer.hpp"
+#include "layers/strip.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "layers/layer.hpp"
+#include "layers/strip.hpp"
 #include "layers/whiteout.hpp"
 #include "sys/error.hpp"
 #include "sys/fd.hpp"

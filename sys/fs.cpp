@@ -1,4 +1,5 @@
 #include "sys/fs.hpp"
+#include "sys/tempfile.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

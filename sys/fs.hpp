@@ -20,10 +20,6 @@ std::string read_file(const std::string& path, size_t max_bytes = 64u << 20);
 // durable=false skips both fsyncs (still atomic for readers; for hot-path bookkeeping that
 // may be lost in a crash, e.g. cache usage counters).
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644, bool durable = true);
-// A new temp file "<path>.tmp-XXXXXX" beside path (same directory, so rename is atomic),
-// under an unpredictable name, created O_EXCL (never follows or reuses a planted file or
-// symlink), mode 0600 until the caller chmods it. *tmp_path receives its name.
-UniqueFd create_temp_beside(const std::string& path, std::string* tmp_path);
 void fsync_path(const std::string& path);  // file or directory
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 bool exists(const std::string& path);  // lstat succeeds

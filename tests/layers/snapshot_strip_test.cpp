@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "helpers.hpp"
-#include "layers/layer.hpp"
+#include "layers/strip.hpp"
 #include "layers/snapshotter.hpp"
 
 using namespace layers;
