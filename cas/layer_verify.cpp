@@ -132,8 +132,8 @@ private:
         if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) bad("regular file without a valid size");
         uint64_t size = uint64_t(archive_entry_size(e));
         if (size > caps_.max_total_bytes || budget_.declared_bytes + size > caps_.max_total_bytes)
-            bad("declared size " + std::to_string(size) + " takes the import past its limit of " +
-                std::to_string(caps_.max_total_bytes) + " uncompressed bytes");
+            bad("declared size " + std::to_string(size) + " exceeds the import limit of " +
+                std::to_string(caps_.max_total_bytes) + " uncompressed bytes (sparse files count in full)");
         budget_.declared_bytes += size;
     }
 
