@@ -15,6 +15,7 @@
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/tempfile.hpp"
 
 namespace cas {
 
@@ -56,10 +57,10 @@ public:
         std::string dst = dir_ + "/" + layout_blob_rel(d);
         struct stat st;
         if (::lstat(dst.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == store.blob_size(d)) return;
-        std::string tmp = dst + ".tmp";
-        sys::UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-        if (!out) sys::throw_errno("create " + tmp);
+        std::string tmp;
+        sys::UniqueFd out = sys::create_temp_beside(dst, &tmp);
         try {
+            if (::fchmod(out.get(), 0644) != 0) sys::throw_errno("chmod " + tmp);
             Digester dg;
             store.stream_blob(d, [&](const char* p, size_t n) {
                 dg.update(p, n);
@@ -95,10 +96,15 @@ private:
 // A deterministic tar (pax, mtime 0, uid/gid 0, 0644) written to a temp file, renamed on finish.
 class TarSink : public Sink {
 public:
-    explicit TarSink(const std::string& path) : path_(path), tmp_(path + ".tmp-" + std::to_string(::getpid())) {
+    explicit TarSink(const std::string& path) : path_(path) {
+        fd_ = sys::create_temp_beside(path, &tmp_);  // O_EXCL, unpredictable name: no planted symlink is followed
+        if (::fchmod(fd_.get(), 0644) != 0) {
+            ::unlink(tmp_.c_str());
+            sys::throw_errno("chmod " + tmp_);
+        }
         a_ = archive_write_new();
         archive_write_set_format_pax_restricted(a_);
-        if (archive_write_open_filename(a_, tmp_.c_str()) != ARCHIVE_OK) fail("create " + tmp_);
+        if (archive_write_open_fd(a_, fd_.get()) != ARCHIVE_OK) fail("create " + tmp_);
         add_dir("blobs");
         add_dir(kLayoutBlobsDir);
     }
@@ -129,7 +135,8 @@ public:
         if (archive_write_close(a_) != ARCHIVE_OK) fail("write " + tmp_);
         archive_write_free(a_);
         a_ = nullptr;
-        sys::fsync_path(tmp_);
+        if (::fsync(fd_.get()) != 0) sys::throw_errno("fsync " + tmp_);
+        fd_.reset();
         if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
             int e = errno;
             ::unlink(tmp_.c_str());
@@ -163,6 +170,7 @@ private:
         }
     }
     std::string path_, tmp_;
+    sys::UniqueFd fd_;
     archive* a_ = nullptr;
     std::set<std::string> added_;
 };

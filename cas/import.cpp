@@ -8,7 +8,9 @@
 
 #include <map>
 #include <memory>
+#include <set>
 
+#include "cas/layer_verify.hpp"
 #include "cas/refs.hpp"
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
@@ -59,15 +61,33 @@ struct Stored {
     uint64_t size;
 };
 
+// A layer blob on its way into the store: already there, or sealed in an uncommitted ingest
+// file (removed if the import fails). It becomes visible only after every layer verified.
+struct Staged {
+    explicit Staged(Stored st) : s(st) {}
+    Stored s;
+    std::optional<BlobWriter> writer;  // nullopt: the blob was already in the store
+    sys::UniqueFd open(const Store& store) { return writer ? writer->open_for_read() : store.open_blob(s.digest); }
+};
+
+// One layer file the plan asks for (by its path in the archive).
+struct Want {
+    std::optional<Digest> expected;
+    std::optional<uint64_t> expected_size;
+    std::shared_ptr<Staged> staged;
+};
+using Wants = std::map<std::string, Want>;
+
 // Where an archive's files come from.
 class Source {
 public:
     virtual ~Source() = default;
-    // A small metadata file (index.json, manifest.json, ...); nullopt if absent.
+    // A metadata file (index.json, manifest.json, ...); nullopt if absent.
     virtual std::optional<std::string> small_file(const std::string& path) = 0;
-    // Make the file present in the store, verifying it against the expectation when given.
-    virtual Stored to_store(const std::string& path, const std::optional<Digest>& expected,
-                            std::optional<uint64_t> expected_size) = 0;
+    // A whole small file (manifest, config); NotFound if absent, InvalidInput past cap.
+    virtual std::string small_blob(const std::string& path, size_t cap) = 0;
+    // Stage every wanted file into ingest (sealed, uncommitted), checking expectations.
+    virtual void stage(Store& store, Wants& wants) = 0;
 };
 
 void check_expected(const std::string& path, const Stored& s, const std::optional<Digest>& expected,
@@ -79,123 +99,125 @@ void check_expected(const std::string& path, const Stored& s, const std::optiona
             " (blob " + s.digest.str() + ")");
 }
 
+std::string read_capped(int fd, const std::string& path, size_t cap) {
+    std::string out;
+    char buf[65536];
+    while (true) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            sys::throw_errno("read " + path);
+        }
+        if (n == 0) break;
+        out.append(buf, size_t(n));
+        if (out.size() > cap) bad(path + ": larger than " + std::to_string(cap) + " bytes");
+    }
+    return out;
+}
+
+// Seal a staged writer and check it against what the plan expects.
+std::shared_ptr<Staged> seal(BlobWriter w, const std::string& path, const Want& want) {
+    auto st = std::make_shared<Staged>(Stored{w.seal(), w.size()});
+    check_expected(path, st->s, want.expected, want.expected_size);
+    st->writer.emplace(std::move(w));
+    return st;
+}
+
 class DirSource : public Source {
 public:
-    DirSource(Store& store, const std::string& dir, const ImportOptions& o) : store_(store), opts_(o), dirfd_(sys::open_dir(dir)) {}
+    DirSource(const std::string& dir, const ImportOptions& o) : opts_(o), dirfd_(sys::open_dir(dir)) {}
 
     std::optional<std::string> small_file(const std::string& path) override {
-        sys::UniqueFd fd = sys::try_open_in_root(dirfd_.get(), path, O_RDONLY);
-        if (!fd) {
-            if (errno == ENOENT) return std::nullopt;
-            sys::throw_errno("open " + path);
-        }
+        sys::UniqueFd fd = open_regular(path, false);
+        if (!fd) return std::nullopt;
         return read_capped(fd.get(), path, kMaxConfigBytes);
     }
 
-    Stored to_store(const std::string& path, const std::optional<Digest>& expected,
-                    std::optional<uint64_t> expected_size) override {
-        if (expected && expected_size && store_.has_blob(*expected) && store_.blob_size(*expected) == *expected_size)
-            return {*expected, *expected_size};
-        sys::UniqueFd fd = sys::open_in_root(dirfd_.get(), path, O_RDONLY);
-        struct stat st;
-        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) bad(path + ": not a regular file");
-        total_ += uint64_t(st.st_size);
-        if (total_ > opts_.max_total_bytes) bad("archive is larger than the import limit");
-        BlobWriter w = store_.writer();
-        std::string buf(1 << 20, '\0');
-        while (true) {
-            ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                sys::throw_errno("read " + path);
+    std::string small_blob(const std::string& path, size_t cap) override {
+        sys::UniqueFd fd = open_regular(path, true);
+        return read_capped(fd.get(), path, cap);
+    }
+
+    void stage(Store& store, Wants& wants) override {
+        for (auto& [path, want] : wants) {
+            if (want.expected && want.expected_size && store.has_blob(*want.expected) &&
+                store.blob_size(*want.expected) == *want.expected_size) {
+                want.staged = std::make_shared<Staged>(Stored{*want.expected, *want.expected_size});
+                continue;
             }
-            if (n == 0) break;
-            w.write(buf.data(), size_t(n));
-            if (expected_size && w.size() > *expected_size) break;  // commit reports the mismatch
+            sys::UniqueFd fd = open_regular(path, true);
+            BlobWriter w = store.writer();
+            std::string buf(1 << 20, '\0');
+            while (true) {
+                ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+                if (n < 0) {
+                    if (errno == EINTR) continue;
+                    sys::throw_errno("read " + path);
+                }
+                if (n == 0) break;
+                w.write(buf.data(), size_t(n));
+                total_ += uint64_t(n);
+                if (total_ > opts_.max_total_bytes) bad("archive is larger than the import limit");
+                if (want.expected_size && w.size() > *want.expected_size) break;  // the check below names it
+            }
+            want.staged = seal(std::move(w), path, want);
         }
-        uint64_t size = w.size();
-        Digest d = sys::with_context("import " + path, [&] { return w.commit(expected_size, expected); });
-        return {d, size};
     }
 
 private:
-    static std::string read_capped(int fd, const std::string& path, size_t cap) {
-        std::string out;
-        char buf[65536];
-        while (true) {
-            ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                sys::throw_errno("read " + path);
-            }
-            if (n == 0) break;
-            out.append(buf, size_t(n));
-            if (out.size() > cap) bad(path + ": larger than " + std::to_string(cap) + " bytes");
+    // Never opens a FIFO or a device of the layout: O_NONBLOCK, then the type is checked.
+    sys::UniqueFd open_regular(const std::string& path, bool required) {
+        sys::UniqueFd fd = sys::try_open_in_root(dirfd_.get(), path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+        if (!fd) {
+            if (errno == ENOENT && !required) return fd;
+            if (errno == ENOENT) throw sys::Error(sys::Code::NotFound, "layout has no file " + path);
+            sys::throw_errno("open " + path);
         }
-        return out;
+        struct stat st;
+        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) bad(path + ": not a regular file");
+        int fl = ::fcntl(fd.get(), F_GETFL);
+        if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+        return fd;
     }
-    Store& store_;
     const ImportOptions& opts_;
     sys::UniqueFd dirfd_;
     uint64_t total_ = 0;
 };
 
-// Reads the whole tar once: metadata files are kept in memory, every other regular file
-// is streamed into the store (unreferenced ones are left for `prune`).
+// A tar (plain, gzip or zstd) read in passes: the first keeps metadata and small files in
+// memory and learns names, sizes and links; stage() then streams only the wanted members
+// into ingest. Members nothing refers to are never stored.
 class TarSource : public Source {
 public:
-    TarSource(Store& store, const std::string& path, const ImportOptions& opts) {
-        std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
-        archive_read_support_format_tar(a.get());
-        archive_read_support_format_gnutar(a.get());
-        archive_read_support_filter_gzip(a.get());
-        archive_read_support_filter_zstd(a.get());
-        if (archive_read_open_filename(a.get(), path.c_str(), 1 << 20) != ARCHIVE_OK)
-            bad("open archive " + path + ": " + err(a.get()));
-        uint64_t entries = 0, total = 0;
-        std::string buf(1 << 20, '\0');
-        while (true) {
-            archive_entry* e = nullptr;
-            int r = archive_read_next_header(a.get(), &e);
-            if (r == ARCHIVE_EOF) break;
-            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) bad("read archive " + path + ": " + err(a.get()));
+    TarSource(const std::string& path, const ImportOptions& opts) : path_(path), opts_(opts) {
+        uint64_t entries = 0, total = 0, kept = 0;
+        scan([&](const std::string& name, archive_entry* e) -> bool {
             if (++entries > opts.max_entries) bad("archive " + path + " has more than " + std::to_string(opts.max_entries) + " entries");
-            const char* pn = archive_entry_pathname(e);
-            if (!pn) bad("archive " + path + ": entry without a name");
-            std::string name = clean_path(pn, "archive " + path);
-            if (name.empty()) continue;
             if (const char* hl = archive_entry_hardlink(e)) {
                 links_[name] = clean_path(hl, "archive " + path);
-                continue;
+                return false;
             }
             mode_t type = archive_entry_filetype(e);
             if (type == AE_IFLNK) {
-                const char* t = archive_entry_symlink(e);
-                if (t) links_[name] = resolve_link(name, t);
-                continue;
+                if (const char* t = archive_entry_symlink(e)) links_[name] = resolve_link(name, t);
+                return false;
             }
-            if (type != AE_IFREG) continue;
+            if (type != AE_IFREG) return false;
             int64_t size = archive_entry_size(e);
             if (size < 0) bad("archive " + path + ": " + name + ": bad size");
             total += uint64_t(size);
             if (total > opts.max_total_bytes) bad("archive " + path + " is larger than the import limit");
+            sizes_[name] = uint64_t(size);
             bool meta = name == "index.json" || name == "oci-layout" || name == "manifest.json" || name == "repositories";
-            if (meta) {
-                if (uint64_t(size) > kMaxConfigBytes) bad("archive " + path + ": " + name + " is too large");
-                std::string data;
-                read_entry(a.get(), path, name, [&](const char* p, size_t n) { data.append(p, n); }, buf);
-                small_[name] = std::move(data);
-                continue;
-            }
-            std::string base = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
-            if (base == "VERSION" || base == "json") continue;  // legacy per-layer metadata, never referenced
-            BlobWriter w = store.writer();
-            read_entry(a.get(), path, name, [&](const char* p, size_t n) { w.write(p, n); }, buf);
-            uint64_t n = w.size();
-            if (n != uint64_t(size)) bad("archive " + path + ": " + name + ": truncated");
-            Digest d = w.commit(n);
-            blobs_.emplace(name, Stored{d, n});
-        }
+            if (meta && uint64_t(size) > kMaxConfigBytes) bad("archive " + path + ": " + name + " is too large");
+            if (!meta && (uint64_t(size) > kMaxConfigBytes || kept + uint64_t(size) > kKeepInMemory)) return false;
+            kept += uint64_t(size);
+            return true;
+        }, [&](const std::string& name, const std::function<void(const std::function<void(const char*, size_t)>&)>& read) {
+            std::string data;
+            read([&](const char* p, size_t n) { data.append(p, n); });
+            small_[name] = std::move(data);
+        });
     }
 
     std::optional<std::string> small_file(const std::string& path) override {
@@ -204,32 +226,90 @@ public:
         return it->second;
     }
 
-    Stored to_store(const std::string& path_in, const std::optional<Digest>& expected,
-                    std::optional<uint64_t> expected_size) override {
-        std::string path = clean_path(path_in, "archive entry");
-        for (int hops = 0; hops < 16 && !blobs_.count(path) && links_.count(path); hops++) path = links_[path];
-        auto it = blobs_.find(path);
-        if (it == blobs_.end()) throw sys::Error(sys::Code::NotFound, "archive has no file " + path_in);
-        check_expected(path_in, it->second, expected, expected_size);
-        return it->second;
+    std::string small_blob(const std::string& path_in, size_t cap) override {
+        std::string name = resolve(path_in);
+        auto sz = sizes_.find(name);
+        if (sz == sizes_.end()) throw sys::Error(sys::Code::NotFound, "archive has no file " + path_in);
+        if (sz->second > cap) bad(path_in + ": larger than " + std::to_string(cap) + " bytes");
+        if (auto it = small_.find(name); it != small_.end()) return it->second;
+        std::string data;
+        scan([&](const std::string& n, archive_entry*) { return n == name; },
+             [&](const std::string&, const auto& read) { read([&](const char* p, size_t n) { data.append(p, n); }); });
+        return data;
+    }
+
+    void stage(Store& store, Wants& wants) override {
+        std::map<std::string, std::vector<std::string>> by_member;  // member -> wanted paths
+        for (auto& [path, want] : wants) {
+            std::string name = resolve(path);
+            if (!sizes_.count(name)) throw sys::Error(sys::Code::NotFound, "archive has no file " + path);
+            by_member[name].push_back(path);
+        }
+        scan([&](const std::string& n, archive_entry*) { return by_member.count(n) && !wants[by_member[n][0]].staged; },
+             [&](const std::string& n, const auto& read) {
+                 BlobWriter w = store.writer();
+                 read([&](const char* p, size_t k) { w.write(p, k); });
+                 if (w.size() != sizes_[n]) bad("archive " + path_ + ": " + n + ": truncated");
+                 std::shared_ptr<Staged> st;
+                 for (auto& p : by_member[n]) {
+                     if (!st) st = seal(std::move(w), p, wants[p]);
+                     else check_expected(p, st->s, wants[p].expected, wants[p].expected_size);
+                     wants[p].staged = st;
+                 }
+             });
+        for (auto& [path, want] : wants)
+            if (!want.staged) throw sys::Error(sys::Code::NotFound, "archive has no file " + path);
     }
 
 private:
+    static constexpr uint64_t kKeepInMemory = 64u << 20;
+    using Reader = std::function<void(const std::function<void(const char*, size_t)>&)>;
+
     static std::string err(archive* a) {
         const char* s = archive_error_string(a);
         return s ? s : "unknown error";
     }
-    template <typename F>
-    static void read_entry(archive* a, const std::string& path, const std::string& name, F&& f, std::string& buf) {
+    std::string resolve(const std::string& path_in) {
+        std::string path = clean_path(path_in, "archive entry");
+        for (int hops = 0; hops < 16 && !sizes_.count(path) && links_.count(path); hops++) path = links_[path];
+        return path;
+    }
+
+    // One pass over the tar: take(name, read) for each regular member want() accepts.
+    void scan(const std::function<bool(const std::string&, archive_entry*)>& want,
+              const std::function<void(const std::string&, const Reader&)>& take) {
+        std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+        archive_read_support_format_tar(a.get());
+        archive_read_support_format_gnutar(a.get());
+        if (archive_read_support_filter_gzip(a.get()) != ARCHIVE_OK || archive_read_support_filter_zstd(a.get()) != ARCHIVE_OK)
+            throw sys::Error(sys::Code::FailedPrecondition, "libarchive lacks built-in gzip/zstd (it would run an external program)");
+        if (archive_read_open_filename(a.get(), path_.c_str(), 1 << 20) != ARCHIVE_OK)
+            bad("open archive " + path_ + ": " + err(a.get()));
+        std::string buf(1 << 20, '\0');
         while (true) {
-            la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
-            if (n < 0) bad("read archive " + path + ": " + name + ": " + err(a));
-            if (n == 0) break;
-            f(buf.data(), size_t(n));
+            archive_entry* e = nullptr;
+            int r = archive_read_next_header(a.get(), &e);
+            if (r == ARCHIVE_EOF) break;
+            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) bad("read archive " + path_ + ": " + err(a.get()));
+            const char* pn = archive_entry_pathname(e);
+            if (!pn) bad("archive " + path_ + ": entry without a name");
+            std::string name = clean_path(pn, "archive " + path_);
+            if (name.empty() || !want(name, e)) continue;
+            take(name, [&](const std::function<void(const char*, size_t)>& f) {
+                while (true) {
+                    la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+                    if (n < 0) bad("read archive " + path_ + ": " + name + ": " + err(a.get()));
+                    if (n == 0) break;
+                    f(buf.data(), size_t(n));
+                }
+            });
         }
     }
+
+    std::string path_;
+    const ImportOptions& opts_;
     std::map<std::string, std::string> small_;
-    std::map<std::string, Stored> blobs_;
+    std::map<std::string, uint64_t> sizes_;
     std::map<std::string, std::string> links_;
 };
 
@@ -239,42 +319,69 @@ json parse_small(const std::string& text, const std::string& what) {
     return j;
 }
 
+// What one image of the archive will add to the store, decided before anything is written.
+struct PlannedLayer {
+    std::string path;  // in the archive
+    Descriptor desc;   // docker-archive: digest, size and type known once staged
+    Digest diff_id;
+};
+struct Plan {
+    std::vector<std::string> refs;
+    std::optional<Descriptor> manifest;  // docker-archive: written once the layers are known
+    std::optional<Digest> config;
+    std::vector<PlannedLayer> layers;
+};
+struct Planned {
+    std::vector<Plan> images;
+    std::map<Digest, std::string> small;  // verified indexes, manifests, configs to put
+};
+
+// A small blob (index, manifest, config) read into memory and checked against its descriptor.
+std::string small_verified(Source& src, const Descriptor& d, size_t cap, Planned& out) {
+    if (d.size > cap) bad("blob " + d.digest.str() + " is too large (" + std::to_string(d.size) + " bytes)");
+    std::string bytes = src.small_blob(layout_blob_rel(d.digest), cap);
+    Digest got = Digest::of(bytes);
+    if (got != d.digest) bad("blob " + d.digest.str() + ": content hashes to " + got.str());
+    if (bytes.size() != d.size)
+        bad("blob " + d.digest.str() + ": size " + std::to_string(bytes.size()) + " does not match the expected " +
+            std::to_string(d.size));
+    out.small[d.digest] = bytes;
+    return bytes;
+}
+
 // ---------------------------------------------------------------- OCI layout
 
 struct Importer {
-    Store& store;
     Source& src;
     const ImportOptions& opts;
+    Planned& out;
 
-    // Import one manifest (or pick one from an index) and its closure; returns its descriptor.
-    Descriptor import_tree(const Descriptor& d, int depth = 0) {
+    // Plan one manifest (or pick one from an index) and its closure; returns its descriptor.
+    Descriptor import_tree(const Descriptor& d, Plan& plan, int depth = 0) {
         if (depth > 4) bad("index nesting too deep at " + d.digest.str());
-        if (d.size > kMaxManifestBytes) bad("manifest " + d.digest.str() + " is too large");
-        src.to_store(layout_blob_rel(d.digest), d.digest, d.size);
-        std::string bytes = store.read_verified(d.digest, kMaxManifestBytes);
+        std::string bytes = small_verified(src, d, kMaxManifestBytes, out);
         if (is_index_type(d.media_type)) {
             Index idx = sys::with_context("index " + d.digest.str(), [&] { return parse_index(bytes, d.media_type); });
-            return import_tree(pick_platform(idx, d.digest), depth + 1);
+            return import_tree(pick_platform(idx, d.digest), plan, depth + 1);
         }
         if (!is_manifest_type(d.media_type)) bad("descriptor " + d.digest.str() + " has unsupported mediaType \"" + d.media_type + "\"");
         Manifest m = sys::with_context("manifest " + d.digest.str(), [&] { return parse_manifest(bytes, d.media_type); });
-        if (m.config.size > kMaxConfigBytes) bad("config " + m.config.digest.str() + " is too large");
-        src.to_store(layout_blob_rel(m.config.digest), m.config.digest, m.config.size);
-        ImageConfig c = sys::with_context("config " + m.config.digest.str(), [&] {
-            return parse_config(store.read_verified(m.config.digest, kMaxConfigBytes));
-        });
+        std::string cfg = small_verified(src, m.config, kMaxConfigBytes, out);
+        ImageConfig c = sys::with_context("config " + m.config.digest.str(), [&] { return parse_config(cfg); });
         if (c.diff_ids.size() != m.layers.size())
             bad("manifest " + d.digest.str() + ": " + std::to_string(m.layers.size()) + " layers but the config has " +
                 std::to_string(c.diff_ids.size()) + " diff_ids");
-        for (auto& l : m.layers) {
+        for (size_t i = 0; i < m.layers.size(); i++) {
+            const Descriptor& l = m.layers[i];
             if (!is_layer_type(l.media_type)) bad("layer " + l.digest.str() + " has unsupported mediaType \"" + l.media_type + "\"");
-            src.to_store(layout_blob_rel(l.digest), l.digest, l.size);
+            plan.layers.push_back({layout_blob_rel(l.digest), l, c.diff_ids[i]});
         }
-        Descriptor out;
-        out.media_type = d.media_type;
-        out.digest = d.digest;
-        out.size = d.size;
-        return out;
+        plan.config = m.config.digest;
+        Descriptor res;
+        res.media_type = d.media_type;
+        res.digest = d.digest;
+        res.size = d.size;
+        return res;
     }
 
     Descriptor pick_platform(const Index& idx, const Digest& where) {
@@ -305,7 +412,7 @@ std::string name_from_annotations(const Descriptor& d) {
     return "";
 }
 
-std::vector<ImportedImage> import_oci(Store& store, Source& src, const ImportOptions& opts, const std::string& path) {
+Planned plan_oci(Source& src, const ImportOptions& opts, const std::string& path) {
     json layout = parse_small(*src.small_file("oci-layout"), path + ": oci-layout");
     if (!layout.is_object() || !layout.contains("imageLayoutVersion") || !layout["imageLayoutVersion"].is_string())
         bad(path + ": oci-layout has no imageLayoutVersion");
@@ -320,72 +427,107 @@ std::vector<ImportedImage> import_oci(Store& store, Source& src, const ImportOpt
     if (entries.empty()) bad(path + ": the OCI layout has no images");
     if (opts.tag && entries.size() > 1)
         bad(path + ": holds " + std::to_string(entries.size()) + " images; --tag names exactly one");
-    Importer imp{store, src, opts};
-    std::vector<ImportedImage> out;
+    Planned out;
+    Importer imp{src, opts, out};
     for (auto& d : entries) {
         std::string name = opts.tag ? normalize_ref(*opts.tag) : name_from_annotations(d);
         if (name.empty())
             bad(path + ": image " + d.digest.str() + " has no name (only a tag); give --tag NAME:TAG");
-        Descriptor m = imp.import_tree(d);
-        out.push_back({{name}, m, parse_manifest(store.read_verified(m.digest, kMaxManifestBytes)).config.digest});
+        Plan plan;
+        plan.refs = {name};
+        plan.manifest = imp.import_tree(d, plan);
+        out.images.push_back(std::move(plan));
     }
     return out;
 }
 
 // ---------------------------------------------------------------- docker-archive
 
-const char* detect_layer_type(const Store& store, const Digest& d) {
-    sys::UniqueFd fd = store.open_blob(d);
-    unsigned char m[4] = {0, 0, 0, 0};
-    ssize_t n = ::read(fd.get(), m, 4);
-    if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) return media::kLayerGzip;
-    if (n == 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return media::kLayerZstd;
-    return media::kLayer;
-}
-
-std::vector<ImportedImage> import_docker(Store& store, Source& src, const ImportOptions& opts, const std::string& path) {
+Planned plan_docker(Source& src, const ImportOptions& opts, const std::string& path) {
     json doc = parse_small(*src.small_file("manifest.json"), path + ": manifest.json");
     if (!doc.is_array() || doc.empty()) bad(path + ": manifest.json must be a non-empty array");
     if (doc.size() > 1000) bad(path + ": manifest.json lists too many images");
     if (opts.tag && doc.size() > 1) bad(path + ": holds " + std::to_string(doc.size()) + " images; --tag names exactly one");
-    std::vector<ImportedImage> out;
+    Planned out;
     for (auto& e : doc) {
         if (!e.is_object() || !e.contains("Config") || !e["Config"].is_string() || !e.contains("Layers") ||
             !e["Layers"].is_array())
             bad(path + ": manifest.json entry needs \"Config\" and \"Layers\"");
         std::string cfg_path = e["Config"].get<std::string>();
-        Stored cfg = src.to_store(cfg_path, std::nullopt, std::nullopt);
-        if (cfg.size > kMaxConfigBytes) bad(path + ": config " + cfg_path + " is too large");
-        ImageConfig c = sys::with_context(path + ": config " + cfg_path, [&] {
-            return parse_config(store.read_verified(cfg.digest, kMaxConfigBytes));
-        });
+        std::string cfg = src.small_blob(cfg_path, kMaxConfigBytes);
+        Plan plan;
+        plan.config = Digest::of(cfg);
+        out.small[*plan.config] = cfg;
+        ImageConfig c = sys::with_context(path + ": config " + cfg_path, [&] { return parse_config(cfg); });
         const json& layers = e["Layers"];
         if (layers.size() != c.diff_ids.size())
-            bad(path + ": " + std::to_string(layers.size()) + " layers but config " + cfg.digest.str() + " has " +
+            bad(path + ": " + std::to_string(layers.size()) + " layers but config " + plan.config->str() + " has " +
                 std::to_string(c.diff_ids.size()) + " diff_ids");
-        Manifest m;
-        m.config = Descriptor{media::kConfig, cfg.digest, cfg.size, {}, std::nullopt, {}, ""};
         for (size_t i = 0; i < layers.size(); i++) {
             if (!layers[i].is_string()) bad(path + ": manifest.json layer is not a string");
-            std::string lp = layers[i].get<std::string>();
-            Stored s = src.to_store(lp, std::nullopt, std::nullopt);
-            const char* mt = detect_layer_type(store, s.digest);
-            if (std::string(mt) == media::kLayer && s.digest != c.diff_ids[i])
-                bad(path + ": layer " + lp + " hashes to " + s.digest.str() + " but the config's diff_id is " +
-                    c.diff_ids[i].str());
-            m.layers.push_back(Descriptor{mt, s.digest, s.size, {}, std::nullopt, {}, ""});
+            plan.layers.push_back({layers[i].get<std::string>(), Descriptor{}, c.diff_ids[i]});
         }
-        std::string mb = serialize(m);
-        Descriptor md{media::kManifest, store.put(mb), mb.size(), {}, std::nullopt, {}, ""};
-        ImportedImage img{{}, md, cfg.digest};
-        if (opts.tag) img.refs.push_back(normalize_ref(*opts.tag));
+        if (opts.tag) plan.refs.push_back(normalize_ref(*opts.tag));
         else if (e.contains("RepoTags") && e["RepoTags"].is_array())
             for (auto& t : e["RepoTags"]) {
                 if (!t.is_string()) bad(path + ": RepoTags has a non-string");
-                img.refs.push_back(normalize_ref(t.get<std::string>()));
+                plan.refs.push_back(normalize_ref(t.get<std::string>()));
             }
-        if (img.refs.empty()) bad(path + ": image " + cfg.digest.str() + " has no RepoTags; give --tag NAME:TAG");
-        out.push_back(std::move(img));
+        if (plan.refs.empty()) bad(path + ": image " + plan.config->str() + " has no RepoTags; give --tag NAME:TAG");
+        out.images.push_back(std::move(plan));
+    }
+    return out;
+}
+
+const char* media_type_of(Compression c) {
+    switch (c) {
+        case Compression::Gzip: return media::kLayerGzip;
+        case Compression::Zstd: return media::kLayerZstd;
+        case Compression::None: break;
+    }
+    return media::kLayer;
+}
+
+// Stage the layers, verify every image's layers in order, then make it all visible at once.
+std::vector<ImportedImage> stage_verify_commit(Store& store, Source& src, Planned& p, const ImportOptions& opts) {
+    Wants wants;
+    for (auto& img : p.images)
+        for (auto& l : img.layers) {
+            Want& w = wants[l.path];
+            if (l.desc.size || !l.desc.media_type.empty()) {
+                w.expected = l.desc.digest;
+                w.expected_size = l.desc.size;
+            }
+        }
+    src.stage(store, wants);
+    LayerBudget budget;
+    for (auto& img : p.images) {
+        LayerChain chain;
+        Manifest m;
+        for (auto& l : img.layers) {
+            Staged& st = *wants[l.path].staged;
+            sys::UniqueFd fd = st.open(store);
+            if (!img.manifest) l.desc = Descriptor{media_type_of(sniff_compression_fd(fd.get())), st.s.digest, st.s.size, {}, std::nullopt, {}, ""};
+            verify_layer_stream(fd.get(), l.desc, l.diff_id, opts.caps, budget, chain);
+            m.layers.push_back(l.desc);
+        }
+        if (!img.manifest) {  // docker-archive: imgbuild writes the manifest
+            m.config = Descriptor{media::kConfig, *img.config, p.small[*img.config].size(), {}, std::nullopt, {}, ""};
+            std::string mb = serialize(m);
+            Digest md = Digest::of(mb);
+            p.small[md] = mb;
+            img.manifest = Descriptor{media::kManifest, md, mb.size(), {}, std::nullopt, {}, ""};
+        }
+    }
+    std::set<Staged*> done;
+    for (auto& [path, w] : wants)
+        if (w.staged->writer && done.insert(w.staged.get()).second) w.staged->writer->commit(w.staged->s.size, w.staged->s.digest);
+    for (auto& [d, bytes] : p.small)
+        if (!store.has_blob(d)) store.put(bytes);
+    std::vector<ImportedImage> out;
+    for (auto& img : p.images) {
+        for (auto& r : img.refs) set_ref(store, r, *img.manifest);
+        out.push_back({img.refs, *img.manifest, *img.config});
     }
     return out;
 }
@@ -420,16 +562,14 @@ std::vector<ImportedImage> import_images(Store& store, const std::string& path, 
         struct stat st;
         if (::stat(path.c_str(), &st) != 0) sys::throw_errno("stat " + path);
         std::unique_ptr<Source> src;
-        if (S_ISDIR(st.st_mode)) src = std::make_unique<DirSource>(store, path, opts);
-        else if (S_ISREG(st.st_mode)) src = std::make_unique<TarSource>(store, path, opts);
+        if (S_ISDIR(st.st_mode)) src = std::make_unique<DirSource>(path, opts);
+        else if (S_ISREG(st.st_mode)) src = std::make_unique<TarSource>(path, opts);
         else bad(path + ": not a directory or a file");
-        std::vector<ImportedImage> out;
-        if (src->small_file("manifest.json")) out = import_docker(store, *src, opts, path);
-        else if (src->small_file("oci-layout")) out = import_oci(store, *src, opts, path);
+        Planned plan;
+        if (src->small_file("manifest.json")) plan = plan_docker(*src, opts, path);
+        else if (src->small_file("oci-layout")) plan = plan_oci(*src, opts, path);
         else bad(path + ": neither an OCI layout (oci-layout, index.json) nor a docker-archive (manifest.json)");
-        for (auto& img : out)
-            for (auto& r : img.refs) set_ref(store, r, img.manifest);
-        return out;
+        return stage_verify_commit(store, *src, plan, opts);
     });
 }
 

@@ -34,6 +34,7 @@ struct BlobWriter::Impl {
     Digester digester;
     std::string buf;
     bool done = false;
+    std::optional<Digest> sealed;
 
     void flush() {
         if (buf.empty()) return;
@@ -62,7 +63,8 @@ BlobWriter::~BlobWriter() {
 }
 
 void BlobWriter::write(const void* data, size_t n) {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "write to a finished blob writer");
+    if (!impl_ || impl_->done || impl_->sealed)
+        throw sys::Error(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
         impl_->digester.update(data, n);
         if (n >= kWriteBuffer) {
@@ -90,7 +92,7 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
     try {
         im.flush();
         uint64_t size = im.digester.size();
-        Digest got = im.digester.finish();
+        Digest got = im.sealed ? *im.sealed : im.digester.finish();
         std::string name = expected ? expected->str() : got.str();
         if (expected_size && *expected_size != size)
             throw sys::Error(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
@@ -117,6 +119,23 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
         im.discard();
         throw;
     }
+}
+
+Digest BlobWriter::seal() {
+    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "seal of a finished blob writer");
+    if (!impl_->sealed) {
+        impl_->flush();
+        impl_->sealed = impl_->digester.finish();
+    }
+    return *impl_->sealed;
+}
+
+sys::UniqueFd BlobWriter::open_for_read() {
+    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "read of a finished blob writer");
+    impl_->flush();
+    sys::UniqueFd fd(::open(impl_->tmp_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) sys::throw_errno("open " + impl_->tmp_path);
+    return fd;
 }
 
 // ---------------------------------------------------------------- Store

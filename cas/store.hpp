@@ -42,6 +42,11 @@ public:
     Digest commit(std::optional<uint64_t> expected_size = std::nullopt,
                   std::optional<Digest> expected = std::nullopt);
     void abort();
+    // For verifying before commit (import): flush, finish the digest (no writes afterwards;
+    // commit uses it) and return it.
+    Digest seal();
+    // A new read-only fd on the (sealed or not) ingest file, offset 0.
+    sys::UniqueFd open_for_read();
 
 private:
     friend class Store;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cas/image.hpp"
+#include "cas/layer_verify.hpp"
 #include "cas/oci.hpp"
 #include "cas/store.hpp"
 
@@ -18,7 +19,8 @@ namespace cas {
 
 struct ImportOptions {
     std::optional<std::string> tag;              // name the (single) imported image NAME:TAG
-    uint64_t max_total_bytes = 64ull << 30;      // all blobs of one archive
+    uint64_t max_total_bytes = 64ull << 30;      // all files of one archive (as stored, compressed)
+    LayerCaps caps;                              // layer verification (cas/layer_verify.hpp)
     uint64_t max_entries = 200'000;              // tar entries
     std::string os = "linux";                    // platform picked from a multi-platform index
     std::string architecture;                    // default: this machine's
@@ -33,6 +35,9 @@ struct ImportedImage {
 // PATH is an OCI layout directory, an OCI layout tar, or a docker-archive tar (or an
 // extracted docker-archive directory). Every image is tagged; an image whose name cannot
 // be found in the archive needs opts.tag. Holds the store's shared lock throughout.
+// All or nothing: layers are staged in ingest/ and verified (verify_layer_stream, with
+// opts.caps) before any blob, manifest, config or ref becomes visible; a rejected import
+// leaves nothing behind. Members of a tar that no image refers to are never stored.
 std::vector<ImportedImage> import_images(Store& store, const std::string& path, const ImportOptions& opts = {});
 
 enum class ExportFormat { Oci, Docker };

@@ -167,8 +167,7 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
         cas::Image im = cas::load_image(store, r.manifest.digest);
         for (auto& dest : push_to) pushed[dest] = cli::push_image(g, store, im, dest, f.compression == "none" ? "" : f.compression, 3).str();
     }
-    if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r, *bases, pushed).dump(2) + "
-");
+    if (!f.metadata_file.empty()) sys::write_file_atomic(f.metadata_file, metadata_json(r, *bases, pushed).dump(2) + "\n");
     std::string tags;
     for (auto& t : r.tags) tags += " " + t;
     std::fprintf(stderr, "writing image %s%s%s\n", r.manifest.digest.str().c_str(), tags.empty() ? "" : " naming", tags.c_str());

@@ -36,7 +36,7 @@ Config load_config(const std::string& path, bool required) {
         throw Error(Code::InvalidInput, path + ": " + e.what());
     }
     if (root.IsNull()) return c;
-    check_keys(root, {"root", "run", "compression", "gc", "allow", "insecure_registries"}, "", path);
+    check_keys(root, {"root", "run", "compression", "gc", "allow", "insecure_registries", "import"}, "", path);
     try {
         if (root["root"]) c.root = root["root"].as<std::string>();
         if (root["compression"]) {
@@ -66,6 +66,16 @@ Config load_config(const std::string& path, bool required) {
             if (g["keep_storage"]) c.gc_keep_storage = parse_size(g["keep_storage"].as<std::string>(), path + ": gc.keep_storage");
             if (g["keep_duration"])
                 c.gc_keep_duration_s = parse_duration_ms(g["keep_duration"].as<std::string>(), path + ": gc.keep_duration") / 1000;
+        }
+        if (auto im = root["import"]) {
+            check_keys(im, {"max_uncompressed", "max_ratio", "ratio_min"}, "import.", path);
+            if (im["max_uncompressed"])
+                c.import_max_uncompressed = parse_size(im["max_uncompressed"].as<std::string>(), path + ": import.max_uncompressed");
+            if (im["max_ratio"]) {
+                c.import_max_ratio = im["max_ratio"].as<uint64_t>();
+                if (c.import_max_ratio == 0) throw Error(Code::InvalidInput, path + ": import.max_ratio must be at least 1");
+            }
+            if (im["ratio_min"]) c.import_ratio_min = parse_size(im["ratio_min"].as<std::string>(), path + ": import.ratio_min");
         }
     } catch (const YAML::Exception& e) {
         throw Error(Code::InvalidInput, path + ": " + e.what());

@@ -21,6 +21,10 @@ struct Config {
     int64_t gc_keep_duration_s = 0;    // 0 = keep forever
     // Entitlements granted to every build (`allow: [network.host]`), as with --allow.
     std::vector<std::string> allow;
+    // `import` caps (cas::LayerCaps); 0 = the built-in default.
+    uint64_t import_max_uncompressed = 0;
+    uint64_t import_max_ratio = 0;
+    uint64_t import_ratio_min = 0;
 };
 
 // Load from `path`. If `required` is false and the file does not exist, returns defaults.

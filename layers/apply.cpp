@@ -171,7 +171,11 @@ private:
         bool have = ::fstatat(pfd.get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
         if (oe.kind == OciEntry::Kind::Whiteout) {
             // Whiteouts hide lower layers only: an entry of this layer with that name stays.
-            if (have) return;
+            // A directory of this layer must then hide the lower one's content: opaque.
+            if (have) {
+                if (S_ISDIR(old.st_mode)) set_opaque(pfd.get(), name);
+                return;
+            }
             if (::mknodat(pfd.get(), name.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) sys::throw_errno("create whiteout");
             struct timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
             if (::utimensat(pfd.get(), name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("set times");
@@ -183,6 +187,8 @@ private:
             case AE_IFDIR: {
                 if (!(have && S_ISDIR(old.st_mode)) && ::mkdirat(pfd.get(), name.c_str(), 0700) != 0) sys::throw_errno("mkdir");
                 owner_mode_times(e, pfd.get(), name, false);
+                // Deleted then re-created in this layer: the lower directory's content stays hidden.
+                if (have && is_overlay_whiteout(old.st_mode, old.st_rdev)) set_opaque(pfd.get(), name);
                 dir_times_.emplace_back(path, timespec{archive_entry_mtime(e), 0});
                 return;
             }
@@ -249,6 +255,12 @@ private:
         if (old && old->st_ino == st.st_ino && old->st_dev == st.st_dev) return;
         if (old) sys::remove_tree_at(pfd, name);
         if (::linkat(tfd.get(), "", pfd, name.c_str(), AT_EMPTY_PATH) != 0) sys::throw_errno("link");
+    }
+
+    static void set_opaque(int pfd, const std::string& name) {
+        sys::UniqueFd fd(::openat(pfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) sys::throw_errno("open re-created directory");
+        if (::fsetxattr(fd.get(), kOverlayOpaqueXattr, "y", 1, 0) != 0) sys::throw_errno("set opaque xattr");
     }
 
     void opaque(const std::string& dir) {

@@ -7,13 +7,14 @@
 #include <optional>
 #include <string>
 
+#include "cas/decompress.hpp"
 #include "cas/digest.hpp"
 #include "cas/oci.hpp"
 #include "cas/store.hpp"
 
 namespace layers {
 
-enum class Compression { None, Gzip, Zstd };
+using Compression = cas::Compression;  // None | Gzip | Zstd
 const char* media_type_for(Compression c);  // application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]
 
 struct ApplyLimits {

@@ -5,6 +5,8 @@
 // lookup accepts. Short ids keep lowerdir paths short; MountGuard passes one per fsconfig.
 #include "layers/snapshotter.hpp"
 
+#include "layers/strip.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -179,6 +181,7 @@ void Snapshotter::commit(const std::string& name, const std::string& key) {
         if (stat(name)) throw sys::Error(sys::Code::AlreadyExists, "snapshot " + name + " already exists");
         std::string src = snap_dir(dir_, key);
         sys::remove_tree(src + "/work");  // refuses if something is still mounted there
+        strip_to_layer_content(src + "/fs");  // shared by chain id: exactly what the layer holds
         sys::fsync_path(src + "/fs");
         SnapshotInfo committed{name, info->parent, Kind::Committed, info->labels};
         sys::write_file_atomic(src + "/meta.json", to_json(committed));

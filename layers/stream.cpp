@@ -124,39 +124,14 @@ void Compressor::finish() {
     if (impl_->c == Compression::Zstd) impl_->zstd(nullptr, 0, ZSTD_e_end);
 }
 
-DecompressReader::DecompressReader(sys::UniqueFd fd, const std::string& what) : fd_(std::move(fd)), what_(what) {
-    a_ = archive_read_new();
-    if (!a_) throw sys::Error(sys::Code::Internal, what + ": archive_read_new failed");
-    archive_read_support_filter_all(a_);
-    archive_read_support_format_raw(a_);
-    struct archive_entry* e = nullptr;
-    if (archive_read_open_fd(a_, fd_.get(), 1 << 20) != ARCHIVE_OK ||
-        archive_read_next_header(a_, &e) != ARCHIVE_OK) {
-        std::string msg = what + ": cannot read: " + (archive_error_string(a_) ? archive_error_string(a_) : "?");
-        archive_read_free(a_);
-        a_ = nullptr;
-        throw sys::Error(sys::Code::InvalidInput, msg);
-    }
-    for (int i = 0; i < archive_filter_count(a_); i++) {
-        int code = archive_filter_code(a_, i);
-        if (code == ARCHIVE_FILTER_GZIP) detected_ = Compression::Gzip;
-        if (code == ARCHIVE_FILTER_ZSTD) detected_ = Compression::Zstd;
-    }
+DecompressReader::DecompressReader(sys::UniqueFd fd, const std::string& what) : fd_(std::move(fd)) {
+    detected_ = cas::sniff_compression_fd(fd_.get());
+    in_ = std::make_unique<cas::Decompressor>(fd_.get(), detected_, what);
 }
 
-DecompressReader::~DecompressReader() {
-    if (a_) archive_read_free(a_);
-}
+DecompressReader::~DecompressReader() = default;
 
-size_t DecompressReader::read(void* buf, size_t n) {
-    for (;;) {
-        la_ssize_t r = archive_read_data(a_, buf, n);
-        if (r >= 0) return size_t(r);
-        if (r == ARCHIVE_RETRY) continue;
-        throw sys::Error(sys::Code::InvalidInput,
-                         what_ + ": cannot decompress: " + (archive_error_string(a_) ? archive_error_string(a_) : "?"));
-    }
-}
+size_t DecompressReader::read(void* buf, size_t n) { return in_->read(buf, n); }
 
 }  // namespace detail
 }  // namespace layers

@@ -1,6 +1,6 @@
 // Byte streams shared by the layer writer, the extractor and recompress(): a deterministic
 // compressor (zlib gzip with no name/mtime, or zstd) feeding a sink, and a decompressing
-// reader over a stored blob (libarchive "raw" format, so gzip/zstd/xz/none are detected).
+// reader over a stored blob (gzip/zstd/none by magic; built-in decompressors only).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -8,10 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "cas/decompress.hpp"
 #include "layers/layer.hpp"
 #include "sys/fd.hpp"
-
-struct archive;
 
 namespace layers::detail {
 
@@ -42,7 +41,9 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Reads the decompressed bytes of a blob (any compression libarchive knows, or none).
+// Reads the decompressed bytes of a stored blob whose compression is not declared: gzip
+// or zstd by magic, else a plain tar. Only the built-in decompressors of cas/decompress.hpp
+// run (never libarchive's filters, which can exec external programs).
 class DecompressReader {
 public:
     DecompressReader(sys::UniqueFd fd, const std::string& what);
@@ -56,9 +57,8 @@ public:
 
 private:
     sys::UniqueFd fd_;
-    std::string what_;
-    struct archive* a_ = nullptr;
     Compression detected_ = Compression::None;
+    std::unique_ptr<cas::Decompressor> in_;
 };
 
 }  // namespace layers::detail

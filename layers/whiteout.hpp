@@ -1,50 +1,22 @@
-// Whiteouts in their two forms, and tar entry path cleaning. Pure functions.
-//   OCI form (in layer tars):   dir/.wh.NAME  (NAME deleted)   dir/.wh..wh..opq  (dir opaque)
-//   overlay form (on disk):     dir/NAME is a char device 0:0  dir has trusted.overlay.opaque=y
+// Whiteouts and tar entry paths: the pure helpers live in cas/tar_paths.hpp (import
+// verification uses them too); layers/ code uses them under these names.
 #pragma once
-#include <sys/types.h>
-
-#include <string>
-#include <string_view>
+#include "cas/tar_paths.hpp"
 
 namespace layers {
 
-inline constexpr std::string_view kWhiteoutPrefix = ".wh.";
-inline constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
-inline constexpr const char* kOverlayOpaqueXattr = "trusted.overlay.opaque";
-inline constexpr std::string_view kOverlayXattrPrefix = "trusted.overlay.";
-
-// What a (cleaned, relative) tar entry path means for overlay.
-struct OciEntry {
-    enum class Kind {
-        Plain,     // an ordinary entry: create `path`
-        Whiteout,  // create a char 0:0 device `dir/name` (name deleted below)
-        Opaque,    // set trusted.overlay.opaque=y on `dir`
-        Meta,      // another .wh..wh.* entry (aufs metadata): ignored
-    };
-    Kind kind = Kind::Plain;
-    std::string dir;   // parent directory ("" = layer root)
-    std::string name;  // the base name (for Whiteout: the hidden name)
-};
-// Throws sys::Error(InvalidInput) for whiteouts of "." / ".." / "" .
-OciEntry classify_oci_path(const std::string& clean_path);
-
-// Overlay form -> OCI tar names.
-std::string oci_whiteout_path(const std::string& dir, const std::string& name);  // dir/.wh.name
-std::string oci_opaque_path(const std::string& dir);                              // dir/.wh..wh..opq
-bool is_overlay_whiteout(mode_t mode, dev_t rdev);  // char device 0:0
-bool is_overlay_opaque_value(std::string_view xattr_value);  // "y"
-
-// Normalize a tar entry path: strip leading "/" and "./", drop "." and empty components.
-// ".." components are rejected (InvalidInput) because a layer path never needs them.
-// Returns "" for the layer root itself ("." or "/").
-std::string clean_entry_path(std::string_view path);
-
-// Split "a/b/c" into {"a/b", "c"}; {"", "c"} for a top-level name.
-std::pair<std::string, std::string> split_parent(const std::string& path);
-
-// Which xattrs cross the layer boundary (written into tars and applied from them):
-// user.*, security.capability, trusted.* except trusted.overlay.*.
-bool layer_xattr_allowed(std::string_view name);
+using cas::kOpaqueMarker;
+using cas::kOverlayOpaqueXattr;
+using cas::kOverlayXattrPrefix;
+using cas::kWhiteoutPrefix;
+using cas::OciEntry;
+using cas::classify_oci_path;
+using cas::clean_entry_path;
+using cas::is_overlay_opaque_value;
+using cas::is_overlay_whiteout;
+using cas::layer_xattr_allowed;
+using cas::oci_opaque_path;
+using cas::oci_whiteout_path;
+using cas::split_parent;
 
 }  // namespace layers

@@ -1,4 +1,5 @@
 #include "sys/fs.hpp"
+#include "sys/tempfile.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -60,13 +61,19 @@ void fsync_path(const std::string& path) {
     if (::fsync(fd.get()) != 0) throw_errno("fsync " + path);
 }
 
-void write_file_atomic(const std::string& path, const std::string& data, mode_t mode, bool durable) {
+UniqueFd create_temp_beside(const std::string& path, std::string* tmp_path) {
     std::string tmpl = path + ".tmp-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
-    UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));
+    UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));  // O_CREAT|O_EXCL, random suffix
     if (!fd) throw_errno("create temp file for " + path);
-    std::string tmp(buf.data());
+    *tmp_path = buf.data();
+    return fd;
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode, bool durable) {
+    std::string tmp;
+    UniqueFd fd = create_temp_beside(path, &tmp);
     try {
         write_all(fd.get(), data.data(), data.size(), tmp);
         if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod " + tmp);

@@ -1,4 +1,7 @@
 // Library-level import/export round trips (no external tools needed).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cas/fsck.hpp"
 #include "cas/image.hpp"
 #include "cas/transfer.hpp"
@@ -16,8 +19,8 @@ struct Transfer : cas_test::StoreFixture {
     cas::Descriptor manifest;
 
     void SetUp() override {
-        // The "layer" need not be a real tar for the store; docker import checks digest == diff_id.
-        std::string bytes = "layer bytes standing in for an uncompressed tar";
+        // An empty uncompressed tar (just the end marker): import verifies every layer.
+        std::string bytes(1024, '\0');
         layer = {cas::media::kLayer, store.put(bytes), bytes.size(), {}, std::nullopt, {}, ""};
         cas::ImageConfig c;
         c.created = "2024-01-01T00:00:00Z";
@@ -88,10 +91,37 @@ TEST_F(Transfer, TamperedBlobInLayoutRejected) {
     cas::Image im = cas::resolve_image(store, "app:1");
     std::string out = tmp.path() + "/tampered";
     cas::export_image(store, im, out, {cas::ExportFormat::Oci, {"app:1"}, nullptr});
-    sys::write_file_atomic(out + "/blobs/sha256/" + layer.digest.hex(), "layer bytes standing in for an uncompressed taR");
+    sys::write_file_atomic(out + "/blobs/sha256/" + layer.digest.hex(), std::string(1023, '\0') + "x");
     expect_error([&] { cas::import_images(other, out); }, layer.digest.str());
     EXPECT_FALSE(other.has_blob(layer.digest));
     EXPECT_TRUE(cas::list_refs(other).empty());
+}
+
+// issue 12.15: the tar export's temp file is created O_EXCL under an unpredictable name, so
+// a symlink planted at the old predictable names (PATH.tmp-<pid>, blobs/.../<hex>.tmp) is
+// never followed (the old code wrote through it into the symlink's target).
+TEST_F(Transfer, ExportTempFileNeverFollowsPlantedSymlink) {
+    cas::Image im = cas::resolve_image(store, "app:1");
+    std::string victim = tmp.path() + "/victim";
+    sys::write_file_atomic(victim, "precious\n");
+    for (auto fmt : {cas::ExportFormat::Oci, cas::ExportFormat::Docker}) {
+        std::string out = tmp.path() + (fmt == cas::ExportFormat::Oci ? "/oci.tar" : "/docker.tar");
+        ASSERT_EQ(::symlink(victim.c_str(), (out + ".tmp-" + std::to_string(::getpid())).c_str()), 0);
+        ASSERT_EQ(::symlink(victim.c_str(), (out + ".tmp").c_str()), 0);
+        cas::export_image(store, im, out, {fmt, {"app:1"}, nullptr});
+        EXPECT_EQ(sys::read_file(victim), "precious\n");
+        struct stat st;
+        ASSERT_EQ(::lstat(out.c_str(), &st), 0);
+        EXPECT_TRUE(S_ISREG(st.st_mode));
+        EXPECT_EQ(st.st_mode & 0777, 0644u);
+    }
+    // The OCI directory form: a planted <blob>.tmp symlink is neither followed nor an error.
+    std::string dir = tmp.path() + "/layout";
+    sys::mkdir_p(dir + "/blobs/sha256");
+    ASSERT_EQ(::symlink(victim.c_str(), (dir + "/blobs/sha256/" + layer.digest.hex() + ".tmp").c_str()), 0);
+    cas::export_image(store, im, dir, {cas::ExportFormat::Oci, {"app:1"}, nullptr});
+    EXPECT_EQ(sys::read_file(victim), "precious\n");
+    EXPECT_EQ(cas::Digest::of(sys::read_file(dir + "/blobs/sha256/" + layer.digest.hex())), layer.digest);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "layers/whiteout.hpp"
+#include "cas/tar_paths.hpp"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -8,7 +8,7 @@
 #include "sys/error.hpp"
 #include "sys/path.hpp"
 
-namespace layers {
+namespace cas {
 
 static bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -67,4 +67,4 @@ bool layer_xattr_allowed(std::string_view name) {
     return false;
 }
 
-}  // namespace layers
+}  // namespace cas

@@ -1,0 +1,79 @@
+// strip_to_layer_content: make an upper dir hold exactly what its layer tar holds (issue 12.13).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "layers/strip.hpp"
+#include "layers/whiteout.hpp"
+#include "sys/error.hpp"
+#include "sys/fd.hpp"
+
+namespace layers {
+namespace {
+
+// Remove the xattrs of dirfd/name that no layer tar carries (overlay's opaque marker stays:
+// diff_upper turns it into .wh..wh..opq).
+void strip_xattrs(int dirfd, const std::string& name, const std::string& shown) {
+    std::string p = "/proc/self/fd/" + std::to_string(dirfd) + (name.empty() ? "" : "/" + name);
+    ssize_t n = ::llistxattr(p.c_str(), nullptr, 0);
+    if (n < 0) {
+        if (errno == ENOTSUP) return;
+        sys::throw_errno("list xattrs of " + shown);
+    }
+    if (n == 0) return;
+    std::vector<char> names(size_t(n) + 1);
+    n = ::llistxattr(p.c_str(), names.data(), names.size());
+    if (n < 0) sys::throw_errno("list xattrs of " + shown);
+    for (size_t i = 0; i < size_t(n);) {
+        std::string key(names.data() + i);
+        i += key.size() + 1;
+        if (key.empty() || layer_xattr_allowed(key) || key == kOverlayOpaqueXattr) continue;
+        if (::lremovexattr(p.c_str(), key.c_str()) != 0 && errno != ENODATA)
+            sys::throw_errno("remove xattr " + key + " of " + shown);
+    }
+}
+
+void strip_dir(int dirfd, const std::string& shown) {
+    int dup = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dup < 0) sys::throw_errno("open " + shown);
+    DIR* dp = ::fdopendir(dup);
+    if (!dp) {
+        ::close(dup);
+        sys::throw_errno("open " + shown);
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(dp))
+        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+    ::closedir(dp);
+    for (auto& name : names) {
+        std::string path = shown + "/" + name;
+        struct stat st;
+        if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + path);
+        if (S_ISSOCK(st.st_mode)) {  // not representable in a tar: diff_upper skips it
+            if (::unlinkat(dirfd, name.c_str(), 0) != 0) sys::throw_errno("remove socket " + path);
+            continue;
+        }
+        strip_xattrs(dirfd, name, path);
+        if (!S_ISDIR(st.st_mode)) continue;
+        sys::UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub) sys::throw_errno("open " + path);
+        strip_dir(sub.get(), path);
+    }
+}
+
+}  // namespace
+
+void strip_to_layer_content(const std::string& dir) {
+    sys::with_context("strip " + dir + " to its layer content", [&] {
+        sys::UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!root) sys::throw_errno("open " + dir);
+        strip_xattrs(root.get(), "", dir);
+        strip_dir(root.get(), dir);
+    });
+}
+
+}  // namespace layers

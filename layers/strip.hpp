@@ -1,0 +1,15 @@
+// Snapshot hygiene before a commit (issue 12.13).
+#pragma once
+#include <string>
+
+namespace layers {
+
+// Make dir (an upper dir about to be committed as a shared snapshot) hold exactly what
+// diff_upper writes into its layer tar: sockets are removed, and xattrs no layer carries
+// (POSIX ACLs, security.selinux, ...; see layer_xattr_allowed) are dropped, the overlay
+// opaque marker kept. Two uppers with one diff_id then commit to the same snapshot, so no
+// build can plant state a later build with the same chain id would inherit. Snapshotter::
+// commit calls it.
+void strip_to_layer_content(const std::string& dir);
+
+}  // namespace layers
