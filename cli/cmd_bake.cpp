@@ -114,6 +114,7 @@ cli::Registrar reg_bake("bake", [](CLI::App& app, cli::Globals& g) {
     c->add_option("TARGETS", f->names, "targets or groups to build (default: the group \"default\")");
     c->add_option("-f,--file", f->file, "bake file (default imgbuild-bake.yaml)");
     c->add_option("--set", f->sets, "override a target key: PATTERN.KEY=VALUE, PATTERN.KEY+=VALUE, PATTERN.args.NAME=VALUE")
+        ->allow_extra_args(false)  // one value per --set: what follows is a TARGET
         ->take_all();
     c->add_flag("--print", f->print, "print the resolved targets as JSON and build nothing");
     c->add_flag("--push", f->push, "push every target's tags after it is built");

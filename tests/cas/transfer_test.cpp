@@ -118,6 +118,8 @@ TEST_F(Transfer, ExportTempFileNeverFollowsPlantedSymlink) {
     // The OCI directory form: a planted <blob>.tmp symlink is neither followed nor an error.
     std::string dir = tmp.path() + "/layout";
     sys::mkdir_p(dir + "/blobs/sha256");
+    sys::write_file_atomic(dir + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}\n");  // an existing layout
+    sys::write_file_atomic(dir + "/index.json", "{\"schemaVersion\":2,\"manifests\":[]}\n");
     ASSERT_EQ(::symlink(victim.c_str(), (dir + "/blobs/sha256/" + layer.digest.hex() + ".tmp").c_str()), 0);
     cas::export_image(store, im, dir, {cas::ExportFormat::Oci, {"app:1"}, nullptr});
     EXPECT_EQ(sys::read_file(victim), "precious\n");

@@ -13,7 +13,11 @@ Instruction first(const std::string& line) {
     auto ast = parse_buildfile("FROM x\n" + line + "\n", "Buildfile");
     return ast.stages.at(0).instructions.at(0);
 }
-std::string text(const std::string& line, HistoryState st = {}) { return buildkit_created_by(first(line), st); }
+// The solver hands the history writer expanded instructions (quotes removed), as BuildKit does.
+std::string text(const std::string& line, HistoryState st = {}) {
+    ShellLex lex;
+    return buildkit_created_by(expand(first(line), lex, {}), st);
+}
 }  // namespace
 
 TEST(BuildkitHistory, RunListsArgsInScope) {

@@ -50,7 +50,7 @@ TEST_P(Exported, UmociUnpackEqualsLocalOutput) {
                           shell_quote(tmp.path() + "/bundle"));
     ASSERT_EQ(u.status, 0) << u.out;
     // imgbuild's own view of the final root file system (cache hit: same steps, no rebuild).
-    CmdResult l = env.ib("build --progress plain --output type=local,dest=" + tmp.path() + "/local " +
+    CmdResult l = env.ib("build --progress plain --output type=local,preserve-owner=true,dest=" + tmp.path() + "/local " +
                          shell_quote(src("testdata/interop/" + c.name)));
     ASSERT_EQ(l.status, 0) << l.out;
     Tree a = snapshot(tmp.path() + "/bundle/rootfs");

@@ -1,2 +1,0 @@
-FROM busybox
-RUN --security=insecure make
