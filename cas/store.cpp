@@ -21,18 +21,6 @@ namespace {
 
 constexpr size_t kWriteBuffer = 1 << 20;
 
-void write_all(int fd, const char* p, size_t n, const std::string& what) {
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            sys::throw_errno("write " + what);
-        }
-        p += w;
-        n -= size_t(w);
-    }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- BlobWriter
@@ -44,10 +32,11 @@ struct BlobWriter::Impl {
     Digester digester;
     std::string buf;
     bool done = false;
+    bool durable = true;
 
     void flush() {
         if (buf.empty()) return;
-        write_all(fd.get(), buf.data(), buf.size(), tmp_path);
+        sys::write_all(fd.get(), buf.data(), buf.size(), tmp_path);
         buf.clear();
     }
     void discard() noexcept {
@@ -77,7 +66,7 @@ void BlobWriter::write(const void* data, size_t n) {
         impl_->digester.update(data, n);
         if (n >= kWriteBuffer) {
             impl_->flush();
-            write_all(impl_->fd.get(), static_cast<const char*>(data), n, impl_->tmp_path);
+            sys::write_all(impl_->fd.get(), static_cast<const char*>(data), n, impl_->tmp_path);
             return;
         }
         impl_->buf.append(static_cast<const char*>(data), n);
@@ -86,6 +75,10 @@ void BlobWriter::write(const void* data, size_t n) {
         impl_->discard();
         throw;
     }
+}
+
+void BlobWriter::set_durable(bool durable) {
+    if (impl_) impl_->durable = durable;
 }
 
 uint64_t BlobWriter::size() const { return impl_ ? impl_->digester.size() : 0; }
@@ -116,12 +109,12 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
             return got;
         }
         if (::fchmod(im.fd.get(), 0644) != 0) sys::throw_errno("chmod " + im.tmp_path);
-        if (::fsync(im.fd.get()) != 0) sys::throw_errno("fsync " + im.tmp_path);
+        if (im.durable && ::fsync(im.fd.get()) != 0) sys::throw_errno("fsync " + im.tmp_path);
         if (::rename(im.tmp_path.c_str(), final_path.c_str()) != 0)
             sys::throw_errno("commit blob " + got.str() + ": rename " + im.tmp_path);
         im.done = true;
         im.fd.reset();
-        sys::fsync_path(dir);
+        if (im.durable) sys::fsync_path(dir);
         return got;
     } catch (...) {
         im.discard();

@@ -42,6 +42,10 @@ public:
     Digest commit(std::optional<uint64_t> expected_size = std::nullopt,
                   std::optional<Digest> expected = std::nullopt);
     void abort();
+    // Layer data on the build path: commit skips both fsyncs (the rename into blobs/ stays
+    // atomic). After a power loss such a blob may be short or zero-filled; readers of cache
+    // records check the recorded size, and fsck/export verify digests.
+    void set_durable(bool durable);
 
 private:
     friend class Store;

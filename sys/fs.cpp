@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -45,7 +47,7 @@ std::string read_file(const std::string& path, size_t max_bytes) {
     return out;
 }
 
-static void write_all(int fd, const char* p, size_t n, const std::string& what) {
+void write_all(int fd, const char* p, size_t n, const std::string& what) {
     while (n > 0) {
         ssize_t w = ::write(fd, p, n);
         if (w < 0) {
@@ -88,6 +90,15 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
         throw;
     }
     if (durable) fsync_path(dirname_of(path));
+}
+
+void set_topdir_hint(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return;
+    int flags = 0;
+    if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0 || (flags & FS_TOPDIR_FL)) return;
+    flags |= FS_TOPDIR_FL;
+    (void)::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags);
 }
 
 void mkdir_p(const std::string& path, mode_t mode) {

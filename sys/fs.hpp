@@ -21,7 +21,13 @@ std::string read_file(const std::string& path, size_t max_bytes = 64u << 20);
 // may be lost in a crash, e.g. cache usage counters).
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644, bool durable = true);
 void fsync_path(const std::string& path);  // file or directory
+// write(2) all n bytes (retrying on EINTR and short writes); errors name `what`.
+void write_all(int fd, const char* p, size_t n, const std::string& what);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
+// Best effort: mark `dir` as the top of independent hierarchies (FS_TOPDIR_FL, chattr +T), so
+// ext4's Orlov allocator spreads its subdirectories (and the inodes created in them) over
+// block groups instead of packing them into the parent's group. Ignored where unsupported.
+void set_topdir_hint(const std::string& dir);
 bool exists(const std::string& path);  // lstat succeeds
 
 // Recursive delete by fds. Refuses (throws FailedPrecondition) to descend into a mount
