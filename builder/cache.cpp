@@ -48,13 +48,13 @@ static CacheRecord record_from_json(const json& j) {
     return r;
 }
 
-Cache::Cache(const cas::Store& store) : store_(store), dir_(store.cache_dir()) {
-    sys::mkdir_p(dir_ + "/records");
-    sys::mkdir_p(dir_ + "/steps");
+Cache::Cache(const cas::Store& store) : store_(store) {
+    sys::mkdir_p(store_.cache_records_dir());
+    sys::mkdir_p(store_.cache_steps_dir());
 }
 
 std::optional<CacheRecord> Cache::lookup(const cas::Digest& key) const {
-    std::string path = dir_ + "/records/" + key.hex() + ".json";
+    std::string path = store_.cache_records_dir() + "/" + key.hex() + ".json";
     std::string text;
     try {
         text = sys::read_file(path, 1 << 20);
@@ -84,7 +84,7 @@ std::optional<CacheRecord> Cache::lookup(const cas::Digest& key) const {
 
 // Atomic, not durable: a crash may lose the record (the step runs again), never corrupt it.
 void Cache::put(const CacheRecord& rec) {
-    sys::write_file_atomic(dir_ + "/records/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
+    sys::write_file_atomic(store_.cache_records_dir() + "/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
 }
 
 void Cache::touch(CacheRecord& rec) {
@@ -94,42 +94,38 @@ void Cache::touch(CacheRecord& rec) {
     if (now - rec.last_used < kTouchGranularity_s && now >= rec.last_used) return;
     rec.hits++;
     rec.last_used = now;
-    sys::write_file_atomic(dir_ + "/records/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
+    sys::write_file_atomic(store_.cache_records_dir() + "/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
 }
 
 std::vector<CacheRecord> Cache::list() const {
     std::vector<CacheRecord> out;
-    DIR* d = ::opendir((dir_ + "/records").c_str());
-    if (!d) return out;
-    while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
+    for (const std::string& n : sys::list_dir(store_.cache_records_dir(), /*missing_ok=*/true)) {
         if (n.size() != 69 || n.substr(64) != ".json") continue;
         if (!cas::Digest::valid("sha256:" + n.substr(0, 64))) continue;
         if (auto r = lookup(cas::Digest::parse("sha256:" + n.substr(0, 64)))) out.push_back(*r);
     }
-    ::closedir(d);
     return out;
 }
 
 void Cache::remove(const cas::Digest& key) {
-    std::string path = dir_ + "/records/" + key.hex() + ".json";
+    std::string path = store_.cache_records_dir() + "/" + key.hex() + ".json";
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) sys::throw_errno("remove cache record " + key.str());
 }
 
-static std::string step_file(const std::string& dir, const std::string& step_id) {
-    return dir + "/steps/" + cas::Digest::of(step_id).hex() + ".json";
+static std::string step_file(const cas::Store& store, const std::string& step_id) {
+    return store.cache_steps_dir() + "/" + cas::Digest::of(step_id).hex() + ".json";
 }
 
 std::optional<json> Cache::last_inputs(const std::string& step_id) const {
     try {
-        return json::parse(sys::read_file(step_file(dir_, step_id), 64 << 20));
+        return json::parse(sys::read_file(step_file(store_, step_id), 64 << 20));
     } catch (const std::exception&) {
         return std::nullopt;
     }
 }
 
 void Cache::save_inputs(const std::string& step_id, const json& inputs) {
-    sys::write_file_atomic(step_file(dir_, step_id), inputs.dump(), 0644, false);
+    sys::write_file_atomic(step_file(store_, step_id), inputs.dump(), 0644, false);
 }
 
 static std::string shorten(const json& v) {

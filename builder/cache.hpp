@@ -65,7 +65,6 @@ public:
 
 private:
     const cas::Store& store_;
-    std::string dir_;
 };
 
 // For a miss: describe the first difference between the inputs of this build and the last

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 
 namespace builder {
 
@@ -18,16 +19,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 void write_fd(int fd, const std::string& s) {
-    const char* p = s.data();
-    size_t n = s.size();
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return;  // progress output is best effort
-        }
-        p += w;
-        n -= size_t(w);
+    try {
+        sys::write_all(fd, s.data(), s.size(), "progress output");
+    } catch (const sys::Error&) {
+        // progress output is best effort
     }
 }
 

@@ -16,6 +16,7 @@
 #include "layers/layer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/env.hpp"
 
 namespace builder {
 
@@ -71,24 +72,7 @@ std::string Solver::timestamp(int64_t unix_seconds) const {
     return buf;
 }
 
-static std::map<std::string, std::string> env_map(const std::vector<std::string>& env) {
-    std::map<std::string, std::string> m;
-    for (const auto& kv : env) {
-        auto eq = kv.find('=');
-        if (eq == std::string::npos) m[kv] = "";
-        else m[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    return m;
-}
-
-static void set_env(std::vector<std::string>& env, const std::string& k, const std::string& v) {
-    for (auto& kv : env)
-        if (kv.compare(0, k.size() + 1, k + "=") == 0 || kv == k) {
-            kv = k + "=" + v;
-            return;
-        }
-    env.push_back(k + "=" + v);
-}
+using sys::env_map;
 
 ShellLex::Env Solver::expansion_env(const StageState& st) const {
     ShellLex::Env e = st.args;
@@ -271,7 +255,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
     };
     switch (in.kind) {
         case K::Env:
-            for (auto& kv : in.kvs) set_env(c.env, kv.key, kv.value);
+            for (auto& kv : in.kvs) sys::env_set(c.env, kv.key, kv.value);
             break;
         case K::Label:
             for (auto& kv : in.kvs) c.labels[kv.key] = kv.value;
@@ -418,7 +402,7 @@ void Solver::solve_stage(int index) {
         if (int sig = g_cancel_signal.load())
             throw Error(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +
                                                       (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?") + ")");
-        if (failed) throw Error(Code::FailedPrecondition, "cancelled: another stage failed");
+        if (failed) throw Error(Code::Cancelled, "cancelled: another stage failed");
         apply_instruction(*st, stage.instructions[i], i);
     }
     std::lock_guard<std::mutex> l(mu_);
@@ -436,7 +420,7 @@ BuildResult Solver::run() {
     for (const auto& a : plan.unused_build_args)
         progress.info("warning: build-arg \"" + a + "\" is not used by any stage built");
     context.emplace(Context::open(opts.context_dir, buildfile_path));
-    statcache.emplace(store.cache_dir() + "/statcache/" + cas::Digest::of(context->path()).short_hex(32));
+    statcache.emplace(store.statcache_dir() + "/" + cas::Digest::of(context->path()).short_hex(32));
 
     // Stages in dependency order; independent ones in parallel, at most `jobs` at once.
     // Default: every independent stage at once, as BuildKit does (stages often wait on I/O
@@ -467,7 +451,7 @@ BuildResult Solver::run() {
         try {
             futures[idx].get();
         } catch (const Error& e) {
-            bool cancel = std::string(e.what()).rfind("cancelled:", 0) == 0;
+            bool cancel = e.code() == Code::Cancelled;
             if (!first || (first_is_cancel && !cancel)) {
                 first = std::current_exception();
                 first_is_cancel = cancel;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,12 +30,10 @@ int direct_upper(MountedRoot& root, int merged_fd, const std::string& base, sys:
     std::string rel = base;
     while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
     if (rel.empty()) return -1;
-    struct open_how how {};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    long fd = ::syscall(SYS_openat2, upper.get(), rel.c_str(), &how, sizeof how);
+    int fd = sys::openat2_fd(upper.get(), rel.c_str(), O_PATH | O_DIRECTORY,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
     if (fd < 0) return -1;
-    sys::UniqueFd in_upper{int(fd)};
+    sys::UniqueFd in_upper{fd};
     struct stat a, b;
     if (::fstatat(merged_fd, rel.c_str(), &a, AT_SYMLINK_NOFOLLOW) != 0 || ::fstat(in_upper.get(), &b) != 0) return -1;
     if (!S_ISDIR(a.st_mode) || a.st_ino != b.st_ino) return -1;

@@ -9,6 +9,8 @@
 #include "layers/layer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/env.hpp"
+#include "sys/path.hpp"
 
 namespace builder {
 
@@ -18,10 +20,7 @@ using sys::Error;
 // "k=v,k=v" (docker buildx option syntax); a key without '=' gets an empty value.
 static std::vector<std::pair<std::string, std::string>> parse_kv_list(const std::string& text) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& kv : split_fields(text, ',')) {
-        auto eq = kv.find('=');
-        out.emplace_back(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
-    }
+    for (const auto& kv : sys::split_fields(text, ',')) out.push_back(sys::split_kv(kv));
     return out;
 }
 

@@ -287,7 +287,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
             }
         } else if (m.type == "cache") {
             std::string id = m.id.empty() ? clean_target(m.target, workdir) : m.id;
-            std::string dir = s.store.cache_dir() + "/mounts/" + cas::Digest::of(id).short_hex(32);
+            std::string dir = s.store.cache_mounts_dir() + "/" + cas::Digest::of(id).short_hex(32);
             bool fresh = !sys::exists(dir);
             sys::mkdir_p(dir, 0755);
             if (fresh) {

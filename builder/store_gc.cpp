@@ -38,15 +38,13 @@ void image_needs(const cas::Store& store, std::set<cas::Digest>& blobs, std::set
 
 uint64_t dir_bytes(int dirfd) {
     uint64_t total = 0;
-    int dupfd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR* d = ::fdopendir(dupfd);
-    if (!d) {
-        ::close(dupfd);
-        return 0;
+    std::vector<std::string> names;
+    try {
+        names = sys::list_dir(dirfd, "cache mounts");
+    } catch (const sys::Error&) {
+        return 0;  // unreadable: counted as empty (usage is an estimate)
     }
-    while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n == "." || n == "..") continue;
+    for (const std::string& n : names) {
         struct stat st;
         if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         if (S_ISDIR(st.st_mode)) {
@@ -56,25 +54,16 @@ uint64_t dir_bytes(int dirfd) {
             total += uint64_t(st.st_blocks) * 512;
         }
     }
-    ::closedir(d);
     return total;
 }
 
 }  // namespace
 
-PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_run) {
-    PruneResult res;
-    Cache cache(store);
-    std::set<cas::Digest> image_blobs;
-    std::set<std::string> live_chains;
-    image_needs(store, image_blobs, live_chains);
-
-    // 1. Cache records: --all, then age, then LRU down to keep_storage (cache-only bytes).
-    std::vector<CacheRecord> recs = cache.list();
-    std::sort(recs.begin(), recs.end(), [](const CacheRecord& a, const CacheRecord& b) {
+std::vector<bool> plan_record_drops(std::vector<CacheRecord>& recs, const std::set<cas::Digest>& image_blobs,
+                                    const CachePolicy& policy, int64_t now) {
+    std::stable_sort(recs.begin(), recs.end(), [](const CacheRecord& a, const CacheRecord& b) {
         return std::max(a.last_used, a.created) < std::max(b.last_used, b.created);
     });
-    int64_t now = int64_t(std::time(nullptr));
     std::vector<bool> drop(recs.size(), false);
     for (size_t i = 0; i < recs.size(); i++) {
         if (policy.all) drop[i] = true;
@@ -92,6 +81,49 @@ PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_r
         };
         for (size_t i = 0; i < recs.size() && cache_only_bytes() > *policy.keep_storage; i++) drop[i] = true;
     }
+    return drop;
+}
+
+std::vector<std::string> plan_snapshot_removal(const std::vector<layers::SnapshotInfo>& all, std::set<std::string> keep) {
+    // Keep the parents of kept snapshots too.
+    bool grew = true;
+    while (grew) {
+        grew = false;
+        for (const auto& s : all)
+            if (keep.count(s.key) && !s.parent.empty() && keep.insert(s.parent).second) grew = true;
+    }
+    // Children before parents: remove those whose key nobody keeps, deepest first.
+    std::vector<layers::SnapshotInfo> gone;
+    for (const auto& s : all)
+        if (!keep.count(s.key)) gone.push_back(s);
+    std::vector<std::string> order;
+    while (!gone.empty()) {
+        bool progress = false;
+        for (auto it = gone.begin(); it != gone.end();) {
+            bool has_child = std::any_of(gone.begin(), gone.end(), [&](const auto& o) { return o.parent == it->key; });
+            if (has_child) {
+                ++it;
+                continue;
+            }
+            order.push_back(it->key);
+            it = gone.erase(it);
+            progress = true;
+        }
+        if (!progress) break;
+    }
+    return order;
+}
+
+PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_run) {
+    PruneResult res;
+    Cache cache(store);
+    std::set<cas::Digest> image_blobs;
+    std::set<std::string> live_chains;
+    image_needs(store, image_blobs, live_chains);
+
+    // 1. Cache records: --all, then age, then LRU down to keep_storage (cache-only bytes).
+    std::vector<CacheRecord> recs = cache.list();
+    std::vector<bool> drop = plan_record_drops(recs, image_blobs, policy, int64_t(std::time(nullptr)));
     for (size_t i = 0; i < recs.size(); i++) {
         if (!drop[i]) continue;
         if (!dry_run) cache.remove(recs[i].key);
@@ -114,34 +146,9 @@ PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_r
     // the exclusive lock.
     sys::FileLock lock = store.lock_exclusive();
     layers::Snapshotter snaps(store);
-    auto all = snaps.walk();
-    std::set<std::string> keep = live_chains;
-    // Keep the parents of kept snapshots too.
-    bool grew = true;
-    while (grew) {
-        grew = false;
-        for (const auto& s : all)
-            if (keep.count(s.key) && !s.parent.empty() && keep.insert(s.parent).second) grew = true;
-    }
-    // Children before parents: remove those whose key nobody keeps, deepest first.
-    std::vector<layers::SnapshotInfo> gone;
-    for (const auto& s : all)
-        if (!keep.count(s.key)) gone.push_back(s);
-    std::set<std::string> removed;
-    while (!gone.empty()) {
-        bool progress = false;
-        for (auto it = gone.begin(); it != gone.end();) {
-            bool has_child = std::any_of(gone.begin(), gone.end(), [&](const auto& o) { return o.parent == it->key; });
-            if (has_child) {
-                ++it;
-                continue;
-            }
-            if (!dry_run) snaps.remove(it->key);
-            res.snapshots_removed++;
-            it = gone.erase(it);
-            progress = true;
-        }
-        if (!progress) break;
+    for (const std::string& key : plan_snapshot_removal(snaps.walk(), live_chains)) {
+        if (!dry_run) snaps.remove(key);
+        res.snapshots_removed++;
     }
     return res;
 }
@@ -158,17 +165,15 @@ CacheUsage cache_usage(const cas::Store& store) {
         u.total += r.layer->size;
         (image_blobs.count(r.layer->digest) ? u.shared : u.exclusive) += r.layer->size;
     }
-    std::string mounts = store.cache_dir() + "/mounts";
+    std::string mounts = store.cache_mounts_dir();
     sys::UniqueFd fd(::open(mounts.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd) {
         u.mounts = dir_bytes(fd.get());
-        DIR* d = ::opendir(mounts.c_str());
-        while (d) {
-            struct dirent* e = ::readdir(d);
-            if (!e) break;
-            if (e->d_type == DT_DIR && e->d_name[0] != '.') u.mount_dirs++;
+        for (const std::string& n : sys::list_dir(fd.get(), mounts)) {
+            struct stat st;
+            if (n[0] != '.' && ::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+                u.mount_dirs++;
         }
-        if (d) ::closedir(d);
     }
     return u;
 }

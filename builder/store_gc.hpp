@@ -5,10 +5,14 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "cas/gc.hpp"
+#include "builder/cache.hpp"
 #include "cas/store.hpp"
+#include "layers/snapshotter.hpp"
 
 namespace builder {
 
@@ -23,6 +27,16 @@ struct PruneResult {
     cas::GcResult blobs;
     size_t snapshots_removed = 0;
 };
+
+// The pure parts of prune_store, unit-tested:
+// Which records the policy drops. Sorts recs oldest first (by max(last_used, created)); the
+// result is parallel to the sorted recs: all, or older than keep_duration_s, then the oldest
+// until the cache-only layer bytes (layers no image in image_blobs uses) fit keep_storage.
+std::vector<bool> plan_record_drops(std::vector<CacheRecord>& recs, const std::set<cas::Digest>& image_blobs,
+                                    const CachePolicy& policy, int64_t now);
+// Keys of the snapshots to remove, children before parents: every snapshot whose key is not
+// in keep and is not a parent (transitively) of a kept one.
+std::vector<std::string> plan_snapshot_removal(const std::vector<layers::SnapshotInfo>& all, std::set<std::string> keep);
 
 // Apply the policy to cache records, then collect blobs and snapshots.
 PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_run = false);

@@ -33,9 +33,6 @@ public:
     virtual std::optional<std::string> existing_index() { return std::nullopt; }
 };
 
-std::string blob_rel(const Digest& d) { return "blobs/sha256/" + d.hex(); }
-
-
 class DirSink : public Sink {
 public:
     explicit DirSink(const std::string& dir) : dir_(dir) {
@@ -46,7 +43,7 @@ public:
             if (!layout && !is_empty(dir))
                 throw sys::Error(sys::Code::AlreadyExists, dir + " is not empty and not an OCI layout");
         }
-        sys::mkdir_p(dir + "/blobs/sha256");
+        sys::mkdir_p(dir + "/" + kLayoutBlobsDir);
     }
     std::optional<std::string> existing_index() override {
         if (!sys::exists(dir_ + "/index.json")) return std::nullopt;
@@ -56,7 +53,7 @@ public:
         sys::write_file_atomic(dir_ + "/" + path, data, 0644);
     }
     void add_blob(const Store& store, const Digest& d) override {
-        std::string dst = dir_ + "/" + blob_rel(d);
+        std::string dst = dir_ + "/" + layout_blob_rel(d);
         struct stat st;
         if (::lstat(dst.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == store.blob_size(d)) return;
         std::string tmp = dst + ".tmp";
@@ -86,15 +83,11 @@ public:
             throw;
         }
     }
-    void finish() override { sys::fsync_path(dir_ + "/blobs/sha256"); }
+    void finish() override { sys::fsync_path(dir_ + "/" + kLayoutBlobsDir); }
 
 private:
     static bool is_empty(const std::string& dir) {
-        std::unique_ptr<DIR, int (*)(DIR*)> dp(::opendir(dir.c_str()), ::closedir);
-        if (!dp) sys::throw_errno("open " + dir);
-        while (struct dirent* e = ::readdir(dp.get()))
-            if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") return false;
-        return true;
+        return sys::list_dir(dir).empty();
     }
     std::string dir_;
 };
@@ -107,7 +100,7 @@ public:
         archive_write_set_format_pax_restricted(a_);
         if (archive_write_open_filename(a_, tmp_.c_str()) != ARCHIVE_OK) fail("create " + tmp_);
         add_dir("blobs");
-        add_dir("blobs/sha256");
+        add_dir(kLayoutBlobsDir);
     }
     ~TarSink() override {
         if (a_) {
@@ -120,7 +113,7 @@ public:
         write(data.data(), data.size());
     }
     void add_blob(const Store& store, const Digest& d) override {
-        std::string rel = blob_rel(d);
+        std::string rel = layout_blob_rel(d);
         if (!added_.insert(rel).second) return;
         uint64_t size = store.blob_size(d);
         header(rel, AE_IFREG, 0644, size);
@@ -214,16 +207,16 @@ void export_image(const Store& store, const Image& image, const std::string& pat
 
         if (opts.format == ExportFormat::Docker) {
             json e = json::object();
-            e["Config"] = blob_rel(m.config.digest);
+            e["Config"] = layout_blob_rel(m.config.digest);
             e["RepoTags"] = names;
             e["Layers"] = json::array();
-            for (auto& l : m.layers) e["Layers"].push_back(blob_rel(l.digest));
+            for (auto& l : m.layers) e["Layers"].push_back(layout_blob_rel(l.digest));
             sink->add_bytes("manifest.json", json::array({e}).dump());
             sink->finish();
             return;
         }
 
-        if (new_manifest) sink->add_bytes(blob_rel(md.digest), *new_manifest);
+        if (new_manifest) sink->add_bytes(layout_blob_rel(md.digest), *new_manifest);
         else sink->add_blob(store, md.digest);
         Index idx;
         if (auto text = sink->existing_index()) idx = parse_index(*text);

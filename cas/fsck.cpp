@@ -11,29 +11,15 @@
 
 namespace cas {
 
-Digest hash_blob(const Store& store, const Digest& d) {
-    Digester dg;
-    store.stream_blob(d, [&](const char* p, size_t n) { dg.update(p, n); });
-    return dg.finish();
-}
+Digest hash_blob(const Store& store, const Digest& d) { return store.hash_blob(d); }
 
-static std::vector<std::string> dir_names(const std::string& dir) {
-    std::vector<std::string> out;
-    DIR* dp = ::opendir(dir.c_str());
-    if (!dp) return out;
-    while (struct dirent* e = ::readdir(dp)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") out.push_back(n);
-    }
-    ::closedir(dp);
-    return out;
-}
+static std::vector<std::string> dir_names(const std::string& dir) { return sys::list_dir(dir, /*missing_ok=*/true); }
 
 FsckReport fsck(const Store& store) {
     FsckReport r;
     sys::FileLock lock = store.lock_shared();
     // 1. Every blob hashes to its name; nothing else lives under blobs/sha256.
-    for (auto& n : dir_names(store.root() + "/blobs/sha256")) {
+    for (auto& n : dir_names(store.blobs_dir())) {
         std::string text = "sha256:" + n;
         if (!Digest::valid(text)) {
             r.problems.push_back("stray file blobs/sha256/" + n + " (not a digest)");

@@ -55,12 +55,12 @@ BlobReader store_reader(const Store& store) {
 // Remove ingest files no live writer holds (a writer keeps an exclusive flock on its file).
 static void sweep_ingest(const Store& store, GcResult& res, bool dry_run) {
     std::string dir = store.ingest_dir();
-    DIR* dp = ::opendir(dir.c_str());
-    if (!dp) return;
     std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(dp))
-        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
-    ::closedir(dp);
+    try {
+        names = sys::list_dir(dir, /*missing_ok=*/true);
+    } catch (const sys::Error&) {
+        return;  // unreadable ingest dir: nothing to sweep (as before)
+    }
     for (auto& n : names) {
         std::string p = dir + "/" + n;
         sys::UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
@@ -93,7 +93,7 @@ GcResult collect_garbage(Store& store, const GcOptions& opts) {
         res.removed.emplace_back(d, size);
         res.bytes_freed += size;
     }
-    if (!opts.dry_run && !res.removed.empty()) sys::fsync_path(store.root() + "/blobs/sha256");
+    if (!opts.dry_run && !res.removed.empty()) sys::fsync_path(store.blobs_dir());
     sweep_ingest(store, res, opts.dry_run);
     return res;
 }

@@ -248,8 +248,6 @@ json parse_small(const std::string& text, const std::string& what) {
     return j;
 }
 
-std::string blob_path_in_layout(const Digest& d) { return "blobs/sha256/" + d.hex(); }
-
 // ---------------------------------------------------------------- OCI layout
 
 struct Importer {
@@ -261,7 +259,7 @@ struct Importer {
     Descriptor import_tree(const Descriptor& d, int depth = 0) {
         if (depth > 4) bad("index nesting too deep at " + d.digest.str());
         if (d.size > kMaxManifestBytes) bad("manifest " + d.digest.str() + " is too large");
-        src.to_store(blob_path_in_layout(d.digest), d.digest, d.size);
+        src.to_store(layout_blob_rel(d.digest), d.digest, d.size);
         std::string bytes = store.read_verified(d.digest, kMaxManifestBytes);
         if (is_index_type(d.media_type)) {
             Index idx = sys::with_context("index " + d.digest.str(), [&] { return parse_index(bytes, d.media_type); });
@@ -270,7 +268,7 @@ struct Importer {
         if (!is_manifest_type(d.media_type)) bad("descriptor " + d.digest.str() + " has unsupported mediaType \"" + d.media_type + "\"");
         Manifest m = sys::with_context("manifest " + d.digest.str(), [&] { return parse_manifest(bytes, d.media_type); });
         if (m.config.size > kMaxConfigBytes) bad("config " + m.config.digest.str() + " is too large");
-        src.to_store(blob_path_in_layout(m.config.digest), m.config.digest, m.config.size);
+        src.to_store(layout_blob_rel(m.config.digest), m.config.digest, m.config.size);
         ImageConfig c = sys::with_context("config " + m.config.digest.str(), [&] {
             return parse_config(store.read_verified(m.config.digest, kMaxConfigBytes));
         });
@@ -279,7 +277,7 @@ struct Importer {
                 std::to_string(c.diff_ids.size()) + " diff_ids");
         for (auto& l : m.layers) {
             if (!is_layer_type(l.media_type)) bad("layer " + l.digest.str() + " has unsupported mediaType \"" + l.media_type + "\"");
-            src.to_store(blob_path_in_layout(l.digest), l.digest, l.size);
+            src.to_store(layout_blob_rel(l.digest), l.digest, l.size);
         }
         Descriptor out;
         out.media_type = d.media_type;

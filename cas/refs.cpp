@@ -141,7 +141,7 @@ std::string normalize_ref(std::string_view text) {
 
 // ---------------------------------------------------------------- index.json
 
-static std::string index_path(const Store& s) { return s.root() + "/index.json"; }
+static std::string index_path(const Store& s) { return s.index_path(); }
 
 Index read_store_index(const Store& store) {
     return sys::with_context("read " + index_path(store), [&] {

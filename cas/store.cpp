@@ -1,5 +1,6 @@
-// The content store: blobs are streamed into ingest/, fsynced, verified, renamed into
-// blobs/sha256/<hex>, and the directory is fsynced. Nothing partial is ever under blobs/.
+// The content store: blobs are streamed into ingest/, fsynced (unless the writer is not
+// durable: layer data on the build path), verified, renamed into blobs/sha256/<hex>, and the
+// directory is fsynced. Nothing partial is ever under blobs/.
 #include "cas/store.hpp"
 
 #include <dirent.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 
 namespace cas {
 
@@ -26,7 +28,7 @@ constexpr size_t kWriteBuffer = 1 << 20;
 // ---------------------------------------------------------------- BlobWriter
 
 struct BlobWriter::Impl {
-    std::string root;
+    std::string blobs_dir;  // Store::blobs_dir()
     std::string tmp_path;  // ingest/<random>
     sys::UniqueFd fd;      // flock'ed exclusively while in use: prune skips live ingests
     Digester digester;
@@ -101,14 +103,14 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
         if (expected && *expected != got)
             throw sys::Error(sys::Code::InvalidInput,
                              "commit blob: content digest " + got.str() + " does not match the expected " + expected->str());
-        std::string dir = im.root + "/blobs/sha256";
+        std::string dir = im.blobs_dir;
         std::string final_path = dir + "/" + got.hex();
         struct stat st;
         if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == size) {
             im.discard();  // already present: success (blob writes are idempotent)
             return got;
         }
-        if (::fchmod(im.fd.get(), 0644) != 0) sys::throw_errno("chmod " + im.tmp_path);
+        if (::fchmod(im.fd.get(), 0444) != 0) sys::throw_errno("chmod " + im.tmp_path);  // blobs are immutable
         if (im.durable && ::fsync(im.fd.get()) != 0) sys::throw_errno("fsync " + im.tmp_path);
         if (::rename(im.tmp_path.c_str(), final_path.c_str()) != 0)
             sys::throw_errno("commit blob " + got.str() + ": rename " + im.tmp_path);
@@ -131,14 +133,15 @@ Store Store::open(const std::string& root_in) {
     Store s(root);
     sys::with_context("open store " + root, [&] {
         sys::mkdir_p(root, 0700);
-        for (const char* sub : {"/blobs/sha256", "/ingest", "/locks", "/refs", "/cache", "/snapshots", "/tmp"})
-            sys::mkdir_p(root + sub, 0700);
-        if (!sys::exists(root + "/oci-layout") || !sys::exists(root + "/index.json")) {
+        for (const std::string& dir : {s.blobs_dir(), s.ingest_dir(), s.locks_dir(), s.refs_dir(), s.cache_dir(),
+                                       s.snapshots_dir(), s.tmp_dir()})
+            sys::mkdir_p(dir, 0700);
+        if (!sys::exists(s.layout_path()) || !sys::exists(s.index_path())) {
             sys::FileLock l(s.locks_dir() + "/index.lock", sys::FileLock::Exclusive);
-            if (!sys::exists(root + "/oci-layout"))
-                sys::write_file_atomic(root + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
-            if (!sys::exists(root + "/index.json"))
-                sys::write_file_atomic(root + "/index.json",
+            if (!sys::exists(s.layout_path()))
+                sys::write_file_atomic(s.layout_path(), "{\"imageLayoutVersion\":\"1.0.0\"}");
+            if (!sys::exists(s.index_path()))
+                sys::write_file_atomic(s.index_path(),
                                        "{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[],"
                                        "\"schemaVersion\":2}");
         }
@@ -146,7 +149,9 @@ Store Store::open(const std::string& root_in) {
     return s;
 }
 
-std::string Store::blob_path(const Digest& d) const { return root_ + "/blobs/sha256/" + d.hex(); }
+std::string layout_blob_rel(const Digest& d) { return std::string(kLayoutBlobsDir) + "/" + d.hex(); }
+
+std::string Store::blob_path(const Digest& d) const { return root_ + "/" + layout_blob_rel(d); }
 
 bool Store::has_blob(const Digest& d) const {
     struct stat st;
@@ -161,7 +166,7 @@ uint64_t Store::blob_size(const Digest& d) const {
 
 BlobWriter Store::writer() {
     auto im = std::make_unique<BlobWriter::Impl>();
-    im->root = root_;
+    im->blobs_dir = blobs_dir();
     std::string tmpl = ingest_dir() + "/blob-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
@@ -213,14 +218,11 @@ void Store::delete_blob(const Digest& d) {
 
 std::vector<Digest> Store::list_blobs() const {
     std::vector<Digest> out;
-    std::string dir = root_ + "/blobs/sha256";
-    DIR* dp = ::opendir(dir.c_str());
-    if (!dp) sys::throw_errno("list " + dir);
-    while (struct dirent* e = ::readdir(dp)) {
-        std::string text = std::string("sha256:") + e->d_name;
+    std::string dir = blobs_dir();
+    for (const std::string& name : sys::with_context("list", [&] { return sys::list_dir(dir); })) {
+        std::string text = "sha256:" + name;
         if (Digest::valid(text)) out.push_back(Digest::parse(text));
     }
-    ::closedir(dp);
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -231,6 +233,24 @@ sys::FileLock Store::lock_exclusive() const {
 }
 
 void Store::stream_blob(const Digest& d, const std::function<void(const char*, size_t)>& f) const {
+    Digester dg;
+    read_blob_chunks(d, [&](const char* p, size_t n) {
+        dg.update(p, n);
+        f(p, n);
+    });
+    Digest got = dg.finish();
+    if (got != d)
+        throw sys::Error(sys::Code::InvalidInput,
+                         "blob " + d.str() + ": content does not match its digest (it hashes to " + got.str() + ")");
+}
+
+Digest Store::hash_blob(const Digest& d) const {
+    Digester dg;
+    read_blob_chunks(d, [&](const char* p, size_t n) { dg.update(p, n); });
+    return dg.finish();
+}
+
+void Store::read_blob_chunks(const Digest& d, const std::function<void(const char*, size_t)>& f) const {
     sys::UniqueFd fd = open_blob(d);
     std::string buf(1 << 20, '\0');
     while (true) {

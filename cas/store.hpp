@@ -54,6 +54,11 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// Where blobs live inside any OCI image layout (the store, an exported or imported layout):
+// kLayoutBlobsDir/<hex>.
+inline constexpr const char* kLayoutBlobsDir = "blobs/sha256";
+std::string layout_blob_rel(const Digest& d);
+
 class Store {
 public:
     // Opens (creating if needed) the store at root.
@@ -73,15 +78,27 @@ public:
     std::string read_verified(const Digest& d, size_t max_bytes = 64u << 20) const;
     // Open a blob for streaming reads (the caller verifies while reading when untrusted).
     sys::UniqueFd open_blob(const Digest& d) const;
-    // Read a blob in chunks (no verification): f(data, n) for each.
+    // Read a blob in chunks: f(data, n) for each, then verify the whole: a mismatch throws the
+    // same InvalidInput error as read_verified (after the last chunk: a consumer must treat the
+    // throw as "discard what you got").
     void stream_blob(const Digest& d, const std::function<void(const char*, size_t)>& f) const;
+    // The digest of the blob's content as it is on disk (fsck compares it with the name).
+    Digest hash_blob(const Digest& d) const;
     void delete_blob(const Digest& d);
     std::vector<Digest> list_blobs() const;
 
-    // Paths of imgbuild's own areas (created on open).
+    // Every on-disk name of the store is spelled here and nowhere else (created on open).
+    std::string blobs_dir() const { return root_ + "/" + kLayoutBlobsDir; }  // blob files (0444 once committed)
+    std::string index_path() const { return root_ + "/index.json"; }
+    std::string layout_path() const { return root_ + "/oci-layout"; }
     std::string ingest_dir() const { return root_ + "/ingest"; }
     std::string locks_dir() const { return root_ + "/locks"; }
+    std::string refs_dir() const { return root_ + "/refs"; }
     std::string cache_dir() const { return root_ + "/cache"; }
+    std::string cache_records_dir() const { return cache_dir() + "/records"; }  // build cache records (builder/)
+    std::string cache_steps_dir() const { return cache_dir() + "/steps"; }      // last inputs per step (--explain)
+    std::string cache_mounts_dir() const { return cache_dir() + "/mounts"; }    // RUN --mount=type=cache dirs
+    std::string statcache_dir() const { return cache_dir() + "/statcache"; }    // context stat caches
     std::string snapshots_dir() const { return root_ + "/snapshots"; }
     std::string tmp_dir() const { return root_ + "/tmp"; }
 
@@ -91,6 +108,7 @@ public:
 
 private:
     explicit Store(std::string root) : root_(std::move(root)) {}
+    void read_blob_chunks(const Digest& d, const std::function<void(const char*, size_t)>& f) const;
     std::string root_;
 };
 

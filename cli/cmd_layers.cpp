@@ -10,6 +10,7 @@
 #include "inspect/layer_report.hpp"
 #include "cas/image.hpp"
 #include "layers/layer_entries.hpp"
+#include "sys/path.hpp"
 
 namespace {
 
@@ -49,12 +50,12 @@ void print_changes(const inspect::LayerReport& rep, bool flat) {
         for (size_t pos = c.path.find('/'); pos != std::string::npos; pos = c.path.find('/', pos + 1), depth++) {
             std::string dir = c.path.substr(0, pos);
             if (shown.insert(dir).second) {
-                std::string name = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+                std::string name = sys::base_name(dir);
                 std::printf("  %-33s%s%s/\n", "", std::string(depth * 2, ' ').c_str(), name.c_str());
             }
         }
         shown.insert(c.path);
-        std::string name = c.path.substr(c.path.rfind('/') == std::string::npos ? 0 : c.path.rfind('/') + 1);
+        std::string name = sys::base_name(c.path);
         std::printf("  %s\n", line(mark(c.kind), c, std::string(depth * 2, ' ') + name).c_str());
     }
 }

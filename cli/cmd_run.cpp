@@ -107,8 +107,7 @@ int run_container(runtime::RunSpec& spec, const RunOpts& o) {
     try {
         r = runtime::run(spec);
     } catch (const sys::Error& e) {
-        std::string what = e.what();
-        if (what.rfind("exec ", 0) != 0) throw;
+        if (e.code() != sys::Code::ExecFailed) throw;
         std::fprintf(stderr, "imgbuild: %s\n", e.what());
         return e.sys_errno() == ENOENT ? 127 : 126;
     }

@@ -12,17 +12,16 @@
 #include "layers/snapshotter.hpp"
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
+#include "sys/env.hpp"
 
 namespace {
-
-std::string env_key(const std::string& kv) { return kv.substr(0, kv.find('=')); }
 
 // Image env first, flags override by key.
 std::vector<std::string> merge_env(const std::vector<std::string>& image, const std::vector<std::string>& flags) {
     std::vector<std::string> out;
     for (auto& e : image) {
         bool overridden = false;
-        for (auto& f : flags) overridden |= env_key(f) == env_key(e);
+        for (auto& f : flags) overridden |= sys::env_key(f) == sys::env_key(e);
         if (!overridden) out.push_back(e);
     }
     out.insert(out.end(), flags.begin(), flags.end());

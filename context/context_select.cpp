@@ -2,9 +2,7 @@
 // directory walks, --parents, and the destination rules. See context.hpp.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include "context/context.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 
 namespace context {
 namespace {
@@ -44,10 +43,7 @@ std::string unescape(const std::string& s) {
     return r;
 }
 
-std::string base_name(const std::string& p) {
-    size_t k = p.rfind('/');
-    return k == std::string::npos ? p : p.substr(k + 1);
-}
+using sys::base_name;
 
 // Resolve `comps` inside the root, following symlinks as if the root were "/" (confined),
 // the last one only if follow_last. Returns the canonical path (no symlinks, no "..") or
@@ -125,18 +121,7 @@ struct Walker {
     // Walk the directory open at `dirfd` (canonical `src`), placing children under `dst`.
     void walk(int dirfd, const std::string& src, const std::string& dst, int depth) {
         if (depth > 1024) throw sys::Error(sys::Code::InvalidInput, "copy " + src + ": directory tree too deep");
-        sys::UniqueFd dup(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
-        if (!dup) sys::throw_errno("dup");
-        DIR* d = ::fdopendir(dup.get());
-        if (!d) sys::throw_errno("opendir " + (src.empty() ? "." : src));
-        dup.release();
-        std::vector<std::string> names;
-        errno = 0;
-        while (dirent* de = ::readdir(d)) {
-            if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
-            names.emplace_back(de->d_name);
-        }
-        ::closedir(d);
+        std::vector<std::string> names = sys::list_dir(dirfd, src.empty() ? "." : src);
         std::sort(names.begin(), names.end());
         for (const auto& name : names) {
             std::string csrc = src.empty() ? name : src + "/" + name;
@@ -198,15 +183,7 @@ bool dst_less(const CopyEntry& a, const CopyEntry& b) {
 }  // namespace
 
 sys::UniqueFd open_canonical(int root_fd, const std::string& rel, int flags) {
-    struct open_how how {};
-    how.flags = uint64_t(flags | O_CLOEXEC | O_NOFOLLOW);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const char* p = rel.empty() ? "." : rel.c_str();
-    for (;;) {
-        long fd = ::syscall(SYS_openat2, root_fd, p, &how, sizeof how);
-        if (fd >= 0) return sys::UniqueFd(int(fd));
-        if (errno != EINTR && errno != EAGAIN) sys::throw_errno("open " + std::string(p));
-    }
+    return sys::open_in_root_nofollow(root_fd, rel, flags);
 }
 
 Context Context::open(const std::string& dir, const std::string& buildfile_path) {
@@ -294,16 +271,9 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
                 } catch (const sys::Error&) {
                     continue;  // not a directory
                 }
-                DIR* dd = ::fdopendir(dfd.get());
-                if (!dd) sys::throw_errno("opendir " + *dir);
-                dfd.release();
                 std::vector<std::string> names;
-                while (dirent* de = ::readdir(dd)) {
-                    std::string n = de->d_name;
-                    if (n == "." || n == "..") continue;
-                    if (path_match(comp, n)) names.push_back(n);
-                }
-                ::closedir(dd);
+                for (std::string& n : sys::list_dir(dfd.get(), *dir))
+                    if (path_match(comp, n)) names.push_back(std::move(n));
                 std::sort(names.begin(), names.end());
                 for (auto& n : names) {
                     auto nc = c;

@@ -3,12 +3,10 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/xattr.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,35 +16,15 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 
 namespace context {
 namespace {
-
-sys::UniqueFd try_in_root(int root, const std::string& path, int flags) {
-    struct open_how how {};
-    how.flags = uint64_t(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    const char* p = path.empty() ? "." : path.c_str();
-    for (;;) {
-        long fd = ::syscall(SYS_openat2, root, p, &how, sizeof how);
-        if (fd >= 0) return sys::UniqueFd(int(fd));
-        if (errno != EINTR && errno != EAGAIN) return sys::UniqueFd();
-    }
-}
 
 std::string rel_join(const std::string& a, const std::string& b) {
     if (a.empty() || a == "/") return b;
     if (b.empty()) return a;
     return a + "/" + b;
-}
-
-std::string dir_of(const std::string& p) {
-    size_t k = p.rfind('/');
-    return k == std::string::npos ? "" : p.substr(0, k);
-}
-std::string leaf_of(const std::string& p) {
-    size_t k = p.rfind('/');
-    return k == std::string::npos ? p : p.substr(k + 1);
 }
 
 void apply_owner_mode(int fd, const std::string& what, const DestWriter::Meta& m, bool is_dir) {
@@ -132,7 +110,7 @@ namespace {
 sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t mode, Owner owner, int depth) {
     if (depth > 40) throw sys::Error(sys::Code::InvalidInput, "mkdir " + path + ": too many levels of symbolic links", ELOOP);
     std::string cur;
-    sys::UniqueFd fd = try_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
+    sys::UniqueFd fd = sys::try_open_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
     if (!fd) sys::throw_errno("open destination root");
     size_t i = 0;
     while (i <= path.size()) {
@@ -142,7 +120,7 @@ sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t
         i = j + 1;
         if (c.empty() || c == ".") continue;
         std::string next = cur + "/" + c;
-        sys::UniqueFd nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+        sys::UniqueFd nfd = sys::try_open_in_root(root_fd, next, O_PATH | O_DIRECTORY);
         if (!nfd) {
             if (errno != ENOENT) sys::throw_errno("open " + next + " in destination");
             if (c == "..") sys::throw_errno("open " + next + " in destination", ENOENT);
@@ -154,7 +132,7 @@ sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t
                 if (n < 0) sys::throw_errno("readlink " + next);
                 std::string target(buf, size_t(n));
                 mkdir_in_root_depth(root_fd, target[0] == '/' ? target : cur + "/" + target, mode, owner, depth + 1);
-                nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+                nfd = sys::try_open_in_root(root_fd, next, O_PATH | O_DIRECTORY);
                 if (!nfd) sys::throw_errno("open " + next + " in destination");
                 fd = std::move(nfd);
                 cur = next;
@@ -166,7 +144,7 @@ sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t
             if (!d) sys::throw_errno("open " + next);
             if (::fchown(d.get(), owner.uid, owner.gid) != 0) sys::throw_errno("chown " + next);
             if (::fchmod(d.get(), mode & 07777) != 0) sys::throw_errno("chmod " + next);
-            nfd = try_in_root(root_fd, next, O_PATH | O_DIRECTORY);
+            nfd = sys::try_open_in_root(root_fd, next, O_PATH | O_DIRECTORY);
             if (!nfd) sys::throw_errno("open " + next + " in destination");
         }
         fd = std::move(nfd);
@@ -195,7 +173,7 @@ int DestWriter::open_dir_rel(const std::string& rel_dir) {
     if (cached_fd_ && cached_path_ == rel_dir) return cached_fd_.get();
     std::string full = rel_join(base_, rel_dir);
     if (base_ == "/") full = "/" + rel_dir;
-    sys::UniqueFd fd = try_in_root(root_, full, O_PATH | O_DIRECTORY);
+    sys::UniqueFd fd = sys::try_open_in_root(root_, full, O_PATH | O_DIRECTORY);
     if (!fd) {
         if (errno != ENOENT) sys::throw_errno("open " + full + " in destination");
         fd = mkdir_in_root(root_, full, 0755, dir_owner_);
@@ -206,10 +184,10 @@ int DestWriter::open_dir_rel(const std::string& rel_dir) {
 }
 
 int DestWriter::parent(const std::string& rel, std::string& leaf) {
-    leaf = leaf_of(rel);
+    leaf = sys::base_name(rel);
     if (leaf.empty() || leaf == "." || leaf == "..")
         throw sys::Error(sys::Code::InvalidInput, "invalid destination path " + rel);
-    return open_dir_rel(dir_of(rel));
+    return open_dir_rel(sys::dir_name(rel));
 }
 
 // Make room for a new non-directory at leaf: remove what is there unless it is a directory.
@@ -231,7 +209,7 @@ void DestWriter::dir(const std::string& rel, const Meta& m) {
     bool exists = ::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (exists && S_ISLNK(st.st_mode)) {
         // A symlink in the image where a directory goes: followed, inside the root.
-        sys::UniqueFd t = try_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
+        sys::UniqueFd t = sys::try_open_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
         if (t) return;
         if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
         exists = false;
@@ -298,7 +276,7 @@ void DestWriter::finish() {
         return std::count(a.first.begin(), a.first.end(), '/') > std::count(b.first.begin(), b.first.end(), '/');
     });
     for (auto& [rel, t] : dir_times_) {
-        sys::UniqueFd d = try_in_root(root_, rel_join(base_, rel), O_RDONLY | O_DIRECTORY);
+        sys::UniqueFd d = sys::try_open_in_root(root_, rel_join(base_, rel), O_RDONLY | O_DIRECTORY);
         if (!d) continue;
         struct timespec ts[2];
         ts[0].tv_sec = ts[1].tv_sec = t / 1000000000;
@@ -339,16 +317,16 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
         std::vector<CopyEntry> entries = plan.entries;
         bool single = !plan.dest_is_dir;
         if (single) {
-            sys::UniqueFd d = try_in_root(dest_root_fd, plan.dest, O_PATH | O_DIRECTORY);
+            sys::UniqueFd d = sys::try_open_in_root(dest_root_fd, plan.dest, O_PATH | O_DIRECTORY);
             bool archive = false;
             if (spec.is_add() && entries.size() == 1 && S_ISREG(entries[0].mode)) {
                 sys::UniqueFd in = open_canonical(src.fd, entries[0].src, O_RDONLY);
                 archive = is_tar_archive(in.get());
             }
             if (!d && !archive) {
-                base = plan.dest == "/" ? "/" : dir_of(plan.dest);
+                base = plan.dest == "/" ? "/" : sys::dir_name(plan.dest);
                 if (base.empty()) base = "/";
-                entries[0].dst = leaf_of(plan.dest);
+                entries[0].dst = sys::base_name(plan.dest);
             }
         }
         bool fresh_base = false;
@@ -380,7 +358,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
             } else if (S_ISREG(e.mode)) {
                 sys::UniqueFd in = open_canonical(src.fd, e.src, O_RDONLY);
                 if (spec.is_add() && is_tar_archive(in.get())) {
-                    std::string into = single ? "" : dir_of(e.dst);
+                    std::string into = single ? "" : sys::dir_name(e.dst);
                     extract_archive(in.get(), e.src, w, into, spec.chown, spec.chmod, stats);
                     ++stats.archives;
                     continue;
@@ -416,17 +394,17 @@ void write_heredoc(int dest_root_fd, const CopySpec& spec, const std::string& na
     const std::string P = spec.where.empty() ? "" : spec.where + ": ";
     try {
         std::string d = spec.dest.empty() ? "." : spec.dest;
-        bool trailing = d.back() == '/' || leaf_of(d) == "." || leaf_of(d) == "..";
+        bool trailing = d.back() == '/' || sys::base_name(d) == "." || sys::base_name(d) == "..";
         std::string abs = d[0] == '/' ? d : sys::path_join(spec.workdir.empty() ? "/" : spec.workdir, d);
         abs = clean_path(abs[0] == '/' ? abs : "/" + abs);
         std::string base, leaf;
-        sys::UniqueFd existing = try_in_root(dest_root_fd, abs, O_PATH | O_DIRECTORY);
+        sys::UniqueFd existing = sys::try_open_in_root(dest_root_fd, abs, O_PATH | O_DIRECTORY);
         if (trailing || existing) {
             base = abs;
             leaf = name;
         } else {
-            base = dir_of(abs).empty() ? "/" : dir_of(abs);
-            leaf = leaf_of(abs);
+            base = sys::dir_name(abs).empty() ? "/" : sys::dir_name(abs);
+            leaf = sys::base_name(abs);
         }
         if (leaf.empty() || leaf.find('/') != std::string::npos || leaf == "." || leaf == "..")
             throw sys::Error(sys::Code::InvalidInput, "invalid heredoc file name \"" + leaf + "\"");

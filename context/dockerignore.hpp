@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sys/path.hpp"
+
 namespace context {
 
 // Go's filepath.Match: `*` any run of non-'/' bytes, `?` one non-'/' byte, `[a-z]` / `[^a]`
@@ -18,10 +20,9 @@ namespace context {
 bool path_match(std::string_view pattern, std::string_view name);
 // True if the text contains an unescaped glob metacharacter (`*`, `?`, `[`).
 bool has_glob_meta(std::string_view text);
-// Split on sep, keeping empty fields ("a::b" -> {"a", "", "b"}; "" -> {""}).
-std::vector<std::string> split_fields(std::string_view s, char sep);
-// filepath.Clean on a slash-separated path ("" -> ".").
-std::string clean_path(std::string_view path);
+// The path helpers live in sys/path.hpp; context code names them unqualified.
+using sys::clean_path;
+using sys::split_fields;
 
 class IgnoreMatcher {
 public:

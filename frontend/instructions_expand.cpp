@@ -15,7 +15,11 @@ Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::E
     Instruction out = in;
     auto word = [&](std::string& s) { s = lex.process_word(s, env); };
     auto fail = [&](const std::string& msg) {
-        throw sys::Error(sys::Code::InvalidInput, located_message(in.loc.file, in.loc.start_line, msg, in.original));
+        // The location travels as data on the error (at() writes the same "file:line: " prefix).
+        const sys::SourceLoc loc{in.loc.file, in.loc.start_line};
+        std::string text = located_message(loc.file, loc.line, msg, in.original);
+        text.erase(0, loc.file.size() + 1 + std::to_string(loc.line).size() + 2);
+        throw sys::Error(sys::Code::InvalidInput, text).at(loc);
     };
     try {
         switch (in.kind) {
@@ -83,7 +87,7 @@ Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::E
     } catch (const detail::LineError& e) {
         fail(e.what());
     } catch (const sys::Error& e) {
-        if (std::string(e.what()).rfind(in.loc.file + ":", 0) == 0) throw;
+        if (e.loc()) throw;  // already located (thrown by fail above)
         fail(e.what());
     }
     return out;

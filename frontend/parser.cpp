@@ -3,6 +3,9 @@
 // heredoc bodies for RUN/COPY/ADD (also under ONBUILD).
 #include "frontend/parser.hpp"
 
+#include <optional>
+#include <utility>
+
 #include "frontend/parse_lines.hpp"
 #include "frontend/parse_text.hpp"
 #include "sys/error.hpp"
@@ -155,6 +158,21 @@ std::string located_message(const std::string& name, int line, const std::string
     return out;
 }
 
+// The line and the reason of the first NUL byte or invalid UTF-8 sequence, if any.
+static std::optional<std::pair<int, std::string>> first_bad_byte(std::string_view text) {
+    size_t bad = std::string_view::npos;
+    std::string what;
+    size_t nul = text.find('\0');
+    size_t utf = 0;
+    bool ok_utf = valid_utf8(text, &utf);
+    if (nul != std::string_view::npos) bad = nul, what = "NUL byte in line";
+    if (!ok_utf && utf < bad) bad = utf, what = "invalid UTF-8 in line";
+    if (bad == std::string_view::npos) return std::nullopt;
+    int line = 1;
+    for (size_t i = 0; i < bad; ++i) line += text[i] == '\n';
+    return std::make_pair(line, what);
+}
+
 ParseResult parse_dockerfile(std::string_view text, const std::string& name, const ParseLimits& limits) {
     auto fail = [&](int line, const std::string& msg, std::string_view offending = {}) -> void {
         throw sys::Error(sys::Code::InvalidInput, located_message(name, line, msg, offending));
@@ -163,20 +181,7 @@ ParseResult parse_dockerfile(std::string_view text, const std::string& name, con
         fail(1, "file too large (" + std::to_string(text.size()) + " bytes, limit " +
                     std::to_string(limits.max_file_bytes) + ")");
     // Reject NUL bytes and invalid UTF-8 up front, with the line they are on.
-    {
-        size_t bad = std::string_view::npos;
-        std::string what;
-        size_t nul = text.find('\0');
-        size_t utf = 0;
-        bool ok_utf = valid_utf8(text, &utf);
-        if (nul != std::string_view::npos) bad = nul, what = "NUL byte in line";
-        if (!ok_utf && utf < bad) bad = utf, what = "invalid UTF-8 in line";
-        if (bad != std::string_view::npos) {
-            int line = 1;
-            for (size_t i = 0; i < bad; ++i) line += text[i] == '\n';
-            fail(line, what);
-        }
-    }
+    if (auto bad = first_bad_byte(text)) fail(bad->first, bad->second);
     ParseResult result;
     Directives d;
     Lines lines(text);

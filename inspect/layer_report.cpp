@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include "sys/path.hpp"
 
 namespace inspect {
 namespace {
@@ -36,9 +37,7 @@ bool has_below(const std::set<std::string>& s, const std::string& dir) {
 }
 
 bool is_meta(const std::string& path) {
-    size_t slash = path.rfind('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    return base.rfind(".wh.", 0) == 0;
+    return sys::base_name(path).rfind(".wh.", 0) == 0;
 }
 
 class Analyzer {

@@ -24,24 +24,6 @@ namespace {
 using detail::Entry;
 using detail::TarWriter;
 
-std::vector<std::string> list_dir(int dirfd, const std::string& shown) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) sys::throw_errno("dup " + shown);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        ::close(dup);
-        sys::throw_errno("opendir " + shown);
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (struct dirent* e = ::readdir(d)) {
-        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-        names.emplace_back(e->d_name);
-    }
-    ::closedir(d);
-    return names;
-}
-
 std::string proc_path(int dirfd, const std::string& name) {
     return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
 }
@@ -111,7 +93,7 @@ public:
             bool whiteout;
         };
         std::vector<Kid> kids;
-        for (auto& n : list_dir(dirfd, shown(rel))) {
+        for (auto& n : sys::list_dir(dirfd, shown(rel))) {
             Kid k{"", n, {}, false};
             if (::fstatat(dirfd, n.c_str(), &k.st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + shown(join(rel, n)));
             if (S_ISSOCK(k.st.st_mode)) continue;  // not representable in a tar

@@ -97,13 +97,7 @@ std::optional<SnapshotInfo> Snapshotter::stat(const std::string& key) const {
 
 std::vector<SnapshotInfo> Snapshotter::walk() const {
     std::vector<SnapshotInfo> out;
-    sys::UniqueFd fd = sys::open_dir(dir_);
-    DIR* d = ::fdopendir(fd.release());
-    if (!d) sys::throw_errno("opendir " + dir_);
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-    ::closedir(d);
-    for (const auto& n : names) {
+    for (const auto& n : sys::list_dir(dir_)) {
         if (n.size() != 16 || n.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
         std::string text;
         try {

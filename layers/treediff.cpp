@@ -66,14 +66,7 @@ struct Scanner {
     std::map<std::pair<dev_t, ino_t>, std::vector<size_t>> inodes;
 
     void walk(int dirfd, const std::string& rel) {
-        int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-        DIR* d = dup >= 0 ? ::fdopendir(dup) : nullptr;
-        if (!d) sys::throw_errno("opendir " + rel);
-        std::vector<std::string> names;
-        while (struct dirent* e = ::readdir(d))
-            if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
-        ::closedir(d);
-        for (const auto& n : names) {
+        for (const auto& n : sys::list_dir(dirfd, rel)) {
             std::string path = rel.empty() ? n : rel + "/" + n;
             struct stat st;
             if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + path);

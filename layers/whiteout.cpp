@@ -6,15 +6,14 @@
 #include <vector>
 
 #include "sys/error.hpp"
+#include "sys/path.hpp"
 
 namespace layers {
 
 static bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 std::pair<std::string, std::string> split_parent(const std::string& path) {
-    auto pos = path.rfind('/');
-    if (pos == std::string::npos) return {"", path};
-    return {path.substr(0, pos), path.substr(pos + 1)};
+    return {sys::dir_name(path), sys::base_name(path)};
 }
 
 OciEntry classify_oci_path(const std::string& clean_path) {

@@ -175,6 +175,8 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
     }
     if (eacces && (err == ENOENT || err == ENOTDIR)) err = EACCES;
     fail(&e, "exec ", plan.argv[0].c_str(), err);
+    e.exec_failed = 1;
+    e.bare_name = plan.argv[0].find('/') == std::string::npos;
     die(errfd, e);
 }
 

@@ -77,6 +77,8 @@ std::vector<std::string> exec_candidates(const std::string& argv0, const std::ve
 // What the child reports over the close-on-exec pipe when setup fails.
 struct ChildError {
     int err = 0;
+    int exec_failed = 0;  // 1: the final execve failed (the setup itself succeeded)
+    int bare_name = 0;    // 1: argv[0] has no '/', so it was looked up in $PATH
     char what[240] = {};
 };
 // Runs in the cloned child; never returns, never throws, never allocates.

@@ -7,18 +7,13 @@
 #include "runtime/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/env.hpp"
 
 namespace runtime::detail {
 
 namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-bool has_key(const std::vector<std::string>& env, const std::string& key) {
-    for (auto& e : env)
-        if (e.compare(0, key.size() + 1, key + "=") == 0) return true;
-    return false;
-}
 
 std::string clean_abs(const std::string& p, const char* what) {
     if (p.empty() || p[0] != '/') sys::fail(sys::Code::InvalidInput, std::string(what) + " must be an absolute path: \"" + p + "\"");
@@ -87,9 +82,9 @@ Plan make_plan(const RunSpec& spec) {
 
     plan.argv = spec.argv;
     plan.env = spec.env;
-    if (!has_key(plan.env, "PATH")) plan.env.push_back(std::string("PATH=") + kDefaultPath);
-    if (!has_key(plan.env, "HOSTNAME")) plan.env.push_back("HOSTNAME=" + plan.hostname);
-    if (!has_key(plan.env, "HOME")) plan.env.push_back("HOME=" + plan.id.home);
+    if (!sys::env_has(plan.env, "PATH")) plan.env.push_back(std::string("PATH=") + kDefaultPath);
+    if (!sys::env_has(plan.env, "HOSTNAME")) plan.env.push_back("HOSTNAME=" + plan.hostname);
+    if (!sys::env_has(plan.env, "HOME")) plan.env.push_back("HOME=" + plan.id.home);
     plan.exec_paths = exec_candidates(plan.argv[0], plan.env);
     for (auto& a : plan.argv) plan.argv_c.push_back(a.data());
     plan.argv_c.push_back(nullptr);

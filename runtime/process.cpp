@@ -75,14 +75,14 @@ void make_pipe(sys::UniqueFd& r, sys::UniqueFd& w) {
 sys::Error child_error(const detail::ChildError& e) {
     std::string what(e.what, strnlen(e.what, sizeof e.what));
     std::string msg;
-    if (what.rfind("exec ", 0) == 0 && what.find('/') == std::string::npos && e.err == ENOENT) {
+    if (e.exec_failed && e.bare_name && e.err == ENOENT) {
         msg = what + ": executable file not found in $PATH";
     } else {
         std::string s = std::strerror(e.err);
         if (!s.empty()) s[0] = char(std::tolower((unsigned char)s[0]));
         msg = what + ": " + s;
     }
-    sys::Code code = e.err == ENOENT ? sys::Code::NotFound : sys::Code::System;
+    sys::Code code = e.exec_failed ? sys::Code::ExecFailed : e.err == ENOENT ? sys::Code::NotFound : sys::Code::System;
     return sys::Error(code, msg, e.err);
 }
 

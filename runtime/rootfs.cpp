@@ -51,18 +51,12 @@ void ensure_in_root(int rootfd, const std::string& path, bool file) {
 }
 
 // Child side: open `path` inside the root as an O_PATH fd.
-int open_in(int rootfd, const char* path, uint64_t resolve, uint64_t extra_flags) {
-    struct open_how how{};
-    how.flags = O_PATH | O_CLOEXEC | extra_flags;
-    how.resolve = resolve;
-    int fd;
-    do fd = int(::syscall(SYS_openat2, rootfd, path, &how, sizeof how));
-    while (fd < 0 && errno == EAGAIN);
-    return fd;
+int open_in(int rootfd, const char* path, uint64_t resolve, int extra_flags) {
+    return sys::openat2_fd(rootfd, path, O_PATH | extra_flags, resolve);
 }
 
-constexpr uint64_t kStrict = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-constexpr uint64_t kConfined = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+constexpr uint64_t kStrict = sys::kResolveNoSymlinks;
+constexpr uint64_t kConfined = sys::kResolveInRoot;
 
 int mount_on_fd(const char* src, int fd, const char* type, unsigned long flags, const char* data) {
     char p[40];

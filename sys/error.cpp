@@ -12,6 +12,8 @@ const char* code_name(Code c) {
         case Code::FailedPrecondition: return "failed precondition";
         case Code::System: return "system error";
         case Code::Internal: return "internal error";
+        case Code::Cancelled: return "cancelled";
+        case Code::ExecFailed: return "exec failed";
     }
     return "error";
 }

@@ -15,9 +15,18 @@ enum class Code {
     FailedPrecondition,  // state does not allow it (lock held, store damaged, ...)
     System,              // a syscall failed (errno() says which)
     Internal,
+    Cancelled,           // stopped because something else failed first (another stage of the build)
+    ExecFailed,          // the container's command could not be executed (sys_errno(): ENOENT, EACCES, ...)
 };
 
 const char* code_name(Code c);
+
+// Where in the build input an error happened ("Buildfile", 12). Empty file: nowhere.
+struct SourceLoc {
+    std::string file;
+    int line = 0;
+    explicit operator bool() const { return !file.empty(); }
+};
 
 class Error : public std::runtime_error {
 public:
@@ -25,12 +34,28 @@ public:
         : std::runtime_error(std::move(msg)), code_(code), errno_(err) {}
     Code code() const { return code_; }
     int sys_errno() const { return errno_; }
+    // The build location, once attached with at().
+    const SourceLoc& loc() const { return loc_; }
+    // Attach the build location once: the message becomes "file:line: " + message. An error
+    // that already carries a location is returned unchanged (the innermost location wins).
+    Error at(const SourceLoc& loc) const {
+        if (loc_ || !loc) return *this;
+        Error e(code_, loc.file + ":" + std::to_string(loc.line) + ": " + what(), errno_);
+        e.loc_ = loc;
+        return e;
+    }
     // Prefix the message with what was being done: "commit layer sha256:ab..: " + message.
-    Error wrap(const std::string& context) const { return Error(code_, context + ": " + what(), errno_); }
+    // Keeps the code and the errno.
+    Error wrap(const std::string& context) const {
+        Error e(code_, context + ": " + what(), errno_);
+        e.loc_ = loc_;
+        return e;
+    }
 
 private:
     Code code_;
     int errno_;
+    SourceLoc loc_;
 };
 
 // Build an Error from errno (or an explicit errno value): "<what>: <strerror>".

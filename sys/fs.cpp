@@ -13,9 +13,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "sys/error.hpp"
+#include "sys/path.hpp"
 
 namespace sys {
 
@@ -65,13 +67,6 @@ void fsync_path(const std::string& path) {
     if (::fsync(fd.get()) != 0) throw_errno("fsync " + path);
 }
 
-static std::string dirname_of(const std::string& path) {
-    auto pos = path.find_last_of('/');
-    if (pos == std::string::npos) return ".";
-    if (pos == 0) return "/";
-    return path.substr(0, pos);
-}
-
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode, bool durable) {
     std::string tmpl = path + ".tmp-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
@@ -89,7 +84,10 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
         ::unlink(tmp.c_str());
         throw;
     }
-    if (durable) fsync_path(dirname_of(path));
+    if (durable) {
+        std::string dir = dir_name(path);
+        fsync_path(!dir.empty() ? dir : path[0] == '/' ? "/" : ".");
+    }
 }
 
 void set_topdir_hint(const std::string& dir) {
@@ -131,19 +129,7 @@ static bool is_mount_root(int fd) {
 
 static void remove_children(int dirfd, const std::string& shown, dev_t dev) {
     // Collect names first: deleting while iterating a DIR stream is unspecified.
-    int dupfd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dupfd < 0) throw_errno("dup " + shown);
-    DIR* d = ::fdopendir(dupfd);
-    if (!d) {
-        ::close(dupfd);
-        throw_errno("opendir " + shown);
-    }
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-        names.emplace_back(e->d_name);
-    }
-    ::closedir(d);
+    std::vector<std::string> names = list_dir(dirfd, shown);
     for (const auto& n : names) {
         struct stat st;
         if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -238,23 +224,69 @@ FileLock FileLock::try_lock(const std::string& path, Mode mode) {
     return l;
 }
 
-UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
+int openat2_fd(int dirfd, const char* path, int flags, uint64_t resolve, mode_t mode) noexcept {
     struct open_how how {};
     how.flags = uint64_t(flags | O_CLOEXEC);
     how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    const char* p = path.empty() ? "." : path.c_str();
+    how.resolve = resolve;
     for (;;) {
-        long fd = ::syscall(SYS_openat2, rootfd, p, &how, sizeof how);
-        if (fd >= 0) return UniqueFd(int(fd));
-        if (errno != EINTR && errno != EAGAIN) return UniqueFd();
+        long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        if (fd >= 0) return int(fd);
+        if (errno != EINTR && errno != EAGAIN) return -1;
     }
+}
+
+static_assert(kResolveInRoot == (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
+static_assert(kResolveNoSymlinks == (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+
+UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
+    return UniqueFd(openat2_fd(rootfd, path.empty() ? "." : path.c_str(), flags, kResolveInRoot, mode));
+}
+
+UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags) {
+    const char* p = path.empty() ? "." : path.c_str();
+    UniqueFd fd(openat2_fd(rootfd, p, flags | O_NOFOLLOW, kResolveNoSymlinks));
+    if (!fd) throw_errno(std::string("open ") + p);
+    return fd;
 }
 
 UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
     UniqueFd fd = try_open_in_root(rootfd, path, flags, mode);
     if (!fd) throw_errno("open " + path + " in root");
     return fd;
+}
+
+std::vector<std::string> list_dir(int dirfd, const std::string& shown) {
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) throw_errno("dup " + shown);
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dup), ::closedir);
+    if (!d) {
+        int err = errno;
+        ::close(dup);
+        throw_errno("opendir " + shown, err);
+    }
+    ::rewinddir(d.get());  // the dup shares its offset with dirfd, which may have been read before
+    std::vector<std::string> names;
+    for (;;) {
+        errno = 0;
+        struct dirent* e = ::readdir(d.get());
+        if (!e) {
+            if (errno != 0) throw_errno("read directory " + shown);
+            break;
+        }
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        names.emplace_back(e->d_name);
+    }
+    return names;
+}
+
+std::vector<std::string> list_dir(const std::string& path, bool missing_ok) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        if (missing_ok && errno == ENOENT) return {};
+        throw_errno("open " + path);
+    }
+    return list_dir(fd.get(), path);
 }
 
 UniqueFd open_dir(const std::string& path) {

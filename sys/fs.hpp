@@ -5,7 +5,9 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sys/fd.hpp"
 
@@ -21,7 +23,7 @@ std::string read_file(const std::string& path, size_t max_bytes = 64u << 20);
 // may be lost in a crash, e.g. cache usage counters).
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644, bool durable = true);
 void fsync_path(const std::string& path);  // file or directory
-// write(2) all n bytes (retrying on EINTR and short writes); errors name `what`.
+// write(2) all n bytes (retrying short writes and EINTR); errors name `what`.
 void write_all(int fd, const char* p, size_t n, const std::string& what);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 // Best effort: mark `dir` as the top of independent hierarchies (FS_TOPDIR_FL, chattr +T), so
@@ -78,6 +80,22 @@ private:
 UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
 // Same, but returns an empty fd instead of throwing (errno is set).
 UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
+// Same as open_in_root, but no symlink at all may appear in the path (RESOLVE_NO_SYMLINKS,
+// O_NOFOLLOW): for paths that are already canonical.
+UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags);
+
+// The one openat2(2) call: flags | O_CLOEXEC with the given RESOLVE_* bits, retried on
+// EINTR/EAGAIN. Returns the fd or -1 (errno set). Allocates nothing and never throws, so a
+// cloned child may call it. (The std::string wrappers above map "" to "."; this does not.)
+int openat2_fd(int dirfd, const char* path, int flags, uint64_t resolve, mode_t mode = 0) noexcept;
+constexpr uint64_t kResolveInRoot = 0x10 /*RESOLVE_IN_ROOT*/ | 0x02 /*RESOLVE_NO_MAGICLINKS*/;
+constexpr uint64_t kResolveNoSymlinks = kResolveInRoot | 0x04 /*RESOLVE_NO_SYMLINKS*/;
+
+// Names in a directory, without "." and "..", in readdir order. The DIR stream is owned
+// (closed on every path, also on a throw) and reads a duplicate of dirfd from the start.
+std::vector<std::string> list_dir(int dirfd, const std::string& shown);
+// The same by path; a missing directory is an empty list when missing_ok, else NotFound.
+std::vector<std::string> list_dir(const std::string& path, bool missing_ok = false);
 
 UniqueFd open_dir(const std::string& path);
 

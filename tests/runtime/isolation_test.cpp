@@ -118,13 +118,15 @@ TEST_F(RuntimeTest, ExecFailureIsASetupErrorNotAnExitStatus) {
         FAIL() << "expected an error";
     } catch (const sys::Error& e) {
         EXPECT_STREQ(e.what(), "exec /bin/nope: no such file or directory");
-        EXPECT_EQ(e.code(), sys::Code::NotFound);
+        EXPECT_EQ(e.code(), sys::Code::ExecFailed);
+        EXPECT_EQ(e.sys_errno(), ENOENT);
     }
     try {
         run_capture(spec({"nope"}));
         FAIL() << "expected an error";
     } catch (const sys::Error& e) {
         EXPECT_STREQ(e.what(), "exec nope: executable file not found in $PATH");
+        EXPECT_EQ(e.code(), sys::Code::ExecFailed);
     }
     ::chmod((root_->path() + "/etc/passwd").c_str(), 0644);
     try {
