@@ -89,6 +89,8 @@ measure() {
     local args=(--runs "$runs" --warmup "$warm" --export-json "$j" --style none)
     [ -n "$prep" ] && args+=(--prepare "$prep")
     log "$case/$variant: $tool x$runs"
+    local load_before
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
     if env $envs hyperfine -N "${args[@]}" "$cmd" >/dev/null 2>"$W/hf.err"; then
         jq -r --arg c "$case" --arg v "$variant" --arg t "$tool" --arg n "$runs" \
             '.results[0] | [$c, $v, $t, .min, .median, $n, ""] | @tsv' "$j" >>"$RES"
@@ -98,6 +100,7 @@ measure() {
         printf '%s\t%s\t%s\t\t\t0\t%s\n' "$case" "$variant" "$tool" "failed: ${why:-$(tail -1 "$W/hf.err")}" >>"$RES"
         log "  failed: $why"
     fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$case" "$variant" "$tool" "$load_before" "$(cut -d' ' -f1 /proc/loadavg)" >>"$W/load.tsv"
 }
 build_cmd() {  # TOOL CASE [extra args]
     local tool=$1 case=$2 bf="$SRC/bench/cases/$2/Buildfile" ctx="$W/ctx/$2" extra=${3:-}
@@ -110,11 +113,13 @@ build_cmd() {  # TOOL CASE [extra args]
 }
 BUILDERS="imgbuild docker buildah podman"
 # One cold imgbuild build with --metadata-file: per-step durations for RESULTS.md.
-step_times() {  # CASE [extra]  (three samples; report.py takes each step's median)
+step_times() {  # CASE [extra]  (three samples; report.py takes each step's median and the slowest step's phases)
     local i
     for i in 1 2 3; do
         "$W/prep" reset_imgbuild
-        $(build_cmd imgbuild "$1" "${2:-}") --metadata-file "$W/meta-$1.$i.json" >/dev/null 2>&1 || true
+        # --progress json: the "phases" events split each step (resolve, mount, spawn, wait, copy, diff, commit).
+        $(build_cmd imgbuild "$1" "${2:-}" | sed 's/--progress quiet/--progress json/') \
+            --metadata-file "$W/meta-$1.$i.json" >/dev/null 2>"$W/progress-$1.$i.jsonl" || true
     done
 }
 

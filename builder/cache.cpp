@@ -1,6 +1,7 @@
 #include "builder/cache.hpp"
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <ctime>
 
@@ -70,17 +71,29 @@ std::optional<CacheRecord> Cache::lookup(const cas::Digest& key) const {
     }
     CacheRecord& r = *parsed;
     if (r.key != key) return std::nullopt;
-    if (r.layer && !store_.has_blob(r.layer->digest)) return std::nullopt;
+    // The blob was written without fsync: after a power loss it may be short (ext4 delayed
+    // allocation leaves zero-length files), so its size must match.
+    if (r.layer) {
+        struct stat st;
+        if (::lstat(store_.blob_path(r.layer->digest).c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+            uint64_t(st.st_size) != r.layer->size)
+            return std::nullopt;
+    }
     return r;
 }
 
+// Atomic, not durable: a crash may lose the record (the step runs again), never corrupt it.
 void Cache::put(const CacheRecord& rec) {
-    sys::write_file_atomic(store_.cache_records_dir() + "/" + rec.key.hex() + ".json", record_json(rec).dump());
+    sys::write_file_atomic(store_.cache_records_dir() + "/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
 }
 
 void Cache::touch(CacheRecord& rec) {
+    // A fully cached rebuild writes nothing: last use is kept to the hour (enough for LRU
+    // pruning by age), so back-to-back rebuilds do not rewrite their records.
+    int64_t now = int64_t(std::time(nullptr));
+    if (now - rec.last_used < kTouchGranularity_s && now >= rec.last_used) return;
     rec.hits++;
-    rec.last_used = int64_t(std::time(nullptr));
+    rec.last_used = now;
     sys::write_file_atomic(store_.cache_records_dir() + "/" + rec.key.hex() + ".json", record_json(rec).dump(), 0644, false);
 }
 

@@ -52,7 +52,10 @@ public:
     std::optional<CacheRecord> lookup(const cas::Digest& key) const;
     void put(const CacheRecord& rec);
     // Count a hit (not fsynced: usage stats may be lost in a crash, the record itself not).
+    // Count a hit and note the time of use; a no-op when the record was used within the last
+    // kTouchGranularity_s (so cached rebuilds write nothing).
     void touch(CacheRecord& rec);
+    static constexpr int64_t kTouchGranularity_s = 3600;
     std::vector<CacheRecord> list() const;
     void remove(const cas::Digest& key);
 

@@ -165,6 +165,11 @@ public:
     void cached(int id) override { emit({{"event", "cached"}, {"step", id}}); }
     void done(int id, int64_t ms) override { emit({{"event", "done"}, {"step", id}, {"duration_ms", ms}}); }
     void error(int id, const std::string& m) override { emit({{"event", "error"}, {"step", id}, {"message", m}}); }
+    void phases(int id, const std::vector<std::pair<std::string, double>>& ms) override {
+        nlohmann::json p = nlohmann::json::array();
+        for (const auto& [name, v] : ms) p.push_back({{"phase", name}, {"ms", double(int64_t(v * 1000)) / 1000}});
+        emit({{"event", "phases"}, {"step", id}, {"phases", p}});
+    }
     void info(const std::string& line) override { emit({{"event", "info"}, {"message", line}}); }
 
 private:

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace builder {
 
@@ -17,6 +19,8 @@ public:
     virtual void cached(int id) = 0;
     virtual void done(int id, int64_t duration_ms) = 0;
     virtual void error(int id, const std::string& message) = 0;
+    // Sub-step timings of a step that ran (name, ms), after done(); only `json` shows them.
+    virtual void phases(int /*id*/, const std::vector<std::pair<std::string, double>>& /*ms*/) {}
     // Free-form lines (e.g. "writing image sha256:...").
     virtual void info(const std::string& line) = 0;
     virtual void finish() {}

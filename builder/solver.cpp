@@ -165,6 +165,7 @@ void Solver::record(const std::string& step_id, const json& inputs, const cas::D
     rec.duration_ms = duration_ms;
     cache.put(rec);
     cache.save_inputs(step_id, inputs);
+    out.clock.mark("record");
 }
 
 void Solver::snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome& out) {
@@ -172,13 +173,16 @@ void Solver::snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome
     layers::DiffOptions dopts;
     dopts.compression = layers::Compression::None;  // compressed once, on export
     dopts.source_date_epoch = opts.source_date_epoch;
+    dopts.durable = false;  // no fsync of layer data on the build path (a crash loses a cache entry)
     layers::LayerBlob lb = layers::diff_upper(store, root.upper_dir(), dopts);
+    out.clock.mark("diff");
     // An empty diff still makes a layer (an empty tar), as BuildKit's docker exporter keeps it:
     // layer counts and history match `docker build`.
     out.layer = LayerRef{lb.digest, lb.diff_id, lb.size, lb.media_type};
     std::vector<cas::Digest> ids = st.config.diff_ids;
     ids.push_back(lb.diff_id);
     root.commit(layers::chain_id(ids).str());
+    out.clock.mark("commit");
 }
 
 std::string Solver::chain_of(const StageState& st) {
@@ -432,8 +436,12 @@ void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t id
         throw;
     }
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    if (out.cached) progress.cached(id);
-    else progress.done(id, ms);
+    if (out.cached) {
+        progress.cached(id);
+    } else {
+        progress.done(id, ms);
+        if (!out.clock.phases.empty()) progress.phases(id, out.clock.phases);
+    }
     StepReport r;
     r.id = id;
     r.stage = st.label;

@@ -1,6 +1,9 @@
 // COPY / ADD: key from the selected sources' content, cache hit, or copy into a writable
 // snapshot on fds (builder/copy.hpp), then diff like a RUN.
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -15,6 +18,31 @@ namespace builder {
 using nlohmann::json;
 using sys::Code;
 using sys::Error;
+
+namespace {
+
+// DirectRoot for a writable MountedRoot: `base` (just created through the overlay, absent
+// from every lower layer) is the same directory in the upper dir when it resolves there
+// without symlinks to the same inode. Then the overlay is unmounted (writing under a mounted
+// overlay's upper dir is undefined) and the upper dir is the root; else -1.
+int direct_upper(MountedRoot& root, int merged_fd, const std::string& base, sys::UniqueFd& upper_fd) {
+    sys::UniqueFd upper = sys::open_dir(root.upper_dir());
+    std::string rel = base;
+    while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+    if (rel.empty()) return -1;
+    int fd = sys::openat2_fd(upper.get(), rel.c_str(), O_PATH | O_DIRECTORY,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+    if (fd < 0) return -1;
+    sys::UniqueFd in_upper{fd};
+    struct stat a, b;
+    if (::fstatat(merged_fd, rel.c_str(), &a, AT_SYMLINK_NOFOLLOW) != 0 || ::fstat(in_upper.get(), &b) != 0) return -1;
+    if (!S_ISDIR(a.st_mode) || a.st_ino != b.st_ino) return -1;
+    root.unmount();
+    upper_fd = std::move(upper);
+    return upper_fd.get();
+}
+
+}  // namespace
 
 void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
     const std::string where = s.where(in);
@@ -84,10 +112,12 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
         if (ctx_plan) {
             json files = json::object();
             std::lock_guard<std::mutex> l(s.statcache_mu);
-            for (const auto& e : ctx_plan->entries) {
+            for (const CopyEntry& e : ctx_plan->entries) {
                 std::string h = e.link_target;
                 if (S_ISREG(e.mode)) {
-                    h = s.statcache->lookup(e.src, FileStamp::of(e));
+                    size_t i = size_t(&e - ctx_plan->entries.data());
+                    if (i < ctx_plan->hexes.size()) h = ctx_plan->hexes[i];  // hashed for the key moments ago
+                    if (h.empty()) h = s.statcache->lookup(e.src, FileStamp::of(e));
                     if (h.empty()) h = sha256_file_in_root(s.context->fd(), e.src);
                 }
                 files[e.dst.empty() ? "." : e.dst] = std::to_string(e.mode) + ":" + h;
@@ -99,13 +129,19 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     if (s.lookup(step_ident, with_files, key, out) || s.opts.explain_only) return;
 
     auto t0 = std::chrono::steady_clock::now();
+    out.clock.mark("resolve");
     MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
+    out.clock.mark("mount");
     sys::UniqueFd dest_fd = sys::open_dir(root.path());
     if (!in.chown.empty()) spec.chown = resolve_owner(dest_fd.get(), in.chown);
+    // A COPY into a new directory writes straight into the step's private upper dir.
+    sys::UniqueFd upper_fd;
+    DirectRoot direct;
+    if (heredocs.empty()) direct = [&](const std::string& base) { return direct_upper(root, dest_fd.get(), base, upper_fd); };
     if (!spec.sources.empty()) {
         if (ctx_plan) {
             ctx_plan->spec.chown = spec.chown;
-            execute_copy(s.context->root(), *ctx_plan, dest_fd.get());
+            execute_copy(s.context->root(), *ctx_plan, dest_fd.get(), direct);
         } else {
             std::string chain = from_stage ? s.chain_of(*from_stage) : unpack_image(s.store, s.snaps, s.image(ref.image));
             MountedRoot view = MountedRoot::view(s.store, s.snaps, chain);
@@ -113,11 +149,12 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
             SourceRoot src{vfd.get(), nullptr, false, from_stage ? "stage " + from_stage->label : "image " + ref.image};
             spec.preserve_owner = true;  // BuildKit keeps the source owners for COPY --from without --chown
             CopyPlan p = plan_copy(src, spec);
-            execute_copy(src, p, dest_fd.get());
+            execute_copy(src, p, dest_fd.get(), direct);
         }
     }
     for (const Heredoc* h : heredocs) write_heredoc(dest_fd.get(), spec, h->name, h->content);
     dest_fd.reset();
+    out.clock.mark("copy");
     s.snapshot_layer(root, st, out);
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     s.record(step_ident, with_files(), key, in, out, ms);

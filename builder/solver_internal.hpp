@@ -1,6 +1,7 @@
 // Shared between the solver's files (solver.cpp: stages and metadata instructions;
 // solver_run.cpp: RUN; solver_copy.cpp: COPY/ADD; solver_output.cpp: image and outputs).
 #pragma once
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -47,8 +48,30 @@ struct StageState {
 };
 
 // One step's cache bookkeeping, filled by the RUN/COPY executors.
+// Sub-step timings of one step (ms), in order: `--progress json` reports them so a slow
+// step can be located (resolve, mount, spawn, wait / copy, diff, commit, record).
+struct PhaseClock {
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+    std::vector<std::pair<std::string, double>> phases;
+    // The time since the previous mark is phase `name`.
+    void mark(const std::string& name) { split(name, -1, ""); }
+    // The time since the previous mark: `first` took first_ms of it, `rest` the remainder.
+    void split(const std::string& first, double first_ms, const std::string& rest) {
+        auto now = std::chrono::steady_clock::now();
+        double ms = double(std::chrono::duration_cast<std::chrono::microseconds>(now - last).count()) / 1000.0;
+        last = now;
+        if (first_ms < 0 || first_ms > ms) {
+            phases.emplace_back(first, ms);
+            return;
+        }
+        phases.emplace_back(first, first_ms);
+        phases.emplace_back(rest, ms - first_ms);
+    }
+};
+
 struct StepOutcome {
     std::optional<LayerRef> layer;  // the new layer (nullopt: no file changes)
+    PhaseClock clock;
     bool cached = false;
     int64_t created = -1;  // unix seconds the step first ran (a hit); -1: now
     std::string miss_reason;

@@ -339,6 +339,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
 
     // Run it.
     auto t0 = std::chrono::steady_clock::now();
+    out.clock.mark("resolve");
     MountedRoot root = MountedRoot::writable(s.store, s.snaps, s.chain_of(st));
     RunResources held(s.store);
     runtime::RunSpec spec;
@@ -365,6 +366,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     sys::UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     spec.stdin_fd = devnull.get();
     runtime::RunResult res;
+    out.clock.mark("mount");  // the root, bind/cache/secret mounts and the output pump
     try {
         res = runtime::run(spec);
     } catch (const Error& e) {
@@ -372,6 +374,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         throw Error(e.code(), where + ": " + in.original + ": " + e.what() + pump.tail(), e.sys_errno());
     }
     pump.finish();
+    out.clock.split("spawn", double(res.spawn_us) / 1000.0, "wait");
     out.peak_memory = res.peak_memory_bytes;
     out.cpu_ns = res.cpu_usage_ns;
     if (res.how != runtime::RunResult::How::Exited || res.exit_code != 0)

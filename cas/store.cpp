@@ -1,5 +1,6 @@
-// The content store: blobs are streamed into ingest/, fsynced, verified, renamed into
-// blobs/sha256/<hex>, and the directory is fsynced. Nothing partial is ever under blobs/.
+// The content store: blobs are streamed into ingest/, fsynced (unless the writer is not
+// durable: layer data on the build path), verified, renamed into blobs/sha256/<hex>, and the
+// directory is fsynced. Nothing partial is ever under blobs/.
 #include "cas/store.hpp"
 
 #include <dirent.h>
@@ -35,6 +36,7 @@ struct BlobWriter::Impl {
     std::string buf;
     bool done = false;
     std::optional<Digest> sealed;
+    bool durable = true;
 
     void flush() {
         if (buf.empty()) return;
@@ -80,6 +82,10 @@ void BlobWriter::write(const void* data, size_t n) {
     }
 }
 
+void BlobWriter::set_durable(bool durable) {
+    if (impl_) impl_->durable = durable;
+}
+
 uint64_t BlobWriter::size() const { return impl_ ? impl_->digester.size() : 0; }
 
 void BlobWriter::abort() {
@@ -108,12 +114,12 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
             return got;
         }
         if (::fchmod(im.fd.get(), 0444) != 0) sys::throw_errno("chmod " + im.tmp_path);  // blobs are immutable
-        if (::fsync(im.fd.get()) != 0) sys::throw_errno("fsync " + im.tmp_path);
+        if (im.durable && ::fsync(im.fd.get()) != 0) sys::throw_errno("fsync " + im.tmp_path);
         if (::rename(im.tmp_path.c_str(), final_path.c_str()) != 0)
             sys::throw_errno("commit blob " + got.str() + ": rename " + im.tmp_path);
         im.done = true;
         im.fd.reset();
-        sys::fsync_path(dir);
+        if (im.durable) sys::fsync_path(dir);
         return got;
     } catch (...) {
         im.discard();

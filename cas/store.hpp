@@ -47,6 +47,10 @@ public:
     Digest seal();
     // A new read-only fd on the (sealed or not) ingest file, offset 0.
     sys::UniqueFd open_for_read();
+    // Layer data on the build path: commit skips both fsyncs (the rename into blobs/ stays
+    // atomic). After a power loss such a blob may be short or zero-filled; readers of cache
+    // records check the recorded size, and fsck/export verify digests.
+    void set_durable(bool durable);
 
 private:
     friend class Store;

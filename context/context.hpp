@@ -100,6 +100,9 @@ struct CopyPlan {
     bool matched_nothing = false;  // only wildcards, none matched: nothing is written, not even dest
     std::vector<CopyEntry> entries;  // depth-first order of dst; parents before children
     bool checksum_verified = false;  // set by content_digest / execute_copy
+    // sha256 hex of each regular file entry (same index as entries; "" for others), set by
+    // content_digest: later uses (cache explain) need not read the files again.
+    std::vector<std::string> hexes;
 };
 
 // Select the sources of a COPY/ADD: files, directories (their contents), globs

@@ -127,7 +127,7 @@ void StatCache::save_with_time(int64_t t) {
         out += k;
         out += '\0';
     }
-    sys::write_file_atomic(sys::path_join(dir_, "statcache"), out, 0600);
+    sys::write_file_atomic(sys::path_join(dir_, "statcache"), out, 0600, false);  // a cache: atomic, not durable
     write_time_ns_ = t;
     dirty_ = false;
 }
@@ -179,6 +179,7 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         if (!e.empty()) throw sys::Error(sys::Code::System, (spec.where.empty() ? "" : spec.where + ": ") + "hash " + root.name + ": " + e);
     if (cache)
         for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
+    plan.hexes = hexes;
 
     // ADD --checksum on a single local file.
     if (spec.checksum) {

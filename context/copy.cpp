@@ -39,34 +39,37 @@ void apply_owner_mode(int fd, const std::string& what, const DestWriter::Meta& m
     }
 }
 
-// Data copy: reflink if the file systems allow, else copy_file_range, else read/write.
-uint64_t copy_data(int in, int out, uint64_t size, const std::string& what) {
+// What the kernel refused between one source file system and the destination: asked once,
+// then remembered for the rest of the COPY (20,000 files must not pay 40,000 failing syscalls).
+struct CopyCaps {
+    bool no_clone = false;
+    bool no_cfr = false;
+};
+
+bool cfr_unsupported(int err) { return err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == EBADF; }
+
+// Data copy: reflink if the file systems allow, else copy_file_range, else read/write. Stops
+// after `size` bytes (the size the plan hashed) or at end of file, whichever comes first.
+uint64_t copy_data(int in, int out, uint64_t size, const std::string& what, CopyCaps& caps) {
     if (size == 0) return 0;
-    if (::ioctl(out, FICLONE, in) == 0) return size;
+    if (!caps.no_clone) {
+        if (::ioctl(out, FICLONE, in) == 0) return size;
+        caps.no_clone = true;  // EXDEV, EOPNOTSUPP, EINVAL: the same for every file of this pair
+    }
     uint64_t done = 0;
-    bool cfr = true;
-    std::vector<char> buf;
-    for (;;) {
+    static thread_local std::vector<char> buf;
+    while (done < size) {
         ssize_t n;
-        if (cfr) {
-            n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
-            if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
-                cfr = false;
+        if (!caps.no_cfr) {
+            n = ::copy_file_range(in, nullptr, out, nullptr, size - done, 0);
+            if (n < 0 && cfr_unsupported(errno)) {
+                caps.no_cfr = true;
                 continue;
             }
         } else {
             if (buf.empty()) buf.resize(1 << 17);
-            n = ::read(in, buf.data(), buf.size());
-            if (n > 0) {
-                for (ssize_t off = 0; off < n;) {
-                    ssize_t w = ::write(out, buf.data() + off, size_t(n - off));
-                    if (w < 0) {
-                        if (errno == EINTR) continue;
-                        sys::throw_errno("write " + what);
-                    }
-                    off += w;
-                }
-            }
+            n = ::read(in, buf.data(), std::min<uint64_t>(buf.size(), size - done));
+            if (n > 0) sys::write_all(out, buf.data(), size_t(n), what);
         }
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -290,7 +293,7 @@ void DestWriter::finish() {
     cached_fd_.reset();
 }
 
-CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) {
+CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, const DirectRoot& direct_root) {
     const CopySpec& spec = plan.spec;
     const std::string P = spec.where.empty() ? "" : spec.where + ": ";
     CopyStats stats;
@@ -334,10 +337,25 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
             }
         }
         if (plan.matched_nothing) return stats;  // BuildKit: no files, and no destination either
-        DestWriter w(dest_root_fd, base, dir_owner);
+        bool fresh_base = false;
+        if (direct_root && !spec.is_add()) {
+            sys::UniqueFd b = sys::try_open_in_root(dest_root_fd, base, O_PATH | O_DIRECTORY);
+            fresh_base = !b && errno == ENOENT;
+        }
+        DestWriter merged(dest_root_fd, base, dir_owner);
+        merged.ensure_base();  // through the given root: parents resolved and copied up as usual
+        std::optional<DestWriter> direct;
+        if (fresh_base) {
+            int fd = direct_root(base);
+            if (fd >= 0) {
+                direct.emplace(fd, base, dir_owner);
+                direct->ensure_base();
+            }
+        }
+        DestWriter& w = direct ? *direct : merged;
         w.replace_symlinks = spec.to_host;
-        w.ensure_base();
         std::map<std::pair<uint64_t, uint64_t>, std::string> links;
+        std::map<uint64_t, CopyCaps> caps;  // source device -> what the kernel refused (one destination)
         for (const CopyEntry& e : entries) {
             DestWriter::Meta m = meta_of(e);
             if (S_ISDIR(e.mode)) {
@@ -363,7 +381,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
                     }
                 }
                 sys::UniqueFd out = w.create_file(e.dst);
-                stats.bytes += copy_data(in.get(), out.get(), e.size, e.src);
+                stats.bytes += copy_data(in.get(), out.get(), e.size, e.src, caps[e.dev]);
                 w.finish_file(out.get(), m);
                 copy_xattrs(in.get(), out.get(), !spec.to_host);
                 ++stats.files;
@@ -375,6 +393,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd) 
             }  // sockets are not copied (as docker)
         }
         w.finish();
+        merged.finish();
     } catch (const sys::Error& e) {
         throw e.wrap(P + spec.instruction + " failed");
     }

@@ -38,9 +38,17 @@ struct CopyStats {
     std::vector<std::string> skipped_devices;  // CopySpec::to_host: device nodes not written
 };
 
+// Given the destination base directory (absolute in the destination root) that this COPY has
+// just created because it did not exist, return the fd of another root in which the same path
+// is the same, empty directory (an overlay's private upper dir), or -1 to stay on dest_root_fd.
+using DirectRoot = std::function<int(const std::string& base)>;
+
 // Perform the plan. dest_root_fd: the destination rootfs directory. Verifies ADD --checksum
 // unless content_digest already did. Throws sys::Error prefixed with plan.spec.where.
-CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd);
+// direct_root (COPY only): when the base directory is new, write everything under it into the
+// root direct_root returns (no overlay create/lookup per file; nothing below it can exist in
+// the lower layers).
+CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, const DirectRoot& direct_root = {});
 
 // COPY <<EOF /dst: write `content` to dest (dest ending in '/' or an existing directory ->
 // dest/<name>), mode 0644 (0755 if executable; --chmod wins), owner --chown or root.

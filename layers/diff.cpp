@@ -28,31 +28,45 @@ std::string proc_path(int dirfd, const std::string& name) {
     return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
 }
 
-// Sorted (name, value) xattrs of dirfd/name (not following a final symlink) that cross the layer boundary.
-std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const std::string& name, const std::string& shown) {
+// Sorted (name, value) xattrs of dirfd/name (not following a final symlink) that cross the
+// layer boundary. With fd >= 0 (the entry already open) the f*xattr calls skip the path walk
+// through /proc/self/fd that symlinks need.
+std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const std::string& name, const std::string& shown,
+                                                             int fd = -1) {
     std::vector<std::pair<std::string, std::string>> out;
-    std::string p = proc_path(dirfd, name);
-    ssize_t n = ::llistxattr(p.c_str(), nullptr, 0);
+    std::string p = fd >= 0 ? std::string() : proc_path(dirfd, name);
+    auto list = [&](char* buf, size_t n) { return fd >= 0 ? ::flistxattr(fd, buf, n) : ::llistxattr(p.c_str(), buf, n); };
+    auto get = [&](const std::string& k, char* buf, size_t n) {
+        return fd >= 0 ? ::fgetxattr(fd, k.c_str(), buf, n) : ::lgetxattr(p.c_str(), k.c_str(), buf, n);
+    };
+    char small[1024];  // one syscall for the common case (none, or a few short names)
+    std::string names;
+    ssize_t n = list(small, sizeof small);
+    if (n >= 0) {
+        names.assign(small, size_t(n));
+    } else if (errno == ERANGE) {
+        n = list(nullptr, 0);
+        if (n >= 0) {
+            names.assign(size_t(n), '\0');
+            n = list(names.data(), names.size());
+            if (n >= 0) names.resize(size_t(n));
+        }
+    }
     if (n < 0) {
         if (errno == ENOTSUP) return out;
         sys::throw_errno("list xattrs of " + shown);
     }
-    if (n == 0) return out;
-    std::string names(size_t(n), '\0');
-    n = ::llistxattr(p.c_str(), names.data(), names.size());
-    if (n < 0) sys::throw_errno("list xattrs of " + shown);
-    names.resize(size_t(n));
     for (size_t i = 0; i < names.size();) {
         std::string key(names.c_str() + i);
         i += key.size() + 1;
         if (key.empty() || !layer_xattr_allowed(key)) continue;
-        ssize_t vn = ::lgetxattr(p.c_str(), key.c_str(), nullptr, 0);
+        ssize_t vn = get(key, nullptr, 0);
         if (vn < 0) {
             if (errno == ENODATA) continue;
             sys::throw_errno("read xattr " + key + " of " + shown);
         }
         std::string v(size_t(vn), '\0');
-        vn = ::lgetxattr(p.c_str(), key.c_str(), v.data(), v.size());
+        vn = get(key, v.data(), v.size());
         if (vn < 0) sys::throw_errno("read xattr " + key + " of " + shown);
         v.resize(size_t(vn));
         out.emplace_back(std::move(key), std::move(v));
@@ -98,7 +112,7 @@ public:
                 sys::UniqueFd sub(::openat(dirfd, k.fs_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 if (!sub) sys::throw_errno("open " + shown(path));
                 Entry e;
-                fill(e, path, k.st, dirfd, k.fs_name);
+                fill(e, path, k.st, dirfd, k.fs_name, sub.get());
                 w_.header(e.e, path);
                 if (dir_is_opaque(sub.get())) marker(oci_opaque_path(path), k.st);
                 walk(sub.get(), path);
@@ -114,14 +128,14 @@ private:
 
     int64_t clamp(int64_t t) const { return opts_.source_date_epoch && t > *opts_.source_date_epoch ? *opts_.source_date_epoch : t; }
 
-    void fill(Entry& e, const std::string& path, const struct stat& st, int dirfd, const std::string& fs_name) {
+    void fill(Entry& e, const std::string& path, const struct stat& st, int dirfd, const std::string& fs_name, int fd = -1) {
         entries++;
         archive_entry_set_pathname(e.e, path.c_str());
         archive_entry_set_mode(e.e, st.st_mode);  // type + permission bits incl. setuid/setgid/sticky
         archive_entry_set_uid(e.e, st.st_uid);
         archive_entry_set_gid(e.e, st.st_gid);
         archive_entry_set_mtime(e.e, clamp(st.st_mtim.tv_sec), 0);
-        for (auto& [k, v] : read_xattrs(dirfd, fs_name, shown(path))) archive_entry_xattr_add_entry(e.e, k.c_str(), v.data(), v.size());
+        for (auto& [k, v] : read_xattrs(dirfd, fs_name, shown(path), fd)) archive_entry_xattr_add_entry(e.e, k.c_str(), v.data(), v.size());
     }
 
     // A whiteout or opaque marker: an empty regular file, fixed mode and owner.
@@ -137,7 +151,12 @@ private:
 
     void file(int dirfd, const std::string& fs_name, const std::string& path, const struct stat& st) {
         Entry e;
-        fill(e, path, st, dirfd, fs_name);
+        sys::UniqueFd fd;  // regular files: opened once for their xattrs and data
+        if (S_ISREG(st.st_mode)) {
+            fd.reset(::openat(dirfd, fs_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
+            if (!fd) sys::throw_errno("open " + shown(path));
+        }
+        fill(e, path, st, dirfd, fs_name, fd.get());
         if (S_ISLNK(st.st_mode)) {
             std::string target(size_t(st.st_size) + 1, '\0');
             ssize_t n = ::readlinkat(dirfd, fs_name.c_str(), target.data(), target.size());
@@ -162,18 +181,16 @@ private:
             }
             archive_entry_set_size(e.e, st.st_size);
             w_.header(e.e, path);
-            copy(dirfd, fs_name, path, uint64_t(st.st_size));
+            copy(fd.get(), path, uint64_t(st.st_size));
             return;
         }
         w_.header(e.e, path);
     }
 
-    void copy(int dirfd, const std::string& fs_name, const std::string& path, uint64_t size) {
-        sys::UniqueFd fd(::openat(dirfd, fs_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
-        if (!fd) sys::throw_errno("open " + shown(path));
+    void copy(int fd, const std::string& path, uint64_t size) {
         uint64_t left = size;
         while (left > 0) {
-            ssize_t n = ::read(fd.get(), buf_.data(), std::min<uint64_t>(left, buf_.size()));
+            ssize_t n = ::read(fd, buf_.data(), std::min<uint64_t>(left, buf_.size()));
             if (n < 0) {
                 if (errno == EINTR) continue;
                 sys::throw_errno("read " + shown(path));
@@ -196,8 +213,10 @@ struct LayerOutput {
     Compression c;
     cas::Digester diff;
     detail::Compressor comp;
-    LayerOutput(cas::Store& store, Compression c)
-        : bw(store.writer()), c(c), comp(c, [this](const void* p, size_t n) { bw.write(p, n); }) {}
+    LayerOutput(cas::Store& store, Compression c, bool durable = true)
+        : bw(store.writer()), c(c), comp(c, [this](const void* p, size_t n) { bw.write(p, n); }) {
+        bw.set_durable(durable);
+    }
     void write(const void* p, size_t n) {
         if (c != Compression::None) diff.update(p, n);
         comp.write(p, n);
@@ -216,7 +235,7 @@ struct LayerOutput {
 LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const DiffOptions& opts) {
     return sys::with_context("diff " + upper_dir, [&] {
         sys::UniqueFd root = sys::open_dir(upper_dir);
-        LayerOutput out(store, opts.compression);
+        LayerOutput out(store, opts.compression, opts.durable);
         uint64_t entries = 0;
         {
             TarWriter w([&](const void* p, size_t n) { out.write(p, n); });

@@ -40,6 +40,7 @@ ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const
 struct DiffOptions {
     Compression compression = Compression::None;
     std::optional<int64_t> source_date_epoch;  // clamp mtimes to it
+    bool durable = true;  // false: no fsync of the blob (build path; see cas::BlobWriter::set_durable)
 };
 
 struct LayerBlob {

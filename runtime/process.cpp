@@ -125,6 +125,8 @@ RunResult run(const RunSpec& spec) {
         throw child_error(ce);
     }
     if (got != 0) sys::fail(sys::Code::Internal, "run: short read from the child's error pipe");
+    // The error pipe closed on exec: the process runs.
+    int64_t spawn_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
 
     sys::UniqueFd pidfd(int(::syscall(SYS_pidfd_open, child.pid, 0)));
     if (!pidfd) sys::throw_errno("run: pidfd_open");
@@ -188,6 +190,7 @@ RunResult run(const RunSpec& spec) {
     res.peak_memory_bytes = st.peak_memory_bytes;
     res.cpu_usage_ns = st.cpu_usage_ns;
     res.wall_ms = ms_since(t0);
+    res.spawn_us = spawn_us;
     if (WIFEXITED(status)) {
         res.how = RunResult::How::Exited;
         res.exit_code = WEXITSTATUS(status);

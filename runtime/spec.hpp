@@ -59,6 +59,7 @@ struct RunResult {
     uint64_t peak_memory_bytes = 0;
     uint64_t cpu_usage_ns = 0;
     int64_t wall_ms = 0;
+    int64_t spawn_us = 0;  // from run() to the successful exec (namespaces, mounts, cgroup, exec)
     // One line for people: "exited with code 3", "killed by signal 9",
     // "killed: out of memory (limit 64 MiB)", "killed: timed out after 2s".
     std::string describe(const Limits& l) const;

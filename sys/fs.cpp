@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -88,6 +90,15 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
         std::string dir = dir_name(path);
         fsync_path(!dir.empty() ? dir : path[0] == '/' ? "/" : ".");
     }
+}
+
+void set_topdir_hint(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return;
+    int flags = 0;
+    if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0 || (flags & FS_TOPDIR_FL)) return;
+    flags |= FS_TOPDIR_FL;
+    (void)::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags);
 }
 
 void mkdir_p(const std::string& path, mode_t mode) {

@@ -26,6 +26,10 @@ void fsync_path(const std::string& path);  // file or directory
 // write(2) all n bytes (retrying short writes and EINTR); errors name `what`.
 void write_all(int fd, const char* p, size_t n, const std::string& what);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
+// Best effort: mark `dir` as the top of independent hierarchies (FS_TOPDIR_FL, chattr +T), so
+// ext4's Orlov allocator spreads its subdirectories (and the inodes created in them) over
+// block groups instead of packing them into the parent's group. Ignored where unsupported.
+void set_topdir_hint(const std::string& dir);
 bool exists(const std::string& path);  // lstat succeeds
 
 // Recursive delete by fds. Refuses (throws FailedPrecondition) to descend into a mount

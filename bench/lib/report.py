@@ -176,6 +176,24 @@ def main():
             parts.append(f"`{s.get('instruction', '?')[:60]}` {statistics.median(ds):.0f} ms"
                          + (f" (layer {size / 1048576:.1f} MiB)" if size > 1048576 else ""))
         p(f"**{case}** (median of {len(runs)}): " + "; ".join(parts) + "\n")
+        slow = slowest_step_phases(a.meta_dir, case)
+        if slow:
+            p(f"  slowest step `{slow[0][:60]}` by phase (median ms of {slow[2]}): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in slow[1]) + "\n")
+
+    load = os.path.join(a.meta_dir, "load.tsv")
+    if os.path.exists(load):
+        rows_l = [l.rstrip("\n").split("\t") for l in open(load) if l.strip()]
+        busy = [r for r in rows_l if len(r) == 5 and max(float(r[3] or 0), float(r[4] or 0)) > 1.0]
+        p("## Load average (1 min) before / after each measurement\n")
+        p(f"{len(busy)} of {len(rows_l)} measurements ran with a load average above 1.0"
+          + (" -- **the machine was busy; ratios within a case are what count**" if busy else " (idle machine)") + ".\n")
+        p("| case | variant | tool | before | after |")
+        p("|---|---|---|---|---|")
+        for r in rows_l:
+            if len(r) == 5:
+                p("| " + " | ".join(r) + " |")
+        p("")
 
     if a.bench_run and os.path.exists(a.bench_run):
         p("## bench/run/bench.sh (imgbuild run --rootfs and in-process runtime spawn, ms)\n")
@@ -190,6 +208,43 @@ def main():
             p(f"- {t}: {n}")
         p("")
     print("\n".join(out))
+
+
+def slowest_step_phases(meta_dir, case):
+    """From the --progress json logs of the cold step_times builds: the slowest step (by its
+    median duration) and the median of each of its phases."""
+    per_step = {}  # name -> list of (duration_ms, {phase: ms})
+    n = 0
+    for i in (1, 2, 3):
+        path = os.path.join(meta_dir, f"progress-{case}.{i}.jsonl")
+        if not os.path.exists(path):
+            continue
+        n += 1
+        names, dur, ph = {}, {}, {}
+        for line in open(path):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            ev, sid = e.get("event"), e.get("step")
+            if ev == "start":
+                names[sid] = e.get("name", "?")
+            elif ev == "done":
+                dur[sid] = e.get("duration_ms", 0)
+            elif ev == "phases":
+                ph[sid] = {x["phase"]: x["ms"] for x in e.get("phases", [])}
+        for sid, d in dur.items():
+            per_step.setdefault(names.get(sid, "?"), []).append((d, ph.get(sid, {})))
+    if not per_step:
+        return None
+    name, samples = max(per_step.items(), key=lambda kv: statistics.median(d for d, _ in kv[1]))
+    order = []
+    for _, ph in samples:
+        for k in ph:
+            if k not in order:
+                order.append(k)
+    med = [(k, statistics.median(ph.get(k, 0.0) for _, ph in samples)) for k in order]
+    return name, med, n
 
 
 if __name__ == "__main__":
