@@ -30,17 +30,17 @@ bool is_lone_marker(const std::string& cmd, const Heredoc& h) {
 }
 
 // A Buildfile (or the ONBUILD of its base) asks; only the person running the build grants.
-void check_entitlements(const BuildOptions& o, const Instruction& in, const std::string& where) {
+void check_entitlements(const BuildOptions& o, const Instruction& in) {
     auto need = [&](const char* ent, const std::string& flag) {
         if (!o.allow.count(ent))
-            throw Error(Code::FailedPrecondition, where + ": RUN " + flag + " needs the " + ent +
+            throw Error(Code::FailedPrecondition, "RUN " + flag + " needs the " + ent +
                                                       " entitlement: pass --allow " + ent +
                                                       " to imgbuild build (or list it under allow: in the config file)");
     };
     if (in.network == "host") need("network.host", "--network=host");
     if (in.security == "insecure") {
         need("security.insecure", "--security=insecure");
-        throw Error(Code::InvalidInput, where + ": RUN --security=insecure is not implemented");
+        throw Error(Code::InvalidInput, "RUN --security=insecure is not implemented");
     }
 }
 
@@ -79,11 +79,11 @@ std::string clean_mount_target(const std::string& t, const std::string& workdir)
 }
 
 RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, const std::string& workdir,
-                 const BuildOptions& opts, const std::string& where) {
+                 const BuildOptions& opts) {
     RunPlan p;
     plan_argv(in, shell, p);
-    if (p.argv.empty()) throw Error(Code::InvalidInput, where + ": RUN has no command");
-    check_entitlements(opts, in, where);
+    if (p.argv.empty()) throw Error(Code::InvalidInput, "RUN has no command");
+    check_entitlements(opts, in);
     p.network = in.network == "default" ? (opts.network == runtime::Network::Host ? "host" : "none") : in.network;
     std::string wd = workdir.empty() ? "/" : workdir;
     for (size_t i = 0; i < in.mounts.size(); i++) {
@@ -108,7 +108,7 @@ RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, c
             if (!m.target.empty()) mp.target = clean_mount_target(m.target, wd);
             else if (m.env.empty()) mp.target = "/run/secrets/" + m.id;
         } else {
-            throw Error(Code::InvalidInput, where + ": RUN --mount=type=" + m.type + ": unsupported mount type");
+            throw Error(Code::InvalidInput, "RUN --mount=type=" + m.type + ": unsupported mount type");
         }
         p.mounts.push_back(std::move(mp));
     }

@@ -31,9 +31,9 @@ struct RunPlan {
 };
 
 // `shell`: the stage's SHELL; `workdir`: the stage's working directory ("" = "/"). Throws
-// InvalidInput / FailedPrecondition prefixed with `where` (Buildfile:LINE).
+// InvalidInput / FailedPrecondition (the solver attaches the Buildfile location).
 RunPlan plan_run(const frontend::Instruction& in, const std::vector<std::string>& shell, const std::string& workdir,
-                 const BuildOptions& opts, const std::string& where);
+                 const BuildOptions& opts);
 
 // A mount target as an absolute, cleaned path (relative ones are under the workdir).
 std::string clean_mount_target(const std::string& target, const std::string& workdir);

@@ -62,6 +62,17 @@ Solver::Solver(cas::Store& store_, const BuildOptions& opts_, Progress& progress
     : store(store_), opts(opts_), progress(progress_), snaps(store_), cache(store_) {}
 
 std::string Solver::where(const Instruction& in) const { return in.loc.file + ":" + std::to_string(in.loc.start_line); }
+sys::SourceLoc Solver::loc(const Instruction& in) const { return {in.loc.file, in.loc.start_line}; }
+
+StageRef Solver::from_ref(const StageState& st, size_t idx, const std::string& value, std::optional<size_t> mount) const {
+    const PlannedStage& ps = plan.stages.at(size_t(st.index));
+    if (mount) {
+        if (auto it = ps.mount_from.find({idx, *mount}); it != ps.mount_from.end()) return it->second;
+    } else if (auto it = ps.copy_from.find(idx); it != ps.copy_from.end()) {
+        return it->second;
+    }
+    return resolve_stage_ref(ast, value, st.index, true);
+}
 
 std::string Solver::timestamp(int64_t unix_seconds) const {
     std::time_t t = opts.source_date_epoch ? std::time_t(*opts.source_date_epoch)
@@ -216,7 +227,7 @@ std::shared_ptr<const StageState> Solver::finished_stage(int index) {
 void Solver::init_from(StageState& st, const Stage& stage) {
     const PlannedStage& ps = plan.stages.at(size_t(stage.index));
     if (!ps.platform.empty() && ps.platform != host_platform().str())
-        throw Error(Code::InvalidInput, where(stage.from) + ": FROM --platform=" + ps.platform +
+        throw Error(Code::InvalidInput, "FROM --platform=" + ps.platform +
                                             ": only the host platform (" + host_platform().str() + ") can be built");
     if (ps.base.stage >= 0) {
         auto parent = finished_stage(ps.base.stage);
@@ -242,7 +253,7 @@ void Solver::init_from(StageState& st, const Stage& stage) {
     try {
         img = image(ps.base.image);
     } catch (const Error& e) {
-        throw e.wrap(where(stage.from) + ": FROM " + ps.base.image);
+        throw e.wrap("FROM " + ps.base.image);
     }
     st.config = img.config;
     if (img.config.created) st.created = *img.config.created;
@@ -261,10 +272,10 @@ void Solver::queue_onbuild(StageState& st, const Stage& stage, const std::vector
         try {
             t = parse_buildfile("FROM scratch\n" + trigger + "\n", buildfile_name);
         } catch (const Error& e) {
-            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
+            throw Error(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
         }
         if (t.stages.size() != 1 || t.stages[0].instructions.size() != 1)
-            throw Error(Code::InvalidInput, where(stage.from) + ": ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
+            throw Error(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
         Instruction in = t.stages[0].instructions[0];
         in.loc = stage.from.loc;
         st.onbuild.push_back(std::move(in));
@@ -336,14 +347,14 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
             break;
         case K::Workdir: {
             std::string w = in.value;
-            if (w.empty()) throw Error(Code::InvalidInput, where(in) + ": WORKDIR requires a path");
+            if (w.empty()) throw Error(Code::InvalidInput, "WORKDIR requires a path");
             if (w[0] != '/') w = sys::path_join(c.working_dir.empty() ? "/" : c.working_dir, w);
             c.working_dir = w;
             break;
         }
         case K::User: c.user = in.value; break;
         case K::Expose:
-            for (const auto& p : sys::with_context(where(in) + ": EXPOSE", [&] { return expose_ports(in.args); })) {
+            for (const auto& p : sys::with_context("EXPOSE", [&] { return expose_ports(in.args); })) {
                 if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), p) == c.exposed_ports.end())
                     c.exposed_ports.push_back(p);
             }
@@ -395,7 +406,16 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
                  .str();
 }
 
+// Every error of a step carries its Buildfile location, attached here once.
 void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t idx) {
+    try {
+        apply_step(st, raw, idx);
+    } catch (const Error& e) {
+        throw e.at(loc(raw));
+    }
+}
+
+void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
     using K = Instruction::Kind;
     st.step_no++;
     if (raw.kind == K::Arg) {
@@ -431,6 +451,10 @@ void Solver::apply_instruction(StageState& st, const Instruction& raw, size_t id
         if (in.kind == K::Run) execute_run(*this, st, in, idx, id, out);
         else if (in.kind == K::Workdir) execute_workdir_step(*this, st, in, idx, out);
         else execute_copy_step(*this, st, in, idx, id, out);
+    } catch (const Error& e) {
+        Error located = e.at(loc(in));
+        progress.error(id, located.what());
+        throw located;
     } catch (const std::exception& e) {
         progress.error(id, e.what());
         throw;
@@ -470,7 +494,11 @@ void Solver::solve_stage(int index) {
     auto st = std::make_shared<StageState>();
     st->index = index;
     st->label = stage.name.empty() ? "stage-" + std::to_string(index) : stage.name;
-    init_from(*st, stage);
+    try {
+        init_from(*st, stage);
+    } catch (const Error& e) {
+        throw e.at(loc(stage.from));
+    }
     st->step_total = int(st->onbuild.size() + stage.instructions.size());
     for (size_t i = 0; i < st->onbuild.size(); i++) apply_instruction(*st, st->onbuild[i], 100000 + i);
     for (size_t i = 0; i < stage.instructions.size(); i++) {

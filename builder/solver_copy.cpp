@@ -45,7 +45,6 @@ int direct_upper(MountedRoot& root, int merged_fd, const std::string& base, sys:
 }  // namespace
 
 void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
-    const std::string where = s.where(in);
     CopySpec spec;
     spec.instruction = in.kind == Instruction::Kind::Add ? "ADD" : "COPY";
     spec.dest = in.dest;
@@ -53,7 +52,6 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     spec.excludes = in.excludes;
     spec.parents = in.parents;
     spec.link = in.link;
-    spec.where = where;
     if (!in.chmod.empty()) {
         size_t used = 0;
         unsigned long m = 0;
@@ -63,7 +61,7 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
             used = 0;
         }
         if (used != in.chmod.size() || m > 07777)
-            throw Error(Code::InvalidInput, where + ": --chmod=" + in.chmod + ": want an octal mode such as 0755");
+            throw Error(Code::InvalidInput, "--chmod=" + in.chmod + ": want an octal mode such as 0755");
         spec.chmod = uint32_t(m);
     }
     if (!in.checksum.empty()) spec.checksum = in.checksum;
@@ -88,7 +86,7 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
 
     std::optional<CopyPlan> ctx_plan;
     if (!in.from.empty()) {
-        ref = resolve_stage_ref(s.ast, in.from, st.index, true);
+        ref = s.from_ref(st, idx, in.from);
         if (ref.stage >= 0) {
             from_stage = s.finished_stage(ref.stage);
             inputs["from"] = from_stage->key;
@@ -176,7 +174,7 @@ void execute_workdir_step(Solver& s, StageState& st, const Instruction& in, size
         sys::UniqueFd dest_fd = sys::open_dir(root.path());
         Owner owner;
         if (!user.empty())
-            owner = sys::with_context(s.where(in) + ": WORKDIR " + wd + ": USER " + user,
+            owner = sys::with_context("WORKDIR " + wd + ": USER " + user,
                                       [&] { return resolve_owner(dest_fd.get(), user); });
         mkdir_in_root(dest_fd.get(), wd, 0755, owner);
     }

@@ -114,6 +114,11 @@ public:
     // Time stamps for config/history: SOURCE_DATE_EPOCH, else `unix_seconds` (now if < 0), RFC 3339.
     std::string timestamp(int64_t unix_seconds = -1) const;
     std::string where(const Instruction& in) const;
+    sys::SourceLoc loc(const Instruction& in) const;
+    // The stage or image a step's --from (mount: its index) names: the planner's resolution;
+    // ONBUILD triggers (not planned) resolve here.
+    StageRef from_ref(const StageState& st, size_t idx, const std::string& value,
+                      std::optional<size_t> mount = std::nullopt) const;
     // Look up / record a step: on a hit the outcome is filled and true is returned.
     // `inputs` is only evaluated on a miss (to explain it).
     bool lookup(const std::string& step_id, const std::function<nlohmann::json()>& inputs, const cas::Digest& key,
@@ -132,6 +137,7 @@ private:
     void queue_onbuild(StageState& st, const Stage& stage, const std::vector<std::string>& triggers,
                        const std::string& base);
     void apply_instruction(StageState& st, const Instruction& raw, size_t idx);
+    void apply_step(StageState& st, const Instruction& raw, size_t idx);
     void apply_metadata(StageState& st, const Instruction& in);
     void add_layer(StageState& st, const Instruction& in, const StepOutcome& out);
     void add_empty_history(StageState& st, const std::string& created_by);

@@ -100,7 +100,7 @@ static void write_local(Solver& s, const StageState& st, const OutputSpec& out) 
     spec.to_host = true;
     if (out.preserve_owner) spec.preserve_owner = true;
     else spec.chown = invoking_user();
-    spec.where = "--output type=local";
+    spec.label = "--output type=local";
     CopyPlan plan = plan_copy(src, spec);
     CopyStats stats = execute_copy(src, plan, dfd.get());
     if (!stats.skipped_devices.empty()) {

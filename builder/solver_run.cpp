@@ -151,12 +151,12 @@ std::string bind_source_in_root(int root_fd, const std::string& rel, const std::
 // Copy the build context's `src` (file or directory), filtered by .dockerignore exactly as
 // COPY selects it, into the empty directory `into`. Returns the path inside `into` to bind
 // ("/" for a directory source, "/<name>" for a file).
-std::string filtered_context_copy(Solver& s, const std::string& src, const std::string& where, const std::string& into) {
+std::string filtered_context_copy(Solver& s, const std::string& src, const std::string& into) {
     CopySpec cs;
     cs.sources = {src == "/" ? "." : src};
     cs.dest = "/";
     cs.preserve_owner = true;
-    cs.where = where + ": RUN --mount=type=bind";
+    cs.label = "RUN --mount=type=bind";
     CopyPlan p = [&] {
         std::lock_guard<std::mutex> l(s.statcache_mu);
         return plan_copy(s.context->root(), cs);
@@ -165,7 +165,7 @@ std::string filtered_context_copy(Solver& s, const std::string& src, const std::
     execute_copy(s.context->root(), p, dfd.get());
     sys::UniqueFd sfd = sys::open_in_root(s.context->fd(), src, O_PATH);
     struct stat st{};
-    if (::fstat(sfd.get(), &st) != 0) sys::throw_errno(cs.where + ": stat " + src);
+    if (::fstat(sfd.get(), &st) != 0) sys::throw_errno(cs.label + ": stat " + src);
     if (S_ISDIR(st.st_mode)) return "/";
     std::string leaf = src;
     while (!leaf.empty() && leaf.back() == '/') leaf.pop_back();
@@ -203,13 +203,13 @@ struct RunResources {
 };
 
 // Act on the plan's mounts: resolve sources, set up cache dirs and secrets, fill spec.mounts.
-void attach_mounts(Solver& s, StageState& st, const Instruction& in, const RunPlan& plan, const std::string& where,
+void attach_mounts(Solver& s, StageState& st, const Instruction& in, size_t idx, const RunPlan& plan,
                    RunResources& r, runtime::RunSpec& spec) {
     int n = 0;
     for (const RunMountPlan& mp : plan.mounts) {
         const auto& m = in.mounts[mp.index];
         runtime::Mount rm;
-        std::string what = where + ": RUN --mount=type=" + m.type;
+        std::string what = "RUN --mount=type=" + m.type;
         if (m.type == "bind") {
             rm.kind = runtime::Mount::Kind::Bind;
             rm.target = mp.target;
@@ -219,11 +219,11 @@ void attach_mounts(Solver& s, StageState& st, const Instruction& in, const RunPl
                 // Exactly what COPY would see (.dockerignore applied), copied into a scratch
                 // directory: the step's key has its digest, and rw writes are thrown away.
                 r.scratch_dirs.emplace_back(s.store.tmp_dir(), "bind-");
-                std::string leaf = filtered_context_copy(s, src, where, r.scratch_dirs.back().path());
+                std::string leaf = filtered_context_copy(s, src, r.scratch_dirs.back().path());
                 sys::UniqueFd sfd = sys::open_dir(r.scratch_dirs.back().path());
                 rm.source = bind_source_in_root(sfd.get(), leaf, what, r.source_fds, &rm.source_fd);
             } else {
-                StageRef ref = resolve_stage_ref(s.ast, m.from, st.index, true);
+                StageRef ref = s.from_ref(st, idx, m.from, mp.index);
                 std::string chain;
                 if (ref.stage >= 0) chain = s.chain_of(*s.finished_stage(ref.stage));
                 else chain = unpack_image(s.store, s.snaps, s.image(ref.image));
@@ -298,10 +298,9 @@ void attach_mounts(Solver& s, StageState& st, const Instruction& in, const RunPl
 }  // namespace
 
 void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
-    const std::string where = s.where(in);
     std::string workdir = st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir;
 
-    const RunPlan plan = plan_run(in, st.shell, workdir, s.opts, where);
+    const RunPlan plan = plan_run(in, st.shell, workdir, s.opts);
 
     // Key inputs
     json inputs = s.base_inputs(st, in);
@@ -311,7 +310,8 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     inputs["heredocs"] = hd;
     inputs["network"] = plan.network;
     json mounts = json::array();
-    for (const auto& m : in.mounts) {
+    for (size_t mi = 0; mi < in.mounts.size(); mi++) {
+        const auto& m = in.mounts[mi];
         json mj = {{"type", m.type}, {"target", m.target}, {"source", m.source}, {"from", m.from}, {"id", m.id},
                    {"readonly", m.readonly}, {"sharing", m.sharing}, {"mode", m.mode}, {"uid", m.uid},
                    {"gid", m.gid}, {"size", m.size}, {"env", m.env}, {"required", m.required}};
@@ -320,12 +320,12 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
                 CopySpec cs;
                 cs.sources = {m.source.empty() ? "." : m.source};
                 cs.dest = "/";
-                cs.where = where;
+                cs.label = "RUN --mount=type=bind";
                 std::lock_guard<std::mutex> l(s.statcache_mu);
                 CopyPlan p = plan_copy(s.context->root(), cs);
                 mj["content"] = content_digest(s.context->root(), p, &*s.statcache).str();
             } else {
-                StageRef ref = resolve_stage_ref(s.ast, m.from, st.index, true);
+                StageRef ref = s.from_ref(st, idx, m.from, mi);
                 mj["content"] = ref.stage >= 0 ? s.finished_stage(ref.stage)->key : s.image(ref.image).manifest_digest.str();
             }
         }
@@ -352,7 +352,7 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
     spec.network = plan.network == "host" ? runtime::Network::Host : runtime::Network::None;
     spec.limits = s.opts.limits;
     spec.read_only_root = false;
-    attach_mounts(s, st, in, plan, where, held, spec);
+    attach_mounts(s, st, in, idx, plan, held, spec);
 
     sys::UniqueFd root_fd = sys::open_dir(root.path());
     MountStubs stubs;
@@ -371,14 +371,14 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         res = runtime::run(spec);
     } catch (const Error& e) {
         pump.finish();
-        throw Error(e.code(), where + ": " + in.original + ": " + e.what() + pump.tail(), e.sys_errno());
+        throw Error(e.code(), in.original + ": " + e.what() + pump.tail(), e.sys_errno());
     }
     pump.finish();
     out.clock.split("spawn", double(res.spawn_us) / 1000.0, "wait");
     out.peak_memory = res.peak_memory_bytes;
     out.cpu_ns = res.cpu_usage_ns;
     if (res.how != runtime::RunResult::How::Exited || res.exit_code != 0)
-        throw Error(Code::FailedPrecondition, where + ": " + in.original + ": " + res.describe(spec.limits) + pump.tail());
+        throw Error(Code::FailedPrecondition, in.original + ": " + res.describe(spec.limits) + pump.tail());
 
     stubs.after(root_fd.get());
     root_fd.reset();

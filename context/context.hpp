@@ -72,8 +72,11 @@ struct CopySpec {
     // Writing onto the host (--output type=local): setuid/setgid bits and security.capability
     // are dropped and device nodes are skipped (listed in CopyStats::skipped_devices).
     bool to_host = false;
-    std::string where;                      // "Buildfile:12", prefixed to errors
+    // What this copy is, for its errors ("RUN --mount=type=bind", "--output type=local");
+    // empty for COPY/ADD steps. The solver attaches the Buildfile location (sys::Error::at).
+    std::string label;
     bool is_add() const { return instruction == "ADD"; }
+    std::string error_prefix() const { return label.empty() ? "" : label + ": "; }
 };
 
 // One selected file system object.
@@ -108,7 +111,7 @@ struct CopyPlan {
 // Select the sources of a COPY/ADD: files, directories (their contents), globs
 // (filepath.Match per component), minus .dockerignore (context) and --exclude; top-level
 // symlinks are followed inside the root, symlinks below a directory are kept as links.
-// Throws sys::Error(InvalidInput / NotFound) prefixed with spec.where.
+// Throws sys::Error(InvalidInput / NotFound) prefixed with spec.label.
 CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec);
 
 // What the stat cache compares (never the content).

@@ -176,7 +176,7 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         for (auto& t : ts) t.join();
     }
     for (auto& e : errors)
-        if (!e.empty()) throw sys::Error(sys::Code::System, (spec.where.empty() ? "" : spec.where + ": ") + "hash " + root.name + ": " + e);
+        if (!e.empty()) throw sys::Error(sys::Code::System, spec.error_prefix() + "hash " + root.name + ": " + e);
     if (cache)
         for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
     plan.hexes = hexes;
@@ -185,9 +185,9 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
     if (spec.checksum) {
         cas::Digest want = cas::Digest::parse(*spec.checksum);
         if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
-            throw sys::Error(sys::Code::InvalidInput, spec.where + ": ADD --checksum needs exactly one file source");
+            throw sys::Error(sys::Code::InvalidInput, spec.error_prefix() + "ADD --checksum needs exactly one file source");
         if (want.hex() != hexes[0])
-            throw sys::Error(sys::Code::InvalidInput, spec.where + ": ADD " + spec.sources[0] + ": checksum mismatch: expected " +
+            throw sys::Error(sys::Code::InvalidInput, spec.error_prefix() + "ADD " + spec.sources[0] + ": checksum mismatch: expected " +
                                                           want.str() + ", got sha256:" + hexes[0]);
         plan.checksum_verified = true;
     }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 
 #include "context/context.hpp"
@@ -194,8 +195,117 @@ Context Context::open(const std::string& dir, const std::string& buildfile_path)
     return c;
 }
 
+namespace {
+
+// The source path's components, cleaned lexically. A build-context source must stay inside
+// the context (docker forbids "../x"); elsewhere a leading ".." stays at the root.
+std::vector<std::string> source_components(const std::string& src, bool is_context, const std::function<void()>& outside) {
+    std::vector<std::string> raw;
+    for (const std::string& c : split_fields(src, '/')) {
+        if (c.empty() || c == ".") continue;
+        if (c != "..") {
+            raw.push_back(c);
+        } else if (!raw.empty()) {
+            raw.pop_back();
+        } else if (is_context) {
+            outside();
+        }
+    }
+    return raw;
+}
+
+// Glob expansion per component (filepath.Match), sorted; literal components unescaped.
+std::vector<std::vector<std::string>> expand_globs(const SourceRoot& root, const std::vector<std::string>& raw,
+                                                   bool& glob) {
+    std::vector<std::vector<std::string>> cands{{}};
+    glob = false;
+    for (const std::string& comp : raw) {
+        if (!has_glob_meta(comp)) {
+            for (auto& c : cands) c.push_back(unescape(comp));
+            continue;
+        }
+        glob = true;
+        std::vector<std::vector<std::string>> next;
+        for (auto& c : cands) {
+            auto dir = resolve(root.fd, c, true);
+            if (!dir) continue;
+            sys::UniqueFd dfd;
+            try {
+                dfd = open_canonical(root.fd, *dir, O_RDONLY | O_DIRECTORY);
+            } catch (const sys::Error&) {
+                continue;  // not a directory
+            }
+            std::vector<std::string> names;
+            for (std::string& n : sys::list_dir(dfd.get(), *dir))
+                if (path_match(comp, n)) names.push_back(std::move(n));
+            std::sort(names.begin(), names.end());
+            for (auto& n : names) {
+                auto nc = c;
+                nc.push_back(n);
+                next.push_back(std::move(nc));
+            }
+        }
+        cands = std::move(next);
+    }
+    return cands;
+}
+
+// What the sources selected so far.
+struct Selection {
+    std::vector<CopyEntry> entries;
+    size_t top_items = 0;
+    bool any_dir = false;
+    bool any_glob = false;
+};
+
+// One existing candidate path (canonical `canon`, shown in the destination as `shown`).
+void select_candidate(const SourceRoot& root, const CopySpec& spec, const IgnoreMatcher& excludes, Walker& walker,
+                      const std::string& src, const std::string& canon, const std::string& shown, bool glob,
+                      Selection& sel) {
+    sys::UniqueFd parent = open_canonical(root.fd, canon.find('/') == std::string::npos ? "" : canon.substr(0, canon.rfind('/')),
+                                          O_PATH | O_DIRECTORY);
+    std::string leaf = canon.empty() ? "." : base_name(canon);
+    struct stat st;
+    if (::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + src);
+    if (S_ISDIR(st.st_mode)) {
+        sel.any_dir = true;
+        ++sel.top_items;
+        std::string dprefix = spec.parents ? shown : "";
+        if (!dprefix.empty()) {
+            CopyEntry e;
+            e.src = canon;
+            e.dst = dprefix;
+            fill_entry(e, parent.get(), leaf.c_str(), st);
+            sel.entries.push_back(std::move(e));
+        }
+        sys::UniqueFd dfd = open_canonical(root.fd, canon, O_RDONLY | O_DIRECTORY);
+        walker.walk(dfd.get(), canon, dprefix, 0);
+        return;
+    }
+    if (!glob && !excludes.empty() && excludes.excluded(shown, false)) return;
+    ++sel.top_items;
+    CopyEntry e;
+    e.src = canon;
+    e.dst = shown.empty() ? base_name(canon) : shown;
+    fill_entry(e, parent.get(), leaf.c_str(), st);
+    sel.entries.push_back(std::move(e));
+}
+
+// Depth-first order; when two sources land on the same path the later one wins.
+std::vector<CopyEntry> sorted_unique(std::vector<CopyEntry> entries) {
+    std::stable_sort(entries.begin(), entries.end(), dst_less);
+    std::vector<CopyEntry> uniq;
+    for (auto& e : entries) {
+        if (!uniq.empty() && uniq.back().dst == e.dst) uniq.back() = std::move(e);
+        else uniq.push_back(std::move(e));
+    }
+    return uniq;
+}
+
+}  // namespace
+
 CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
-    const std::string P = spec.where.empty() ? "" : spec.where + ": ";
+    const std::string P = spec.error_prefix();
     const std::string& I = spec.instruction;
     auto fail = [&](sys::Code code, const std::string& msg) -> void { throw sys::Error(code, P + msg); };
     if (spec.sources.empty()) fail(sys::Code::InvalidInput, I + " requires at least two arguments");
@@ -213,79 +323,25 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
         fail(sys::Code::InvalidInput, "When using " + I + " with more than one source file, the destination must be a directory and end with a /");
 
     IgnoreMatcher excludes = IgnoreMatcher::from_patterns(spec.excludes);
-    std::vector<CopyEntry> entries;
-    Walker walker{root, excludes, entries};
-    size_t top_items = 0;
-    bool any_dir = false, any_glob = false;
-
+    Selection sel;
+    Walker walker{root, excludes, sel.entries};
     for (const std::string& src : spec.sources) {
         if (is_remote(src)) {
             if (spec.is_add())
                 fail(sys::Code::InvalidInput, "ADD " + src + ": not supported: remote sources need network access, which imgbuild builds do not have");
             fail(sys::Code::InvalidInput, "COPY " + src + ": source can't be a URL for COPY");
         }
-        // A build-context source must stay inside the context, lexically (docker forbids it).
-        std::vector<std::string> raw;
-        {
-            int depth = 0;
-            const std::string& s = src;
-            for (const std::string& c : split_fields(s, '/')) {
-                if (c.empty() || c == ".") continue;
-                if (c == "..") {
-                    if (depth == 0) {
-                        if (root.is_context)
-                            fail(sys::Code::InvalidInput, I + " failed: forbidden path outside the build context: " + src);
-                        continue;
-                    }
-                    --depth;
-                    raw.pop_back();
-                    continue;
-                }
-                ++depth;
-                raw.push_back(c);
-            }
-        }
+        std::vector<std::string> raw = source_components(src, root.is_context, [&] {
+            fail(sys::Code::InvalidInput, I + " failed: forbidden path outside the build context: " + src);
+        });
         // --parents: keep the path after a "/./" pivot, else the whole cleaned path.
         size_t keep_from = 0;
         if (spec.parents) {
             size_t k = src.find("/./");
             if (k != std::string::npos) keep_from = split(clean_path(src.substr(0, k))).size();
         }
-
-        // Glob expansion per component (filepath.Match); literal components unescaped.
-        std::vector<std::vector<std::string>> cands{{}};
         bool glob = false;
-        for (const std::string& comp : raw) {
-            if (!has_glob_meta(comp)) {
-                for (auto& c : cands) c.push_back(unescape(comp));
-                continue;
-            }
-            glob = true;
-            std::vector<std::vector<std::string>> next;
-            for (auto& c : cands) {
-                auto dir = resolve(root.fd, c, true);
-                if (!dir) continue;
-                sys::UniqueFd dfd;
-                try {
-                    dfd = open_canonical(root.fd, *dir, O_RDONLY | O_DIRECTORY);
-                } catch (const sys::Error&) {
-                    continue;  // not a directory
-                }
-                std::vector<std::string> names;
-                for (std::string& n : sys::list_dir(dfd.get(), *dir))
-                    if (path_match(comp, n)) names.push_back(std::move(n));
-                std::sort(names.begin(), names.end());
-                for (auto& n : names) {
-                    auto nc = c;
-                    nc.push_back(n);
-                    next.push_back(std::move(nc));
-                }
-            }
-            cands = std::move(next);
-        }
-        any_glob |= glob;
-
-        for (auto& cand : cands) {
+        for (auto& cand : expand_globs(root, raw, glob)) {
             auto canon = resolve(root.fd, cand, true);
             bool ignored = canon && root.ignore && root.ignore->excluded(*canon, false);
             if (!canon || ignored) {
@@ -296,49 +352,18 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
             }
             std::string shown = spec.parents ? join(cand, std::min(keep_from, cand.size())) : (cand.empty() ? "" : cand.back());
             if (glob && !excludes.empty() && excludes.excluded(shown, false)) continue;
-            sys::UniqueFd parent = open_canonical(root.fd, canon->find('/') == std::string::npos ? "" : canon->substr(0, canon->rfind('/')), O_PATH | O_DIRECTORY);
-            std::string leaf = canon->empty() ? "." : base_name(*canon);
-            struct stat st;
-            if (::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + src);
-            if (S_ISDIR(st.st_mode)) {
-                any_dir = true;
-                ++top_items;
-                std::string dprefix = spec.parents ? shown : "";
-                if (!dprefix.empty()) {
-                    CopyEntry e;
-                    e.src = *canon;
-                    e.dst = dprefix;
-                    fill_entry(e, parent.get(), leaf.c_str(), st);
-                    entries.push_back(std::move(e));
-                }
-                sys::UniqueFd dfd = open_canonical(root.fd, *canon, O_RDONLY | O_DIRECTORY);
-                walker.walk(dfd.get(), *canon, dprefix, 0);
-                continue;
-            }
-            if (!glob && !excludes.empty() && excludes.excluded(shown, false)) continue;
-            ++top_items;
-            CopyEntry e;
-            e.src = *canon;
-            e.dst = shown.empty() ? base_name(*canon) : shown;
-            fill_entry(e, parent.get(), leaf.c_str(), st);
-            entries.push_back(std::move(e));
+            select_candidate(root, spec, excludes, walker, src, *canon, shown, glob, sel);
         }
         // A wildcard that matches nothing is fine as long as some source matched (BuildKit's
         // AllowEmptyWildcard); only a COPY with nothing at all to copy fails, below.
+        sel.any_glob |= glob;
     }
     // Only wildcards that all matched nothing: BuildKit copies nothing and succeeds.
-    if (top_items == 0 && !any_dir && !any_glob) fail(sys::Code::NotFound, I + " failed: no source files were specified");
+    if (sel.top_items == 0 && !sel.any_dir && !sel.any_glob) fail(sys::Code::NotFound, I + " failed: no source files were specified");
 
-    plan.matched_nothing = top_items == 0 && !any_dir;
-    plan.dest_is_dir = trailing || spec.parents || any_dir || top_items > 1 || spec.sources.size() > 1;
-    // Depth-first order; when two sources land on the same path the later one wins.
-    std::stable_sort(entries.begin(), entries.end(), dst_less);
-    std::vector<CopyEntry> uniq;
-    for (auto& e : entries) {
-        if (!uniq.empty() && uniq.back().dst == e.dst) uniq.back() = std::move(e);
-        else uniq.push_back(std::move(e));
-    }
-    plan.entries = std::move(uniq);
+    plan.matched_nothing = sel.top_items == 0 && !sel.any_dir;
+    plan.dest_is_dir = trailing || spec.parents || sel.any_dir || sel.top_items > 1 || spec.sources.size() > 1;
+    plan.entries = sorted_unique(std::move(sel.entries));
     return plan;
 }
 

@@ -295,7 +295,7 @@ void DestWriter::finish() {
 
 CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, const DirectRoot& direct_root) {
     const CopySpec& spec = plan.spec;
-    const std::string P = spec.where.empty() ? "" : spec.where + ": ";
+    const std::string P = spec.error_prefix();
     CopyStats stats;
     try {
         Owner dir_owner = spec.chown ? *spec.chown : Owner{};
@@ -402,7 +402,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
 
 void write_heredoc(int dest_root_fd, const CopySpec& spec, const std::string& name, std::string_view content,
                    bool executable, int64_t mtime_s) {
-    const std::string P = spec.where.empty() ? "" : spec.where + ": ";
+    const std::string P = spec.error_prefix();
     try {
         std::string d = spec.dest.empty() ? "." : spec.dest;
         bool trailing = d.back() == '/' || sys::base_name(d) == "." || sys::base_name(d) == "..";

@@ -44,7 +44,7 @@ struct CopyStats {
 using DirectRoot = std::function<int(const std::string& base)>;
 
 // Perform the plan. dest_root_fd: the destination rootfs directory. Verifies ADD --checksum
-// unless content_digest already did. Throws sys::Error prefixed with plan.spec.where.
+// unless content_digest already did. Throws sys::Error prefixed with plan.spec.label.
 // direct_root (COPY only): when the base directory is new, write everything under it into the
 // root direct_root returns (no overlay create/lookup per file; nothing below it can exist in
 // the lower layers).

@@ -47,11 +47,7 @@ Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::E
     Instruction out = in;
     auto word = [&](std::string& s) { s = lex.process_word(s, env); };
     auto fail = [&](const std::string& msg) {
-        // The location travels as data on the error (at() writes the same "file:line: " prefix).
-        const sys::SourceLoc loc{in.loc.file, in.loc.start_line};
-        std::string text = located_message(loc.file, loc.line, msg, in.original);
-        text.erase(0, loc.file.size() + 1 + std::to_string(loc.line).size() + 2);
-        throw sys::Error(sys::Code::InvalidInput, text).at(loc);
+        throw located_error(in.loc.file, in.loc.start_line, msg, in.original);
     };
     try {
         switch (in.kind) {

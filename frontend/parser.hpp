@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sys/error.hpp"
+
 namespace frontend {
 
 // One heredoc attached to RUN/COPY/ADD: `<<EOF` (expand), `<<'EOF'`/`<<"EOF"` (no
@@ -61,8 +63,11 @@ std::string dump_node(const Node& node);
 // Go strconv.Quote of a string (printable Unicode kept, others escaped).
 std::string go_quote(std::string_view s);
 
-// Format a located error message: "<name>:<line>: <msg>" + "\n >>> <line text>" if given.
+// Format a located message: "<name>:<line>: <msg>" + "\n >>> <line text>" if given.
 std::string located_message(const std::string& name, int line, const std::string& msg,
                             std::string_view offending = {});
+// The same text as an InvalidInput error whose location travels as data (sys::Error::loc()),
+// so later layers do not prefix it again.
+sys::Error located_error(const std::string& name, int line, const std::string& msg, std::string_view offending = {});
 
 }  // namespace frontend

@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kMaxStages = 2000;
 
 [[noreturn]] void fail_at(const Instruction& in, const std::string& msg) {
-    throw sys::Error(sys::Code::InvalidInput, located_message(in.loc.file, in.loc.start_line, msg, in.original));
+    throw located_error(in.loc.file, in.loc.start_line, msg, in.original);
 }
 
 std::string stage_label(const Stage& s) { return s.name.empty() ? std::to_string(s.index) : s.name; }
@@ -128,8 +128,7 @@ BuildfileAST parse_buildfile(std::string_view text, const std::string& name, con
     }
     if (ast.stages.empty()) {
         const auto& last = ast.global_args.back();
-        throw sys::Error(sys::Code::InvalidInput,
-                         located_message(name, last.loc.start_line, "no build stage in context: the file has no FROM"));
+        throw located_error(name, last.loc.start_line, "no build stage in context: the file has no FROM");
     }
     return ast;
 }
@@ -208,7 +207,7 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
             if (ps.base.stage >= 0) deps.insert(ps.base.stage);
             // Walk the stage with ARG/ENV tracking to expand --from values.
             ShellLex::Env env;
-            auto add_from = [&](const std::string& value, const Instruction& in) {
+            auto add_from = [&](const std::string& value, const Instruction& in) -> StageRef {
                 StageRef r;
                 try {
                     r = resolve_stage_ref(ast, value, st.index, true);
@@ -219,8 +218,10 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
                     deps.insert(r.stage);
                 else if (std::find(ps.images.begin(), ps.images.end(), r.image) == ps.images.end())
                     ps.images.push_back(r.image);
+                return r;
             };
-            for (const auto& in : st.instructions) {
+            for (size_t i = 0; i < st.instructions.size(); i++) {
+                const Instruction& in = st.instructions[i];
                 using K = Instruction::Kind;
                 if (in.kind == K::Arg) {
                     for (const auto& d : in.arg_defs) {
@@ -233,10 +234,11 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
                     Instruction e = expand(in, lex, env);
                     for (const auto& kv : e.kvs) env[kv.key] = kv.value;
                 } else if ((in.kind == K::Copy || in.kind == K::Add) && !in.from.empty()) {
-                    add_from(expand(in, lex, env).from, in);
+                    ps.copy_from[i] = add_from(expand(in, lex, env).from, in);
                 } else if (in.kind == K::Run) {
-                    for (const auto& m : expand(in, lex, env).mounts)
-                        if (!m.from.empty()) add_from(m.from, in);
+                    const auto mounts = expand(in, lex, env).mounts;
+                    for (size_t m = 0; m < mounts.size(); m++)
+                        if (!mounts[m].from.empty()) ps.mount_from[{i, m}] = add_from(mounts[m].from, in);
                 }
             }
         } catch (const sys::Error& e) {
@@ -260,10 +262,9 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
         color[i] = 1;
         for (int d : plan.stages[i].deps) {
             if (color[d] == 1)
-                throw sys::Error(sys::Code::InvalidInput,
-                                 located_message(ast.file, ast.stages[d].loc.start_line,
-                                                 "circular dependency detected on stage: " + stage_label(ast.stages[d]),
-                                                 ast.stages[d].from.original));
+                throw located_error(ast.file, ast.stages[d].loc.start_line,
+                                    "circular dependency detected on stage: " + stage_label(ast.stages[d]),
+                                    ast.stages[d].from.original);
             if (color[d] == 0) visit(d);
         }
         color[i] = 2;

@@ -64,6 +64,10 @@ struct PlannedStage {
     std::string platform;         // expanded --platform, empty if none
     std::vector<int> deps;        // stages needed (FROM, COPY --from, RUN --mount from), sorted
     std::vector<std::string> images;  // external images referenced by --from / mount from
+    // What each `COPY --from` / `RUN --mount=from=` names, resolved once here (by instruction
+    // index; mounts by instruction and mount index): the solver uses these, never its own.
+    std::map<size_t, StageRef> copy_from;
+    std::map<std::pair<size_t, size_t>, StageRef> mount_from;
 };
 
 struct BuildPlan {

@@ -20,7 +20,7 @@ frontend::Instruction run_of(const std::string& text) {
 }
 
 RunPlan plan(const std::string& text, const BuildOptions& o = {}, const std::string& wd = "/work") {
-    return plan_run(run_of(text), kShell, wd, o, "Buildfile:2");
+    return plan_run(run_of(text), kShell, wd, o);
 }
 
 sys::Code code_of(const std::string& text, const BuildOptions& o = {}) {

@@ -47,7 +47,7 @@ struct ContextAdd : ::testing::Test {
         s.sources = std::move(srcs);
         s.dest = std::move(dest);
         s.checksum = checksum;
-        s.where = "Buildfile:3";
+        s.label = "Buildfile:3";
         CopyPlan plan = plan_copy(c.root(), s);
         content_digest(c.root(), plan, nullptr);
         return execute_copy(c.root(), plan, dst_fd.get());

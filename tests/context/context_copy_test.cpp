@@ -36,7 +36,7 @@ struct ContextCopy : ::testing::Test {
     // Plan + copy; returns the plan.
     CopyPlan run(CopySpec spec, const std::string& buildfile = "") {
         Context c = Context::open(ctx.p(), buildfile);
-        spec.where = "Buildfile:7";
+        spec.label = "Buildfile:7";
         CopyPlan plan = plan_copy(c.root(), spec);
         execute_copy(c.root(), plan, dst_fd.get());
         return plan;

@@ -148,6 +148,13 @@ TEST(Frontend, PlanArgsTargetsAndNeededStages) {
     EXPECT_EQ(plan.deps[3], (std::vector<int>{0, 2}));
     EXPECT_EQ(plan.stages[3].images, (std::vector<std::string>{"alpine:3"}));
     EXPECT_EQ(plan.unused_build_args, (std::vector<std::string>{"UNUSED"}));
+    // The solver takes --from resolutions from the plan (one resolution, no disagreement).
+    const auto& cf = plan.stages[3].copy_from;
+    ASSERT_EQ(cf.size(), 2u);
+    EXPECT_EQ(cf.at(1).stage, 2);  // COPY --from=$FROMSTAGE (instruction 1 of the stage)
+    EXPECT_EQ(cf.at(3).image, "alpine:3");
+    ASSERT_EQ(plan.stages[3].mount_from.size(), 1u);
+    EXPECT_EQ(plan.stages[3].mount_from.at({2, 0}).stage, 0);
     EXPECT_EQ(plan.global_env.at("BASE"), "busybox");
     EXPECT_EQ(plan.global_env.at("TARGETPLATFORM"), host_platform().str());
     auto p2 = plan_stages(ast, {}, "Broken");
