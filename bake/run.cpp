@@ -8,6 +8,7 @@
 #include <semaphore>
 
 #include "cas/image.hpp"
+#include "context/context.hpp"
 #include "sys/error.hpp"
 
 namespace bake {
@@ -222,7 +223,10 @@ private:
 
 }  // namespace
 
-std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOptions& ro, builder::Progress& progress) {
+std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOptions& run_opts, builder::Progress& progress) {
+    // Targets with the same context share its stat cache: each file is hashed once.
+    RunOptions ro = run_opts;
+    if (!ro.base.statcaches) ro.base.statcaches = std::make_shared<context::StatCacheSet>();
     // Every target's options are checked before anything builds.
     std::vector<builder::BuildOptions> opts;
     for (const auto& t : plan.targets) opts.push_back(build_options(t, ro));
@@ -235,7 +239,12 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
                 throw e.wrap(located(plan.targets[i], "contexts") + ": contexts." + name);
             }
         }
-    return Runner(store, plan, ro, progress, std::move(opts)).run();
+    std::vector<TargetResult> results = Runner(store, plan, ro, progress, std::move(opts)).run();
+    for (const auto& [dir, st] : ro.base.statcaches->stats())
+        if (st.hits + st.misses + st.racy > 0)
+            progress.info("context " + dir + ": " + std::to_string(st.misses + st.racy) + " files hashed, " +
+                          std::to_string(st.hits) + " from the stat cache");
+    return results;
 }
 
 }  // namespace bake

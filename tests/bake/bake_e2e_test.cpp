@@ -192,6 +192,20 @@ TEST(Bake, IdenticalStepsOfConcurrentTargetsRunOnce) {
     EXPECT_EQ(image_of("bk-x-" + n).manifest_digest, image_of("bk-y-" + n).manifest_digest);
 }
 
+TEST(Bake, TargetsWithTheSameContextHashItOnce) {
+    REQUIRE_BASE();
+    Ctx ctx;  // a fresh context dir: no stat cache on disk yet
+    std::string n = nonce();
+    for (const char* f : {"f1", "f2", "f3"}) ctx.file(f, std::string(f) + "-" + n + "\n");
+    ctx.file("a.Buildfile", "FROM busybox:latest\nCOPY f1 f2 f3 /a/\n");
+    ctx.file("b.Buildfile", "FROM busybox:latest\nCOPY f1 f2 f3 /b/\n");
+    ctx.file("imgbuild-bake.yaml", "targets:\n  a: {file: a.Buildfile}\n  b: {file: b.Buildfile}\ngroups: {default: [a, b]}\n");
+    auto r = BuildEnv::get().ib("bake --progress json -f " + ctx.path() + "/imgbuild-bake.yaml");
+    ASSERT_EQ(r.status, 0) << r.out;
+    // Each target would hash the three files on its own (6); shared, they are hashed once.
+    EXPECT_NE(r.out.find("\"context " + ctx.path() + ": 3 files hashed, 3 from the stat cache\""), std::string::npos) << r.out;
+}
+
 TEST(Bake, PrintShowsResolvedJsonWithoutBuilding) {
     REQUIRE_BASE();
     Ctx ctx;
