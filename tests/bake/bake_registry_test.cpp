@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "../e2e/build_env.hpp"
 #include "../registry/registry_fixture.hpp"
@@ -125,6 +127,13 @@ TEST_P(BakeRemoteCache, EmptyStoreTakesEveryStepFromTheCache) {
     EXPECT_EQ(rb.out.find("ran-a-42"), std::string::npos) << "no RUN step runs in store B:\n" << rb.out;
     EXPECT_EQ(rb.out.find("ran-b-42"), std::string::npos) << "no RUN step runs in store B:\n" << rb.out;
     EXPECT_EQ(count(rb.out, "CACHED"), 4u) << "COPY and RUN of both targets are cached:\n" << rb.out;
+    // Both targets are FROM the registry base: store B pulls it once, not once per target.
+    std::vector<std::string> pulls;
+    std::istringstream lines(rb.out);
+    for (std::string l; std::getline(lines, l);)
+        if (l.rfind("pulling ", 0) == 0) pulls.push_back(l);
+    EXPECT_FALSE(pulls.empty()) << rb.out;
+    EXPECT_EQ(std::set<std::string>(pulls.begin(), pulls.end()).size(), pulls.size()) << "a blob pulled twice:\n" << rb.out;
     json m = json::parse(sys::read_file(md));
     for (const std::string t : {"a", "b"}) {
         EXPECT_EQ(m[t]["cached_steps"], m[t]["steps"]) << t << ": " << m.dump(2);
