@@ -8,6 +8,7 @@
 #include <semaphore>
 
 #include "cas/image.hpp"
+#include "context/context.hpp"
 #include "sys/error.hpp"
 
 namespace bake {
@@ -26,6 +27,7 @@ public:
     void cached(int id) override { inner_.cached(global(id)); }
     void done(int id, int64_t ms) override { inner_.done(global(id), ms); }
     void error(int id, const std::string& message) override { inner_.error(global(id), prefix_ + message); }
+    void phases(int id, const std::vector<std::pair<std::string, double>>& ms) override { inner_.phases(global(id), ms); }
     void info(const std::string& line) override { inner_.info(prefix_ + line); }
     void finish() override {}  // the shared progress finishes once, after every target
 
@@ -49,32 +51,22 @@ std::string where(const Target& t, const std::string& key) {
     return it == t.where.end() ? t.loc.str() : it->second.str();
 }
 
-[[noreturn]] void unsupported(const Target& t, const std::string& key, const std::string& at) {
-    throw Error(Code::InvalidInput, at + ": target \"" + t.name + "\": " + key +
-                                        " is not supported yet by this imgbuild (registry push and remote cache are not built in)");
-}
-
-// The registry work adds push / cache_to / cache_from to BuildOptions; until then a target
-// that asks for them is an error naming the key, never silently a local-only build.
-template <typename O>
-void set_registry_options(O& o, const Target& t, bool push) {
-    if (push) {
-        if constexpr (requires { o.push = true; }) o.push = true;
-        else unsupported(t, "--push", "imgbuild bake");
-    }
-    if (!t.cache_to.empty()) {
-        if constexpr (requires { o.cache_to = t.cache_to; }) o.cache_to = t.cache_to;
-        else unsupported(t, "cache-to", where(t, "cache-to"));
-    }
-    if (!t.cache_from.empty()) {
-        if constexpr (requires { o.cache_from = t.cache_from; }) o.cache_from = t.cache_from;
-        else unsupported(t, "cache-from", where(t, "cache-from"));
-    }
+// Without RegistryHooks a target that asks for the registry is an error naming the key, never
+// silently a local-only build.
+void check_no_registry(const Target& t, bool push) {
+    auto unsupported = [&](const std::string& key, const std::string& at) {
+        throw Error(Code::InvalidInput, at + ": " + key + " needs the registry support of the imgbuild command");
+    };
+    if (push) unsupported("--push", "imgbuild bake: target \"" + t.name + "\"");
+    if (!t.cache_to.empty()) unsupported("cache-to", located(t, "cache-to"));
+    if (!t.cache_from.empty()) unsupported("cache-from", located(t, "cache-from"));
 }
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 }  // namespace
+
+std::string located(const Target& t, const std::string& key) { return where(t, key) + ": target \"" + t.name + "\""; }
 
 std::unique_ptr<builder::Progress> prefixed_progress(builder::Progress& inner, const std::string& name,
                                                      std::atomic<int>& next_id) {
@@ -92,7 +84,7 @@ builder::BuildOptions build_options(const Target& t, const RunOptions& ro) {
     o.no_cache = ro.base.no_cache || t.no_cache;
     if (t.network == "host") o.network = runtime::Network::Host;
     else if (!t.network.empty()) o.network = runtime::Network::None;
-    auto at = [&](const std::string& key) { return where(t, key) + ": target \"" + t.name + "\""; };
+    auto at = [&](const std::string& key) { return located(t, key); };
     for (const auto& s : t.outputs) {
         try {
             o.outputs.push_back(builder::parse_output_spec(s));
@@ -107,11 +99,134 @@ builder::BuildOptions build_options(const Target& t, const RunOptions& ro) {
             throw e.wrap(at("secret"));
         }
     }
-    set_registry_options(o, t, ro.push);
+    if (ro.registry.prepare) ro.registry.prepare(t, ro.push, o);
+    else check_no_registry(t, ro.push);
     return o;
 }
 
-std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOptions& ro, builder::Progress& progress) {
+namespace {
+
+// One bake run: the targets' threads share this.
+class Runner {
+public:
+    Runner(cas::Store& store, const Plan& plan, const RunOptions& ro, builder::Progress& progress,
+           std::vector<builder::BuildOptions> opts)
+        : store_(store), plan_(plan), ro_(ro), progress_(progress), opts_(std::move(opts)), results_(plan.targets.size()),
+          slots_(std::min(ro.jobs > 0 ? ro.jobs : int(std::max<size_t>(1, plan.targets.size())), 1024)) {
+        for (size_t i = 0; i < plan.targets.size(); i++) index_[plan.targets[i].name] = i;
+    }
+
+    std::vector<TargetResult> run() {
+        size_t n = plan_.targets.size();
+        std::vector<std::promise<void>> built(n);
+        std::vector<std::shared_future<void>> built_f(n);
+        for (size_t i = 0; i < n; i++) built_f[i] = built[i].get_future().share();
+        std::vector<std::future<void>> done;
+        for (size_t i = 0; i < n; i++) {
+            std::vector<std::shared_future<void>> deps;
+            for (const auto& d : plan_.targets[i].depends) deps.push_back(built_f.at(index_.at(d)));
+            done.push_back(std::async(std::launch::async, [this, i, deps, &built] {
+                for (auto& d : deps) d.wait();
+                target(i, built[i]);
+            }));
+        }
+        for (auto& f : done) f.wait();
+        return std::move(results_);
+    }
+
+private:
+    // Builds target i once its dependencies are built; `built` is set when its image exists (or
+    // it failed), before its cache export and push.
+    void target(size_t i, std::promise<void>& built) {
+        struct SetOnce {
+            std::promise<void>& p;
+            bool set = false;
+            void operator()() {
+                if (!set) p.set_value();
+                set = true;
+            }
+            ~SetOnce() { (*this)(); }
+        } release_dependents{built};
+        const Target& t = plan_.targets[i];
+        builder::BuildOptions o = opts_[i];
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            results_[i].name = t.name;
+            for (const auto& d : t.depends) {
+                if (results_[index_.at(d)].built) continue;
+                results_[i].error = "not built: target \"" + d + "\" it depends on failed";
+                results_[i].dependency_failed = true;
+                results_[i].code = Code::Cancelled;
+                progress_.info("[" + t.name + "] " + results_[i].error);
+                return;
+            }
+            for (const auto& [name, dep] : t.context_targets)
+                o.named_contexts.insert_or_assign(name, results_[index_.at(dep)].result.manifest.digest);
+        }
+        auto p = prefixed_progress(progress_, t.name, next_step_id_);
+        TargetResult r;
+        r.name = t.name;
+        slots_.acquire();
+        try {
+            r.result = builder::build(store_, o, *p);
+            r.built = true;
+            std::string tags;
+            for (const auto& tag : r.result.tags) tags += " " + tag;
+            p->info("writing image " + r.result.manifest.digest.str() + (tags.empty() ? "" : " naming" + tags));
+        } catch (const Error& e) {
+            r.error = e.what();
+            r.code = e.code();
+            p->info("ERROR: " + first_line(r.error));
+        } catch (const std::exception& e) {
+            r.error = e.what();
+            p->info("ERROR: " + first_line(r.error));
+        }
+        slots_.release();
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            results_[i] = r;
+        }
+        release_dependents();
+        if (r.built && ro_.registry.publish) publish(i, *p);
+    }
+
+    void publish(size_t i, builder::Progress& p) {
+        std::map<std::string, std::string> pushed;
+        std::string error;
+        Code code = Code::Internal;
+        try {
+            pushed = ro_.registry.publish(plan_.targets[i], ro_.push, results_[i].result, p);
+        } catch (const Error& e) {
+            error = e.what();
+            code = e.code();
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        if (!error.empty()) p.info("ERROR: " + first_line(error));
+        std::lock_guard<std::mutex> l(mu_);
+        results_[i].pushed = std::move(pushed);
+        results_[i].publish_error = error;
+        results_[i].publish_code = code;
+    }
+
+    cas::Store& store_;
+    const Plan& plan_;
+    const RunOptions& ro_;
+    builder::Progress& progress_;
+    std::vector<builder::BuildOptions> opts_;
+    std::vector<TargetResult> results_;
+    std::map<std::string, size_t> index_;
+    std::mutex mu_;  // guards results_ while targets run
+    std::atomic<int> next_step_id_{1};
+    std::counting_semaphore<1024> slots_;
+};
+
+}  // namespace
+
+std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOptions& run_opts, builder::Progress& progress) {
+    // Targets with the same context share its stat cache: each file is hashed once.
+    RunOptions ro = run_opts;
+    if (!ro.base.statcaches) ro.base.statcaches = std::make_shared<context::StatCacheSet>();
     // Every target's options are checked before anything builds.
     std::vector<builder::BuildOptions> opts;
     for (const auto& t : plan.targets) opts.push_back(build_options(t, ro));
@@ -121,66 +236,14 @@ std::vector<TargetResult> run(cas::Store& store, const Plan& plan, const RunOpti
             try {
                 opts[i].named_contexts.emplace(name, cas::resolve_image(store, ref).manifest_digest);
             } catch (const Error& e) {
-                throw e.wrap(where(plan.targets[i], "contexts") + ": target \"" + plan.targets[i].name + "\": contexts." + name);
+                throw e.wrap(located(plan.targets[i], "contexts") + ": contexts." + name);
             }
         }
-
-    std::vector<TargetResult> results(plan.targets.size());
-    std::map<std::string, size_t> index;
-    for (size_t i = 0; i < plan.targets.size(); i++) index[plan.targets[i].name] = i;
-    std::mutex mu;  // guards results while targets run
-    std::atomic<int> next_step_id{1};
-    int jobs = ro.jobs > 0 ? ro.jobs : int(std::max<size_t>(1, plan.targets.size()));
-    std::counting_semaphore<1024> slots(std::min(jobs, 1024));
-    std::vector<std::shared_future<void>> futures(plan.targets.size());
-    for (size_t i = 0; i < plan.targets.size(); i++) {
-        const Target& t = plan.targets[i];
-        std::vector<std::shared_future<void>> deps;
-        for (const auto& d : t.depends) deps.push_back(futures.at(index.at(d)));  // plan order: deps come first
-        futures[i] = std::async(std::launch::async, [&, i, deps] {
-                         const Target& t = plan.targets[i];
-                         for (auto& d : deps) d.wait();
-                         builder::BuildOptions o = opts[i];
-                         {
-                             std::lock_guard<std::mutex> l(mu);
-                             results[i].name = t.name;
-                             for (const auto& d : t.depends) {
-                                 const TargetResult& dr = results[index.at(d)];
-                                 if (!dr.built) {
-                                     results[i].error = "not built: target \"" + d + "\" it depends on failed";
-                                     results[i].dependency_failed = true;
-                                     results[i].code = Code::Cancelled;
-                                     progress.info("[" + t.name + "] " + results[i].error);
-                                     return;
-                                 }
-                             }
-                             for (const auto& [name, dep] : t.context_targets)
-                                 o.named_contexts.insert_or_assign(name, results[index.at(dep)].result.manifest.digest);
-                         }
-                         slots.acquire();
-                         auto p = prefixed_progress(progress, t.name, next_step_id);
-                         TargetResult r;
-                         r.name = t.name;
-                         try {
-                             r.result = builder::build(store, o, *p);
-                             r.built = true;
-                             std::string tags;
-                             for (const auto& tag : r.result.tags) tags += " " + tag;
-                             p->info("writing image " + r.result.manifest.digest.str() + (tags.empty() ? "" : " naming" + tags));
-                         } catch (const Error& e) {
-                             r.error = e.what();
-                             r.code = e.code();
-                             p->info("ERROR: " + first_line(r.error));
-                         } catch (const std::exception& e) {
-                             r.error = e.what();
-                             p->info("ERROR: " + first_line(r.error));
-                         }
-                         slots.release();
-                         std::lock_guard<std::mutex> l(mu);
-                         results[i] = std::move(r);
-                     }).share();
-    }
-    for (auto& f : futures) f.wait();
+    std::vector<TargetResult> results = Runner(store, plan, ro, progress, std::move(opts)).run();
+    for (const auto& [dir, st] : ro.base.statcaches->stats())
+        if (st.hits + st.misses + st.racy > 0)
+            progress.info("context " + dir + ": " + std::to_string(st.misses + st.racy) + " files hashed, " +
+                          std::to_string(st.hits) + " from the stat cache");
     return results;
 }
 

@@ -523,7 +523,13 @@ BuildResult Solver::run() {
     for (const auto& a : plan.unused_build_args)
         progress.info("warning: build-arg \"" + a + "\" is not used by any stage built");
     context.emplace(Context::open(opts.context_dir, buildfile_path));
-    statcache.emplace(store.statcache_dir() + "/" + cas::Digest::of(context->path()).short_hex(32));
+    std::string statcache_dir = store.statcache_dir() + "/" + cas::Digest::of(context->path()).short_hex(32);
+    if (opts.statcaches) {
+        statcache = opts.statcaches->get(context->path(), statcache_dir);
+    } else {
+        statcache = std::make_shared<SharedStatCache>();
+        statcache->cache = StatCache(statcache_dir);
+    }
 
     // Stages in dependency order; independent ones in parallel, at most `jobs` at once.
     // Default: every independent stage at once, as BuildKit does (stages often wait on I/O
@@ -567,8 +573,8 @@ BuildResult Solver::run() {
         }
     }
     try {
-        std::lock_guard<std::mutex> l(statcache_mu);
-        statcache->save();
+        std::lock_guard<std::mutex> l(statcache->mu);
+        statcache->cache.save();
     } catch (const std::exception& e) {
         progress.info(std::string("warning: cannot save the context stat cache: ") + e.what());
     }

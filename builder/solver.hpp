@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +42,12 @@ struct OutputSpec {
 // | "dir" (local).
 OutputSpec parse_output_spec(const std::string& text);
 
+}  // namespace builder
+namespace context {
+class StatCacheSet;
+}
+namespace builder {
+
 struct BuildOptions {
     std::string context_dir;
     std::string buildfile;  // path; empty = CONTEXT/Buildfile, then CONTEXT/Dockerfile
@@ -73,6 +80,9 @@ struct BuildOptions {
     std::map<std::string, cas::Digest> named_contexts;
     // Labels added to the final image's config (later than the Buildfile's LABELs).
     std::map<std::string, std::string> labels;
+    // Context stat caches shared with the other builds of this process (`imgbuild bake`:
+    // targets with the same context hash each file once). Unset: this build's own.
+    std::shared_ptr<context::StatCacheSet> statcaches;
 };
 
 struct StepReport {

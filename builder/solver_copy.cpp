@@ -94,9 +94,9 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
             inputs["from"] = s.image(ref.image).manifest_digest.str();
         }
     } else if (!spec.sources.empty()) {
-        std::lock_guard<std::mutex> l(s.statcache_mu);
+        std::lock_guard<std::mutex> l(s.statcache->mu);
         ctx_plan = plan_copy(s.context->root(), spec);
-        inputs["content"] = content_digest(s.context->root(), *ctx_plan, &*s.statcache).str();
+        inputs["content"] = content_digest(s.context->root(), *ctx_plan, &s.statcache->cache).str();
     }
     cas::Digest key = cache_key(inputs);
     st.key = key.str();
@@ -109,13 +109,13 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
         explain_inputs = inputs;
         if (ctx_plan) {
             json files = json::object();
-            std::lock_guard<std::mutex> l(s.statcache_mu);
+            std::lock_guard<std::mutex> l(s.statcache->mu);
             for (const CopyEntry& e : ctx_plan->entries) {
                 std::string h = e.link_target;
                 if (S_ISREG(e.mode)) {
                     size_t i = size_t(&e - ctx_plan->entries.data());
                     if (i < ctx_plan->hexes.size()) h = ctx_plan->hexes[i];  // hashed for the key moments ago
-                    if (h.empty()) h = s.statcache->lookup(e.src, FileStamp::of(e));
+                    if (h.empty()) h = s.statcache->cache.lookup(e.src, FileStamp::of(e));
                     if (h.empty()) h = sha256_file_in_root(s.context->fd(), e.src);
                 }
                 files[e.dst.empty() ? "." : e.dst] = std::to_string(e.mode) + ":" + h;

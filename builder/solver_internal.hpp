@@ -95,8 +95,7 @@ public:
     BuildPlan plan;
     ShellLex lex;
     std::optional<Context> context;
-    std::mutex statcache_mu;
-    std::optional<StatCache> statcache;
+    std::shared_ptr<SharedStatCache> statcache;  // the context's, with its lock (shared in a bake)
     std::string buildfile_path;  // as opened
     std::string buildfile_name;  // for messages ("Buildfile")
 

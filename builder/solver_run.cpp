@@ -158,7 +158,7 @@ std::string filtered_context_copy(Solver& s, const std::string& src, const std::
     cs.preserve_owner = true;
     cs.label = "RUN --mount=type=bind";
     CopyPlan p = [&] {
-        std::lock_guard<std::mutex> l(s.statcache_mu);
+        std::lock_guard<std::mutex> l(s.statcache->mu);
         return plan_copy(s.context->root(), cs);
     }();
     sys::UniqueFd dfd = sys::open_dir(into);
@@ -321,9 +321,9 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
                 cs.sources = {m.source.empty() ? "." : m.source};
                 cs.dest = "/";
                 cs.label = "RUN --mount=type=bind";
-                std::lock_guard<std::mutex> l(s.statcache_mu);
+                std::lock_guard<std::mutex> l(s.statcache->mu);
                 CopyPlan p = plan_copy(s.context->root(), cs);
-                mj["content"] = content_digest(s.context->root(), p, &*s.statcache).str();
+                mj["content"] = content_digest(s.context->root(), p, &s.statcache->cache).str();
             } else {
                 StageRef ref = s.from_ref(st, idx, m.from, mi);
                 mj["content"] = ref.stage >= 0 ? s.finished_stage(ref.stage)->key : s.image(ref.image).manifest_digest.str();

@@ -2,12 +2,17 @@
 // [--progress MODE] [--metadata-file F]`: many images from one YAML file (bake/bake.hpp).
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include "bake/bake.hpp"
 #include "bake/run.hpp"
+#include "cas/image.hpp"
+#include "cli/build_cache.hpp"
+#include "cli/build_registry.hpp"
 #include "cli/registry.hpp"
 #include "cli/store_util.hpp"
 #include "layers/rootfs.hpp"
+#include "registry/reference.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -40,6 +45,94 @@ bake::Plan load_plan(const BakeFlags& f) {
     });
 }
 
+// A target's cache-from sources, read (manifest + config) the first time its build looks a key
+// up, in that target's thread.
+class LazyRemoteCache {
+public:
+    LazyRemoteCache(const cli::Globals& g, cas::Store& store, std::vector<std::string> from)
+        : g_(g), store_(store), from_(std::move(from)) {}
+    std::optional<builder::CacheRecord> lookup(const cas::Digest& key) {
+        std::call_once(once_, [this] { cache_ = std::make_unique<cli::RemoteCache>(g_, store_, from_, false); });
+        return cache_->lookup(key);
+    }
+
+private:
+    const cli::Globals& g_;
+    cas::Store& store_;
+    std::vector<std::string> from_;
+    std::once_flag once_;
+    std::unique_ptr<cli::RemoteCache> cache_;
+};
+
+// Base images of all targets, pulled when missing (`build --pull missing`); targets that name
+// the same image at once pull it once (the others wait, then find it in the store).
+class SharedBaseResolver {
+public:
+    explicit SharedBaseResolver(const cli::Globals& g)
+        : resolve_(cli::make_base_resolver(g, "missing", std::make_shared<cli::ResolvedBases>())) {}
+    cas::Image operator()(cas::Store& store, const std::string& ref) {
+        std::shared_ptr<std::mutex> m;
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            auto& slot = per_ref_[ref];
+            if (!slot) slot = std::make_shared<std::mutex>();
+            m = slot;
+        }
+        std::lock_guard<std::mutex> l(*m);
+        return resolve_(store, ref);
+    }
+
+private:
+    std::function<cas::Image(cas::Store&, const std::string&)> resolve_;
+    std::mutex mu_;
+    std::map<std::string, std::shared_ptr<std::mutex>> per_ref_;
+};
+
+// The registry side of `imgbuild build`, per target: base images pulled when missing,
+// cache-from / cache-to (cli/build_cache.hpp) and --push of the target's tags.
+bake::RegistryHooks registry_hooks(const cli::Globals& g, cas::Store& store) {
+    bake::RegistryHooks h;
+    auto bases = std::make_shared<SharedBaseResolver>(g);
+    h.prepare = [&g, &store, bases](const bake::Target& t, bool push, builder::BuildOptions& o) {
+        auto check = [&](const std::string& key, auto&& f) {
+            try {
+                f();
+            } catch (const Error& e) {
+                throw e.wrap(bake::located(t, key));
+            }
+        };
+        for (const auto& s : t.cache_to) check("cache-to", [&] { cli::parse_cache_spec(s, true); });
+        for (const auto& s : t.cache_from) check("cache-from", [&] { cli::parse_cache_spec(s, false); });
+        if (push && t.tags.empty())
+            throw Error(sys::Code::InvalidInput, bake::located(t, "tags") + ": --push needs tags (registry references) to push to");
+        if (push)
+            for (const auto& tag : t.tags) check("tags", [&] { registry::parse_remote_ref(tag); });
+        o.resolve_image = [bases](cas::Store& s, const std::string& ref) { return (*bases)(s, ref); };
+        if (!t.cache_from.empty() && !o.no_cache) {
+            auto remote = std::make_shared<LazyRemoteCache>(g, store, t.cache_from);
+            o.remote_cache = [remote](const cas::Digest& k) { return remote->lookup(k); };
+        }
+    };
+    h.publish = [&g, &store](const bake::Target& t, bool push, const builder::BuildResult& r, builder::Progress& p) {
+        for (const auto& c : t.cache_to) p.info("exporting cache to " + c);
+        try {
+            cli::export_cache(g, store, r, t.cache_to);
+        } catch (const Error& e) {
+            throw e.wrap(bake::located(t, "cache-to"));
+        }
+        std::map<std::string, std::string> pushed;
+        if (!push) return pushed;
+        cas::Image im = cas::load_image(store, r.manifest.digest);
+        for (const auto& tag : t.tags) {
+            p.info("pushing " + tag);
+            pushed[tag] = sys::with_context("push " + tag, [&] { return cli::push_image(g, store, im, tag, "", 3).str(); });
+            p.info("pushed " + tag + "@" + pushed[tag]);
+        }
+        return pushed;
+    };
+    return h;
+}
+
 nlohmann::ordered_json metadata(const std::vector<bake::TargetResult>& results) {
     nlohmann::ordered_json md = nlohmann::ordered_json::object();
     for (const auto& r : results) {
@@ -51,6 +144,7 @@ nlohmann::ordered_json metadata(const std::vector<bake::TargetResult>& results) 
                       {"image.name", r.result.tags},
                       {"steps", r.result.steps.size()},
                       {"cached_steps", cached}};
+        if (!r.pushed.empty()) md[r.name]["imgbuild.pushed"] = r.pushed;  // registry ref -> pushed manifest digest
     }
     return md;
 }
@@ -76,6 +170,7 @@ void run_bake(const BakeFlags& f, cli::Globals& g) {
     }
     bake::RunOptions ro = run_options(f, g);
     cas::Store store = cas::Store::open(g.root);
+    ro.registry = registry_hooks(g, store);
     auto progress = builder::make_progress(f.progress);
     // Every mount lives in this private namespace and dies with the process (before threads start).
     layers::enter_private_mount_namespace();
@@ -95,17 +190,16 @@ void run_bake(const BakeFlags& f, cli::Globals& g) {
     const bake::TargetResult* failed = nullptr;
     size_t nfailed = 0;
     for (const auto& r : results) {
-        if (r.built) {
-            std::printf("%s %s\n", r.name.c_str(), r.result.manifest.digest.str().c_str());
-            continue;
-        }
+        if (r.built) std::printf("%s %s\n", r.name.c_str(), r.result.manifest.digest.str().c_str());
+        if (r.ok()) continue;
         nfailed++;
         // Report a target's own failure rather than one of "its dependency failed".
         if (!failed || failed->dependency_failed) failed = &r;
     }
     if (failed)
-        throw Error(failed->code, std::to_string(nfailed) + " of " + std::to_string(results.size()) +
-                                                  " targets failed; target \"" + failed->name + "\": " + failed->error);
+        throw Error(failed->built ? failed->publish_code : failed->code,
+                    std::to_string(nfailed) + " of " + std::to_string(results.size()) + " targets failed; target \"" +
+                        failed->name + "\": " + (failed->built ? failed->publish_error : failed->error));
 }
 
 cli::Registrar reg_bake("bake", [](CLI::App& app, cli::Globals& g) {

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -142,6 +145,9 @@ public:
     // and a way to save with a chosen write time.
     int64_t loaded_write_time_ns() const { return write_time_ns_; }
     void save_with_time(int64_t write_time_ns);
+    // Entries this object hashed and stored (this process) are hits even when racy: for a
+    // cache shared by the builds of one process (StatCacheSet), which read the context once.
+    void trust_own_entries() { trust_own_ = true; }
 
     struct Stats {
         size_t hits = 0, misses = 0, racy = 0;
@@ -153,12 +159,36 @@ private:
     struct Rec {
         FileStamp stamp;
         std::string hex;
+        bool own = false;  // stored by this object
     };
     std::string dir_;
     std::unordered_map<std::string, Rec> map_;
     int64_t write_time_ns_ = 0;
     bool dirty_ = false;
+    bool trust_own_ = false;
     Stats stats_;
+};
+
+// A context's stat cache and the lock its users hold while planning and hashing.
+struct SharedStatCache {
+    std::string context_dir;
+    std::mutex mu;
+    StatCache cache;
+};
+
+// The stat caches of the builds of one process (`imgbuild bake`): one per context directory,
+// loaded once, its own entries trusted (StatCache::trust_own_entries), so that targets with the
+// same context hash each file once. Thread-safe.
+class StatCacheSet {
+public:
+    // The cache of `context_dir`, loaded from `cache_dir` on first use.
+    std::shared_ptr<SharedStatCache> get(const std::string& context_dir, const std::string& cache_dir);
+    // Every context's counters so far (context dir -> stats).
+    std::map<std::string, StatCache::Stats> stats();
+
+private:
+    std::mutex mu_;
+    std::map<std::string, std::shared_ptr<SharedStatCache>> by_dir_;  // by cache_dir
 };
 
 // sha256 of the selection as it will be placed: per entry (in order) its destination path,

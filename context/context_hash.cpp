@@ -90,7 +90,7 @@ std::string StatCache::lookup(const std::string& path, const FileStamp& st) {
         return "";
     }
     // Racy: modified in (or after) the second the cache was written.
-    if (st.mtime_ns / kNs >= write_time_ns_ / kNs || st.ctime_ns / kNs >= write_time_ns_ / kNs) {
+    if (!(trust_own_ && it->second.own) && (st.mtime_ns / kNs >= write_time_ns_ / kNs || st.ctime_ns / kNs >= write_time_ns_ / kNs)) {
         ++stats_.racy;
         dirty_ = true;  // rewrite with a newer time so the entry stops being racy
         return "";
@@ -101,10 +101,33 @@ std::string StatCache::lookup(const std::string& path, const FileStamp& st) {
 
 void StatCache::store(const std::string& path, const FileStamp& st, const std::string& hex) {
     auto& r = map_[path];
+    r.own = true;
     if (r.stamp == st && r.hex == hex) return;
     r.stamp = st;
     r.hex = hex;
     dirty_ = true;
+}
+
+std::shared_ptr<SharedStatCache> StatCacheSet::get(const std::string& context_dir, const std::string& cache_dir) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto& slot = by_dir_[cache_dir];
+    if (!slot) {
+        slot = std::make_shared<SharedStatCache>();
+        slot->context_dir = context_dir;
+        slot->cache = StatCache(cache_dir);
+        slot->cache.trust_own_entries();
+    }
+    return slot;
+}
+
+std::map<std::string, StatCache::Stats> StatCacheSet::stats() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::map<std::string, StatCache::Stats> out;
+    for (auto& [dir, sc] : by_dir_) {
+        std::lock_guard<std::mutex> l2(sc->mu);
+        out[sc->context_dir] = sc->cache.stats();
+    }
+    return out;
 }
 
 void StatCache::save() {

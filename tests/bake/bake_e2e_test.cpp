@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "../e2e/build_env.hpp"
 #include "builder/solver.hpp"
@@ -33,10 +34,6 @@ std::string nonce() {
     std::random_device rd;
     return std::to_string(rd()) + std::to_string(rd());
 }
-
-// Registry support (another helper's work) adds BuildOptions::cache_to.
-template <typename O>
-concept HasCacheTo = requires(O o) { o.cache_to; };
 
 e2e::CmdResult bake(const Ctx& ctx, const std::string& args) {
     return BuildEnv::get().ib("bake --progress plain -f " + ctx.path() + "/imgbuild-bake.yaml " + args);
@@ -127,6 +124,14 @@ TEST(Bake, SharedBaseDependentsAndMatrixBuildOnceInOrder) {
     }
 }
 
+// Issue 16: two independent `sleep 2` targets take at most 1.1x the time of one. Measured
+// (--progress json sub-step timings, idle 2-core machine): one target 2.09-2.14 s of wall time
+// (spawn 20 ms, wait 2005 ms, diff+commit+record 10-30 ms, process start/exit 40-70 ms), two
+// targets 2.13-2.21 s: both RUN steps start within 10 ms of each other and nothing in bake
+// serializes them; what two cost over one is two sandboxes spawned (40-60 ms) and two layers
+// diffed and committed at once on two cores. The allowance is 1.1x one plus 150 ms of absolute
+// slack for the machine's noise (ctest -j2 runs another test's builds on the same two cores);
+// each side is the best of up to 3 interleaved attempts (stopping once the bound holds).
 TEST(Bake, IndependentTargetsRunInParallel) {
     REQUIRE_BASE();
     Ctx ctx;
@@ -134,18 +139,44 @@ TEST(Bake, IndependentTargetsRunInParallel) {
     ctx.file("b/Buildfile", "FROM busybox:latest\nARG N\nRUN echo b-$N && sleep 2\n");
     ctx.file("imgbuild-bake.yaml", "targets:\n  a: {context: a, args: {N: \"${N}\"}}\n  b: {context: b, args: {N: \"${N}\"}}\n"
                                    "variables: {N: {env: BAKE_TEST_N}}\ngroups: {default: [a, b]}\n");
+    std::string last_out;
     auto timed = [&](const std::string& args) {
+        // Fresh N each run: the RUN steps are cache misses.
         auto t0 = std::chrono::steady_clock::now();
-        auto r = BuildEnv::get().ib("bake --progress plain -f " + ctx.path() + "/imgbuild-bake.yaml " + args);
+        auto r = BuildEnv::get().ib("bake --progress json -f " + ctx.path() + "/imgbuild-bake.yaml --set '*.args.N=" + nonce() +
+                                    "' " + args);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         EXPECT_EQ(r.status, 0) << r.out;
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        last_out = r.out;
+        return s;
     };
-    // Fresh N each run: the RUN steps are cache misses.
-    double one = timed("--set '*.args.N=" + nonce() + "' a");
-    double two = timed("--set '*.args.N=" + nonce() + "'");
+    const double kFactor = 1.1, kSlack = 0.150;
+    double one = 1e9, two = 1e9;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        one = std::min(one, timed("a"));
+        two = std::min(two, timed(""));
+        if (two <= kFactor * one + kSlack) break;
+    }
     EXPECT_GE(one, 2.0);
-    // Serial would be about 2x one; overlapped is about 1x (plus process and unpack overhead).
-    EXPECT_LT(two, 1.5 * one) << "one target: " << one << "s, two independent targets: " << two << "s";
+    EXPECT_LE(two, kFactor * one + kSlack) << "one target: " << one << "s, two independent targets: " << two << "s";
+    // The two RUN steps overlap in time (from the last two-target run's json events).
+    std::map<std::string, std::pair<int64_t, int64_t>> span;  // target -> (start, done) ms
+    std::map<int, std::string> step_target;
+    std::istringstream lines(last_out);
+    for (std::string line; std::getline(lines, line);) {
+        json e = json::parse(line, nullptr, false);
+        if (e.is_discarded() || !e.contains("step")) continue;
+        if (e["event"] == "start") {
+            std::string t = e["name"].get<std::string>().substr(1, 1);
+            step_target[e["step"]] = t;
+            span[t].first = e["time_ms"];
+        } else if (e["event"] == "done") {
+            span[step_target[e["step"]]].second = e["time_ms"];
+        }
+    }
+    ASSERT_EQ(span.size(), 2u) << last_out;
+    EXPECT_LT(span["b"].first, span["a"].second) << last_out;
+    EXPECT_LT(span["a"].first, span["b"].second) << last_out;
 }
 
 TEST(Bake, IdenticalStepsOfConcurrentTargetsRunOnce) {
@@ -159,6 +190,20 @@ TEST(Bake, IdenticalStepsOfConcurrentTargetsRunOnce) {
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(count(r.out, "ran-2-" + n), 1u) << "the same step in two targets at once runs once:\n" << r.out;
     EXPECT_EQ(image_of("bk-x-" + n).manifest_digest, image_of("bk-y-" + n).manifest_digest);
+}
+
+TEST(Bake, TargetsWithTheSameContextHashItOnce) {
+    REQUIRE_BASE();
+    Ctx ctx;  // a fresh context dir: no stat cache on disk yet
+    std::string n = nonce();
+    for (const char* f : {"f1", "f2", "f3"}) ctx.file(f, std::string(f) + "-" + n + "\n");
+    ctx.file("a.Buildfile", "FROM busybox:latest\nCOPY f1 f2 f3 /a/\n");
+    ctx.file("b.Buildfile", "FROM busybox:latest\nCOPY f1 f2 f3 /b/\n");
+    ctx.file("imgbuild-bake.yaml", "targets:\n  a: {file: a.Buildfile}\n  b: {file: b.Buildfile}\ngroups: {default: [a, b]}\n");
+    auto r = BuildEnv::get().ib("bake --progress json -f " + ctx.path() + "/imgbuild-bake.yaml");
+    ASSERT_EQ(r.status, 0) << r.out;
+    // Each target would hash the three files on its own (6); shared, they are hashed once.
+    EXPECT_NE(r.out.find("\"context " + ctx.path() + ": 3 files hashed, 3 from the stat cache\""), std::string::npos) << r.out;
 }
 
 TEST(Bake, PrintShowsResolvedJsonWithoutBuilding) {
@@ -202,21 +247,19 @@ TEST(Bake, ErrorsNameTheProblem) {
     EXPECT_NO_THROW(image_of("bk-ok-" + id));
 }
 
-TEST(Bake, RegistryKeysAreNeverSilentlyIgnored) {
+TEST(Bake, BadCacheSpecsAreErrorsAtTheirPlace) {
     REQUIRE_BASE();
-    if constexpr (HasCacheTo<builder::BuildOptions>) {
-        GTEST_SKIP() << "this imgbuild has registry cache support: covered by the registry tests";
-    } else {
-        Ctx ctx;
-        ctx.file("Buildfile", "FROM busybox:latest\n");
-        ctx.file("imgbuild-bake.yaml", "targets:\n  app:\n    cache-to: [\"type=registry,ref=127.0.0.1:5000/x:cache\"]\n");
-        auto r = bake(ctx, "app");
-        EXPECT_NE(r.status, 0) << r.out;
-        EXPECT_NE(r.out.find(ctx.path() + "/imgbuild-bake.yaml:3:5: target \"app\": cache-to is not supported yet"),
-                  std::string::npos) << r.out;
-        ctx.file("imgbuild-bake.yaml", "targets:\n  app: {}\n");
-        r = bake(ctx, "--push app");
-        EXPECT_NE(r.status, 0) << r.out;
-        EXPECT_NE(r.out.find("--push is not supported yet"), std::string::npos) << r.out;
-    }
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\nRUN echo ran-$((2+3))\n");
+    ctx.file("imgbuild-bake.yaml", "targets:\n  app:\n    cache-to: [\"type=s3,bucket=x\"]\n  ok: {}\n");
+    auto r = bake(ctx, "app ok");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(ctx.path() + "/imgbuild-bake.yaml:3:5: target \"app\": --cache-to type=s3,bucket=x: unknown or bad key"),
+              std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("ran-5"), std::string::npos) << "nothing builds:\n" << r.out;
+    ctx.file("imgbuild-bake.yaml", "targets:\n  app:\n    cache-from: [\"type=local\"]\n");
+    r = bake(ctx, "app");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(ctx.path() + "/imgbuild-bake.yaml:3:5: target \"app\": --cache-from type=local: expected"), std::string::npos)
+        << r.out;
 }

@@ -103,6 +103,30 @@ TEST_F(ContextHash, RacyEntryIsRehashed) {
     EXPECT_EQ(d, digest(all(), nullptr));
 }
 
+TEST_F(ContextHash, SharedSetHashesEachFileOnceAcrossBuilds) {
+    // Two builds of one process (bake targets) with the same context share one stat cache.
+    StatCacheSet set;
+    auto a = set.get(ctx.p(), cache_dir());
+    auto b = set.get(ctx.p(), cache_dir());
+    ASSERT_EQ(a.get(), b.get());
+    cas::Digest d1 = digest(all(), &a->cache);
+    cas::Digest d2 = digest(all(), &b->cache);  // the second build reads no file
+    EXPECT_EQ(d1, d2);
+    StatCache::Stats st = set.stats().at(ctx.p());
+    EXPECT_EQ(st.misses + st.racy, 3u);
+    EXPECT_EQ(st.hits, 3u);
+    // A build's own stat cache (one `imgbuild build`) keeps the racy rule for what it stored:
+    // the files' ctime is this second, so they are read again.
+    StatCache plain(store.p("plain"));
+    digest(all(), &plain);
+    EXPECT_EQ(digest(all(), &plain), d1);
+    EXPECT_EQ(plain.stats().hits, 0u);
+    // An edit (other size) is seen through the shared cache too.
+    put(ctx.p("a.txt"), "ALPHA!");
+    EXPECT_NE(digest(all(), &a->cache), d1);
+    EXPECT_EQ(digest(all(), &a->cache), digest(all(), nullptr));
+}
+
 TEST_F(ContextHash, EditsAreDetected) {
     cas::Digest d0 = build();
     // content edit, same size, mtime restored: caught (ctime / racy rules)

@@ -136,4 +136,15 @@ private:
     pid_t pid_ = -1;
 };
 
+// One registry per test process, started on first use.
+inline Registry& shared_registry() {
+    static Registry r;
+    return r;
+}
+
+// "imgbuild --root ROOT ARGS" trusting the shared registry and using its credentials.
+inline std::string ib_shared(const std::string& root, const std::string& args) {
+    return std::string(IMGBUILD_BIN) + " --root " + root + " " + shared_registry().ib_flags() + args;
+}
+
 }  // namespace regtest
