@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "cas/layer_verify.hpp"
 #include "cas/oci.hpp"
 #include "cas/refs.hpp"
 #include "cas/transfer.hpp"
@@ -58,8 +59,8 @@ FetchedManifest fetch_manifest(Client& c, const std::string& reference) {
     return m;
 }
 
-void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
-    if (store.has_blob(d.digest)) return;
+std::optional<cas::BlobWriter> download_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
+    if (store.has_blob(d.digest)) return std::nullopt;
     if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
     std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
     std::optional<cas::BlobWriter> w;
@@ -69,7 +70,30 @@ void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t
     req.sink = [&](const char* p, size_t n) { w->write(p, n); };
     HttpResponse r = sys::with_context(what, [&] { return c.send(req, false, [&] { w.emplace(store.writer()); }); });
     if (r.status != 200) c.fail(what, r);
-    sys::with_context(what, [&] { w->commit(d.size, d.digest); });  // verifies size and digest
+    cas::Digest got = w->seal();
+    if (w->size() != d.size)
+        bad(what + ": got " + std::to_string(w->size()) + " bytes, the descriptor says " + std::to_string(d.size));
+    if (got != d.digest) bad(what + ": content hashes to " + got.str());
+    return w;
+}
+
+std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap) {
+    if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
+    std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
+    HttpRequest req;
+    req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
+    req.max_body = d.size;
+    HttpResponse r = sys::with_context(what, [&] { return c.send(req); });
+    if (r.status != 200) c.fail(what, r);
+    if (r.body.size() != d.size)
+        bad(what + ": got " + std::to_string(r.body.size()) + " bytes, the descriptor says " + std::to_string(d.size));
+    if (cas::Digest::of(r.body) != d.digest) bad(what + ": content hashes to " + cas::Digest::of(r.body).str());
+    return r.body;
+}
+
+void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
+    auto w = download_blob(c, store, d, cap);
+    if (w) w->commit(d.size, d.digest);
 }
 
 PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, const PullOptions& po) {
@@ -98,21 +122,29 @@ PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, co
         store.put(top.bytes);
     }
     cas::Manifest m = sys::with_context("manifest " + man.digest.str(), [&] { return cas::parse_manifest(man.bytes, man.media_type); });
-    fetch_blob(c, store, m.config, kMaxConfig);
-    cas::ImageConfig cfg = sys::with_context("config " + m.config.digest.str(),
-                                             [&] { return cas::parse_config(store.read_verified(m.config.digest, kMaxConfig)); });
+    // Nothing becomes visible before every layer is verified: config and layers are staged
+    // (sealed, digest-checked ingest files), verified in order, then committed together.
+    bool have_config = store.has_blob(m.config.digest);
+    std::string config = have_config ? store.read_verified(m.config.digest, kMaxConfig) : fetch_small_blob(c, m.config, kMaxConfig);
+    cas::ImageConfig cfg = sys::with_context("config " + m.config.digest.str(), [&] { return cas::parse_config(config); });
     if (cfg.diff_ids.size() != m.layers.size())
         bad(ref.str() + ": config has " + std::to_string(cfg.diff_ids.size()) + " diff_ids but the manifest has " +
             std::to_string(m.layers.size()) + " layers");
-    for (size_t i = 0; i < m.layers.size(); i++) {
-        const auto& l = m.layers[i];
+    std::vector<std::optional<cas::BlobWriter>> staged;
+    for (const auto& l : m.layers) {
         if (!cas::is_layer_type(l.media_type)) bad(ref.str() + ": layer " + l.digest.str() + " has media type " + l.media_type);
-        // An uncompressed layer's digest is its diff_id (compressed ones are checked when unpacked).
-        if ((l.media_type == cas::media::kLayer || l.media_type == cas::media::kDockerLayer) && l.digest != cfg.diff_ids[i])
-            bad(ref.str() + ": layer " + l.digest.str() + " is not the config's diff_id " + cfg.diff_ids[i].str());
         if (opts.log) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
-        fetch_blob(c, store, l, l.size);  // descriptor urls are ignored
+        staged.push_back(download_blob(c, store, l, l.size));  // descriptor urls are ignored
     }
+    cas::LayerBudget budget;
+    cas::LayerChain chain;
+    for (size_t i = 0; i < m.layers.size(); i++) {
+        sys::UniqueFd fd = staged[i] ? staged[i]->open_for_read() : store.open_blob(m.layers[i].digest);
+        sys::with_context(ref.str(), [&] { cas::verify_layer_stream(fd.get(), m.layers[i], cfg.diff_ids[i], po.caps, budget, chain); });
+    }
+    for (size_t i = 0; i < m.layers.size(); i++)
+        if (staged[i] && !store.has_blob(m.layers[i].digest)) staged[i]->commit(m.layers[i].size, m.layers[i].digest);
+    if (!have_config) store.put(config);
     cas::Digest put = store.put(man.bytes);
     if (put != man.digest) bad("manifest digest changed while storing");
     res.manifest.media_type = man.media_type;

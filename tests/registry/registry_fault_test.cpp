@@ -11,6 +11,7 @@
 #include "../e2e/busybox_fixture.hpp"
 #include "cas/digest.hpp"
 #include "fault_server.hpp"
+#include "tar_bytes.hpp"
 #include "sys/fs.hpp"
 
 using regtest::FaultServer;
@@ -19,30 +20,45 @@ using regtest::Req;
 
 namespace {
 
-// A tiny image: one (opaque) gzip layer, its config and an OCI manifest.
+// A tiny image: gzip tar layers (one by default), their config and an OCI manifest.
 struct FakeImage {
-    std::string layer = std::string(200000, 'L');
-    std::string config, manifest;
+    struct Layer {
+        std::string blob;
+        cas::Digest d = cas::Digest::of(""), diff_id = cas::Digest::of("");
+    };
+    std::vector<Layer> layers;
+    std::string layer, config, manifest;  // layer: the first layer's blob
     cas::Digest layer_d = cas::Digest::of(""), config_d = cas::Digest::of(""), manifest_d = cas::Digest::of("");
-    FakeImage() {
-        layer_d = cas::Digest::of(layer);
-        config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[")" +
-                 cas::Digest::of("diff").str() + "\"]}}";
+    // Each tar is gzipped; its diff_id in the config is the tar's digest unless `diff_ids` says otherwise.
+    explicit FakeImage(std::vector<std::string> tars = {regtest::ustar({{"hello.txt", std::string(200000, 'L')}})},
+                       std::vector<cas::Digest> diff_ids = {}) {
+        std::string diffs, descs;
+        for (size_t i = 0; i < tars.size(); i++) {
+            Layer l{regtest::gzip(tars[i])};
+            l.d = cas::Digest::of(l.blob);
+            l.diff_id = i < diff_ids.size() ? diff_ids[i] : cas::Digest::of(tars[i]);
+            diffs += std::string(i ? "," : "") + "\"" + l.diff_id.str() + "\"";
+            descs += std::string(i ? "," : "") + R"({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+                     l.d.str() + R"(","size":)" + std::to_string(l.blob.size()) + "}";
+            layers.push_back(l);
+        }
+        layer = layers[0].blob;
+        layer_d = layers[0].d;
+        config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[)" + diffs + "]}}";
         config_d = cas::Digest::of(config);
         manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-                   config_d.str() + R"(","size":)" + std::to_string(config.size()) +
-                   R"(},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" + layer_d.str() +
-                   R"(","size":)" + std::to_string(layer.size()) + "}]}";
+                   config_d.str() + R"(","size":)" + std::to_string(config.size()) + R"(},"layers":[)" + descs + "]}";
         manifest_d = cas::Digest::of(manifest);
     }
-    // The normal answer to a request (nullopt-like "" for unknown paths).
+    // The normal answer to a request (404 for unknown paths).
     std::string answer(const Req& r) const {
         if (r.path == "/v2/" ) return http_response(200, "OK", {}, "{}");
         if (r.path.find("/manifests/") != std::string::npos)
             return http_response(200, "OK", {"Content-Type: application/vnd.oci.image.manifest.v1+json",
                                              "Docker-Content-Digest: " + manifest_d.str()}, manifest);
         if (r.path.find("/blobs/" + config_d.str()) != std::string::npos) return http_response(200, "OK", {}, config);
-        if (r.path.find("/blobs/" + layer_d.str()) != std::string::npos) return http_response(200, "OK", {}, layer);
+        for (auto& l : layers)
+            if (r.path.find("/blobs/" + l.d.str()) != std::string::npos) return http_response(200, "OK", {}, l.blob);
         return http_response(404, "Not Found", {}, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"no\"}]}");
     }
 };
@@ -214,8 +230,41 @@ TEST(RegistryFault, BearerTokenFlowWithCachedTokenPerScope) {
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(token_requests.load(), 1) << "the token is cached for its scope";
     EXPECT_TRUE(env.has(img.layer_d));
-    for (auto& q : s.requests())
+    for (auto& q : s.requests()) {
         if (q.path.rfind("/token", 0) != 0 && q.headers.count("authorization"))
             EXPECT_EQ(q.headers.at("authorization"), "Bearer tok123") << "registry requests carry the token, never the password";
+    }
+    env.expect_consistent();
+}
+
+// Every layer goes through cas::verify_layer_stream before it becomes visible: a diff_id that
+// does not match the config, or a tar entry that climbs out of the root, fails the pull naming
+// the layer, and nothing of the image (not even its good layers or its config) is left stored.
+TEST(RegistryFault, LayerWhoseDiffIdDoesNotMatchTheConfigIsNotStored) {
+    std::string good = regtest::ustar({{"a.txt", "aaa"}});
+    std::string second = regtest::ustar({{"b.txt", "bbb"}});
+    FakeImage img({good, second}, {cas::Digest::of(good), cas::Digest::of("not the tar")});
+    FaultServer s([&](const Req& r) { return img.answer(r); });
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(img.layers[1].d.str()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("diff_id"), std::string::npos) << r.out;
+    for (auto& l : img.layers) EXPECT_FALSE(env.has(l.d)) << l.d.str();
+    EXPECT_FALSE(env.has(img.config_d));
+    EXPECT_FALSE(env.has(img.manifest_d));
+    env.expect_consistent();
+}
+
+TEST(RegistryFault, LayerWithAnUnsafeEntryIsNotStored) {
+    FakeImage img({regtest::ustar({{"ok.txt", "fine"}, {"../../escape.txt", "bad"}})});
+    FaultServer s([&](const Req& r) { return img.answer(r); });
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(img.layer_d.str()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("escape.txt"), std::string::npos) << r.out;
+    EXPECT_FALSE(env.has(img.layer_d));
+    EXPECT_FALSE(env.has(img.config_d));
     env.expect_consistent();
 }
