@@ -3,6 +3,7 @@
 // (https only unless the target host is insecure; never another scheme; Authorization dropped
 // when the host changes), retries with backoff on 429/5xx/transport errors honouring Retry-After.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,7 +47,14 @@ public:
 private:
     HttpResponse attempt(HttpRequest req, bool push);
     bool authorize(const HttpResponse& r, bool push, std::string& header);
-    std::string fetch_token(const Challenge& c, const std::string& scope);
+    struct Token {
+        std::string header;  // "Bearer ..." / "Basic ..."
+        std::optional<std::chrono::steady_clock::time_point> expires;  // Bearer tokens with expires_in
+        std::optional<Challenge> challenge;                              // to refresh it with
+    };
+    Token fetch_token(const Challenge& c, const std::string& scope);
+    // The Authorization header for SCOPE: a cached token, refreshed first when it has expired.
+    std::string auth_for(const std::string& scope);
     TlsOptions tls_for(const std::string& host) const;
 
     std::string host_, repo_;
@@ -54,8 +62,17 @@ private:
     std::string scheme_;
     std::optional<Credentials> creds_;
     bool creds_loaded_ = false;
-    std::map<std::string, std::string> tokens_;  // scope -> "Bearer ..."/"Basic ..."
+    std::map<std::string, Token> tokens_;  // scope (or "basic") -> token
 };
+
+// When a token answered at `received` with expires_in (seconds; absent or <= 0: unknown) must be
+// fetched again: a few seconds early for long-lived tokens, at its expiry for short ones.
+std::optional<std::chrono::steady_clock::time_point> token_expiry(std::chrono::steady_clock::time_point received,
+                                                                  long long expires_in);
+
+// The scopes to ask for after insufficient_scope: OWN, then those ASKED names (space-separated)
+// that OWN does not already list.
+std::string widen_scope(const std::string& own, const std::string& asked);
 
 // Registry errors from a JSON body {"errors":[{"code","message"}]} as "CODE: message".
 std::string error_summary(const std::string& body);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "registry/auth.hpp"
+#include "registry/client.hpp"
 #include "registry/http.hpp"
 #include "registry/reference.hpp"
 #include "sys/error.hpp"
@@ -137,4 +138,13 @@ TEST(Http, RefusesOtherSchemes) {
     }
     EXPECT_EQ(resolve_url("https://a:1/v2/x/blobs/y", "/other?q=1"), "https://a:1/other?q=1");
     EXPECT_EQ(split_url("https://b.example:443/p?q").host, "b.example:443");
+}
+
+TEST(Token, ExpiryAndWidenedScope) {
+    auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    EXPECT_FALSE(registry::token_expiry(t0, 0).has_value());
+    EXPECT_EQ(*registry::token_expiry(t0, 1), t0 + std::chrono::seconds(1));
+    EXPECT_EQ(*registry::token_expiry(t0, 300), t0 + std::chrono::seconds(290));  // refreshed a little early
+    EXPECT_EQ(registry::widen_scope("repository:b:pull,push", "repository:a:pull repository:b:pull,push"),
+              "repository:b:pull,push repository:a:pull");
 }

@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "../e2e/busybox_fixture.hpp"
 #include "cas/digest.hpp"
@@ -266,5 +270,81 @@ TEST(RegistryFault, LayerWithAnUnsafeEntryIsNotStored) {
     EXPECT_NE(r.out.find("escape.txt"), std::string::npos) << r.out;
     EXPECT_FALSE(env.has(img.layer_d));
     EXPECT_FALSE(env.has(img.config_d));
+    env.expect_consistent();
+}
+
+// A Bearer token whose expires_in has passed is fetched again before the next request (the
+// registry here would refuse it): the config answer is held back past the 1 s lifetime, so the
+// layer request must carry a second token.
+TEST(RegistryFault, ShortLivedBearerTokenIsRefreshed) {
+    FakeImage img;
+    std::atomic<int> issued{0};
+    std::string realm;
+    std::mutex mu;
+    std::set<std::string> valid;  // tokens the registry accepts (each only until the next one is issued)
+    FaultServer tokens([&](const Req& r) {
+        std::lock_guard<std::mutex> l(mu);
+        std::string t = "tok" + std::to_string(++issued);
+        valid = {t};
+        return http_response(200, "OK", {"Content-Type: application/json"}, "{\"token\":\"" + t + "\",\"expires_in\":1}");
+    });
+    realm = "http://127.0.0.1:" + std::to_string(tokens.port()) + "/token";
+    FaultServer s([&](const Req& r) {
+        std::string a = header(r, "authorization");
+        bool ok;
+        {
+            std::lock_guard<std::mutex> l(mu);
+            ok = a.rfind("Bearer ", 0) == 0 && valid.count(a.substr(7));
+        }
+        if (!ok)
+            return http_response(401, "Unauthorized", {"WWW-Authenticate: Bearer realm=\"" + realm + "\",service=\"fake\""}, "");
+        if (r.path.find("/blobs/" + img.config_d.str()) != std::string::npos)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        return img.answer(r);
+    });
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{}");
+    auto r = env.pull(s.port(), "--insecure-registry 127.0.0.1:" + std::to_string(tokens.port()));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("expired, fetching a new one"), std::string::npos) << r.out;
+    EXPECT_GE(issued.load(), 2);
+    for (auto& q : s.requests())
+        if (q.path.find("/blobs/" + img.layer_d.str()) != std::string::npos) {
+            EXPECT_NE(header(q, "authorization"), "Bearer tok1") << "the expired token was used for the layer";
+        }
+    EXPECT_TRUE(env.has(img.layer_d));
+    env.expect_consistent();
+}
+
+// insufficient_scope: the token is fetched again for the scopes the registry names plus our own
+// (one scope= parameter each), and that wider token serves the later requests (no third fetch).
+TEST(RegistryFault, InsufficientScopeReScopesOnce) {
+    FakeImage img;
+    std::atomic<int> issued{0};
+    std::string realm, wide_query;
+    FaultServer tokens([&](const Req& r) {
+        issued++;
+        bool wide = r.path.find("scope=repository%3Aother%2Fbase%3Apull") != std::string::npos;
+        if (wide) wide_query = r.path;
+        return http_response(200, "OK", {"Content-Type: application/json"},
+                             std::string("{\"token\":\"") + (wide ? "wide" : "narrow") + "\",\"expires_in\":300}");
+    });
+    realm = "http://127.0.0.1:" + std::to_string(tokens.port()) + "/token";
+    FaultServer s([&](const Req& r) {
+        std::string a = header(r, "authorization");
+        if (a == "Bearer wide") return img.answer(r);
+        std::string ch = "Bearer realm=\"" + realm + "\",service=\"fake\"";
+        if (a == "Bearer narrow")
+            ch += ",scope=\"repository:x/img:pull repository:other/base:pull\",error=\"insufficient_scope\"";
+        return http_response(401, "Unauthorized", {"WWW-Authenticate: " + ch}, "");
+    });
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{}");
+    auto r = env.pull(s.port(), "--insecure-registry 127.0.0.1:" + std::to_string(tokens.port()));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(issued.load(), 2) << "narrow, then wide once";
+    EXPECT_NE(wide_query.find("scope=repository%3Ax%2Fimg%3Apull&scope=repository%3Aother%2Fbase%3Apull"), std::string::npos)
+        << wide_query;
+    EXPECT_TRUE(env.has(img.layer_d));
     env.expect_consistent();
 }
