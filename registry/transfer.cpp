@@ -176,7 +176,10 @@ void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, c
         m.method = "POST";
         m.url = path + "uploads/?mount=" + d.digest.str() + "&from=" + from;
         HttpResponse r = sys::with_context(what, [&] { return c.send(m, true); });
-        if (r.status == 201) return;
+        if (r.status == 201) {
+            if (c.options().log) c.options().log("mounted " + d.digest.short_hex() + " from " + from);
+            return;
+        }
     }
     for (int i = 0;; i++) {
         HttpRequest post;
