@@ -24,6 +24,9 @@ struct Options {
     std::string certs_dir = "/etc/imgbuild/certs.d";
     AuthFiles auth;
     int retries = 3;
+    // Blob uploads: 0 = one monolithic PUT; else PATCH chunks of this many bytes for blobs larger
+    // than one chunk (an interrupted chunk resumes from the offset the upload session reports).
+    uint64_t chunk_size = 0;
     std::function<void(const std::string&)> log;  // progress lines (never credentials)
 };
 
@@ -38,6 +41,9 @@ public:
     // retries. `push` asks for a pull,push token. on_attempt runs before every attempt (reset
     // a sink or a body reader). Returns the final response (any status).
     HttpResponse send(HttpRequest req, bool push = false, const std::function<void()>& on_attempt = {});
+    // One attempt (auth and redirects, no retry): for requests that must not be re-sent blindly
+    // (a PATCH chunk the registry may have partly appended).
+    HttpResponse send_once(HttpRequest req, bool push = false) { return attempt(std::move(req), push); }
     // "https://host" or "http://host" (insecure hosts that do not speak TLS).
     std::string base_url();
     // Throws a clear error (auth failures are InvalidInput: "unauthorized: ... (check your

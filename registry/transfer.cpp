@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "cas/layer_verify.hpp"
@@ -162,6 +163,81 @@ cas::Digest resolve_digest(const RemoteRef& ref, const Options& opts) {
     return fetch_manifest(c, ref.reference()).digest;
 }
 
+// "0-N" (a Range header of an upload session): the next offset, N+1. distribution answers
+// "0-0" for an empty session too; a wrong guess there fails the final digest check (and the
+// upload restarts).
+std::optional<uint64_t> upload_offset(const std::string& range) {
+    if (range.rfind("0-", 0) != 0) return std::nullopt;
+    try {
+        size_t used = 0;
+        uint64_t end = std::stoull(range.substr(2), &used);
+        if (used != range.size() - 2) return std::nullopt;
+        return end == 0 ? 0 : end + 1;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+namespace {
+
+// PATCH the blob in chunks into the session at LOC, then PUT ?digest=. After a chunk fails
+// (cut connection, 5xx, 416) the session is asked where it stands (GET LOC -> Range) and the
+// upload continues from the registry's offset. false: the session is gone (start over).
+bool upload_chunks(Client& c, const cas::Store& store, const cas::Descriptor& d, std::string loc, const std::string& what) {
+    sys::UniqueFd fd = store.open_blob(d.digest);
+    uint64_t off = 0, chunk = c.options().chunk_size;
+    int failures = 0;
+    while (off < d.size) {
+        uint64_t n = std::min(chunk, d.size - off);
+        HttpRequest patch;
+        patch.method = "PATCH";
+        patch.url = loc;
+        patch.headers.push_back("Content-Type: application/octet-stream");
+        patch.headers.push_back("Content-Range: " + std::to_string(off) + "-" + std::to_string(off + n - 1));
+        patch.body.resize(size_t(n));
+        for (uint64_t got = 0; got < n;) {
+            ssize_t k = ::pread(fd.get(), patch.body.data() + got, size_t(n - got), off_t(off + got));
+            if (k <= 0) sys::throw_errno(what + ": read blob");
+            got += uint64_t(k);
+        }
+        std::optional<HttpResponse> r;
+        try {
+            r = c.send_once(patch, true);
+        } catch (const sys::Error& e) {
+            if (e.code() != sys::Code::System) throw;
+        }
+        if (r && r->status == 202) {
+            if (!r->header("location").empty()) loc = resolve_url(loc, r->header("location"));
+            auto next = upload_offset(r->header("range"));
+            off = next && *next <= off + n ? *next : off + n;
+            continue;
+        }
+        if (r && r->status != 416 && !(r->status >= 500 || r->status == 429)) c.fail(what, *r);
+        if (++failures > c.options().retries) bad(what + ": chunk at offset " + std::to_string(off) + " failed too often");
+        // Where does the session stand? (distribution appends a re-sent chunk: never re-send blindly.)
+        HttpRequest status;
+        status.url = loc;
+        HttpResponse st = c.send(status, true);
+        if (st.status == 404) return false;
+        if (st.status != 204 && st.status != 200) c.fail(what, st);
+        if (!st.header("location").empty()) loc = resolve_url(loc, st.header("location"));
+        auto next = upload_offset(st.header("range"));
+        if (!next || *next > d.size) return false;
+        if (c.options().log) c.options().log("upload " + d.digest.short_hex() + ": resuming at offset " + std::to_string(*next));
+        off = *next;
+    }
+    loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
+    HttpRequest put;
+    put.method = "PUT";
+    put.url = loc;
+    HttpResponse pr = c.send_once(put, true);
+    if (pr.status == 201) return true;
+    if (pr.status == 400 || pr.status == 404) return false;  // digest invalid (a bad resume) or session gone
+    c.fail(what, pr);
+}
+
+}  // namespace
+
 void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from) {
     std::string what = "upload " + d.digest.str() + " to " + c.host() + "/" + c.repository();
     std::string path = "/v2/" + c.repository() + "/blobs/";
@@ -188,18 +264,24 @@ void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, c
         HttpResponse r = sys::with_context(what, [&] { return c.send(post, true); });
         if (r.status != 202 || r.header("location").empty()) c.fail(what, r);
         std::string loc = resolve_url(c.base_url() + post.url, r.header("location"));
-        loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
-        sys::UniqueFd fd;
-        HttpRequest put;
-        put.method = "PUT";
-        put.url = loc;
-        put.headers.push_back("Content-Type: application/octet-stream");
-        put.read_size = d.size;
-        put.read = [&](char* b, size_t n) -> size_t {
-            ssize_t k = ::read(fd.get(), b, n);
-            return k < 0 ? 0 : size_t(k);
-        };
+        uint64_t chunk = c.options().chunk_size;
         try {
+            if (chunk && d.size > chunk) {
+                if (upload_chunks(c, store, d, loc, what)) return;
+                if (i >= c.options().retries) bad(what + ": the upload session was lost");
+                continue;  // session gone: start a new one
+            }
+            loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
+            sys::UniqueFd fd;
+            HttpRequest put;
+            put.method = "PUT";
+            put.url = loc;
+            put.headers.push_back("Content-Type: application/octet-stream");
+            put.read_size = d.size;
+            put.read = [&](char* b, size_t n) -> size_t {
+                ssize_t k = ::read(fd.get(), b, n);
+                return k < 0 ? 0 : size_t(k);
+            };
             // Each attempt re-reads the blob from the start (a fresh upload session on retry).
             HttpResponse pr = c.send(put, true, [&] { fd = store.open_blob(d.digest); });
             if (pr.status == 201) return;

@@ -65,6 +65,8 @@ std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap);
 void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap);
 // Upload a blob unless the registry has it (HEAD; then mount; then POST + PUT).
 void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from);
+// The offset an upload session's Range header ("0-N") says to continue from.
+std::optional<uint64_t> upload_offset(const std::string& range);
 // PUT a manifest; returns its digest.
 cas::Digest put_manifest(Client& c, const std::string& reference, const std::string& bytes, const std::string& media_type);
 

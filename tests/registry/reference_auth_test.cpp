@@ -9,6 +9,7 @@
 #include "registry/client.hpp"
 #include "registry/http.hpp"
 #include "registry/reference.hpp"
+#include "registry/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -147,4 +148,12 @@ TEST(Token, ExpiryAndWidenedScope) {
     EXPECT_EQ(*registry::token_expiry(t0, 300), t0 + std::chrono::seconds(290));  // refreshed a little early
     EXPECT_EQ(registry::widen_scope("repository:b:pull,push", "repository:a:pull repository:b:pull,push"),
               "repository:b:pull,push repository:a:pull");
+}
+
+TEST(Upload, OffsetFromSessionRange) {
+    EXPECT_EQ(registry::upload_offset("0-1023"), 1024u);
+    EXPECT_EQ(registry::upload_offset("0-0"), 0u);  // distribution's answer for an empty session
+    EXPECT_FALSE(registry::upload_offset("bytes=0-10").has_value());
+    EXPECT_FALSE(registry::upload_offset("0-x").has_value());
+    EXPECT_FALSE(registry::upload_offset("").has_value());
 }

@@ -93,3 +93,19 @@ TEST(RegistryToken, PushPullThroughBearerTokensThenCrossRepoMount) {
     ASSERT_EQ(check.status, 0) << check.out;
     EXPECT_NE(check.out.find(pushed), std::string::npos) << check.out;
 }
+
+// The real registry takes PATCH chunks with Content-Range (distribution 2.8) and the pulled
+// image is the pushed one.
+TEST(RegistryToken, ChunkedPushIsAcceptedByTheRegistry) {
+    NEED_TOKEN_REGISTRY();
+    auto& t = treg();
+    std::string dest = t.reg->host() + "/tok/chunked:1";
+    auto push = regtest::run_cmd(t.ib(BuildEnv::get().root(), "push --chunk-size 256K busybox:latest " + dest), false);
+    ASSERT_EQ(push.status, 0) << push.out;
+    EXPECT_GE(t.requests("PATCH", "/v2/tok/chunked/blobs/uploads/"), 4) << "the ~1 MiB busybox layer in 256 KiB chunks";
+    std::string pushed = push.out.substr(push.out.rfind("sha256:"), 71);
+    sys::TempDir store("/tmp", "imgbuild-token-store-");
+    auto pull = regtest::run_cmd(t.ib(store.path(), "pull " + dest), false);
+    ASSERT_EQ(pull.status, 0) << pull.out;
+    EXPECT_NE(pull.out.find(pushed), std::string::npos) << pull.out;
+}
