@@ -2,7 +2,7 @@
 # Push and pull of a 512 MiB image (one layer of urandom, gzip) by imgbuild and by `skopeo copy`,
 # side by side, against the same loopback docker-registry (plain http, no auth: the transfer is
 # what is measured). Each run starts from a fresh registry storage (so nothing is skipped or
-# mounted) and, for pulls, a fresh destination. Prints the medians of RUNS runs and the load
+# mounted; skopeo's blob-info cache is emptied too) and, for pulls, a fresh destination. Prints the medians of RUNS runs and the load
 # average. Usage: bench/registry/bench.sh [IMGBUILD] [RUNS] [SIZE_MIB]   (root; docker-registry, skopeo)
 set -euo pipefail
 IB=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/imgbuild}
@@ -49,12 +49,13 @@ for i in $(seq "$RUNS"); do
     start_registry
     t0=$(now); ib "$W/src" push --compression gzip big:1 "$H/bench/ib:1" > /dev/null 2>&1; t1=$(now)
     T[ib_push]+="$(echo "$t1 - $t0" | bc) "
+    start_registry; rm -rf "$HOME" && mkdir -p "$HOME"   # nothing to skip or mount for skopeo either
     t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$W/oci:big" "docker://$H/bench/sk:1" > /dev/null; t1=$(now)
     T[sk_push]+="$(echo "$t1 - $t0" | bc) "
     rm -rf "$W/pull" "$W/pulloci"
-    t0=$(now); ib "$W/pull" pull "$H/bench/ib:1" > /dev/null 2>&1; t1=$(now)
+    t0=$(now); ib "$W/pull" pull "$H/bench/sk:1" > /dev/null 2>&1; t1=$(now)
     T[ib_pull]+="$(echo "$t1 - $t0" | bc) "
-    t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$H/bench/ib:1" "oci:$W/pulloci:big" > /dev/null; t1=$(now)
+    t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$H/bench/sk:1" "oci:$W/pulloci:big" > /dev/null; t1=$(now)
     T[sk_pull]+="$(echo "$t1 - $t0" | bc) "
     echo "run $i: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
