@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "cas/layer_verify.hpp"
@@ -131,20 +132,25 @@ PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, co
     if (cfg.diff_ids.size() != m.layers.size())
         bad(ref.str() + ": config has " + std::to_string(cfg.diff_ids.size()) + " diff_ids but the manifest has " +
             std::to_string(m.layers.size()) + " layers");
-    std::vector<std::optional<cas::BlobWriter>> staged;
+    std::map<cas::Digest, std::optional<cas::BlobWriter>> staged;  // one transfer per digest
     for (const auto& l : m.layers) {
         if (!cas::is_layer_type(l.media_type)) bad(ref.str() + ": layer " + l.digest.str() + " has media type " + l.media_type);
+        if (staged.count(l.digest)) continue;
         if (opts.log) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
-        staged.push_back(download_blob(c, store, l, l.size));  // descriptor urls are ignored
+        staged[l.digest] = download_blob(c, store, l, l.size);  // descriptor urls are ignored
     }
     cas::LayerBudget budget;
     cas::LayerChain chain;
     for (size_t i = 0; i < m.layers.size(); i++) {
-        sys::UniqueFd fd = staged[i] ? staged[i]->open_for_read() : store.open_blob(m.layers[i].digest);
+        auto& w = staged.at(m.layers[i].digest);
+        sys::UniqueFd fd = w ? w->open_for_read() : store.open_blob(m.layers[i].digest);
         sys::with_context(ref.str(), [&] { cas::verify_layer_stream(fd.get(), m.layers[i], cfg.diff_ids[i], po.caps, budget, chain); });
     }
-    for (size_t i = 0; i < m.layers.size(); i++)
-        if (staged[i] && !store.has_blob(m.layers[i].digest)) staged[i]->commit(m.layers[i].size, m.layers[i].digest);
+    for (auto& l : m.layers) {
+        auto& w = staged.at(l.digest);
+        if (w && !store.has_blob(l.digest)) w->commit(l.size, l.digest);
+        w.reset();
+    }
     if (!have_config) store.put(config);
     cas::Digest put = store.put(man.bytes);
     if (put != man.digest) bad("manifest digest changed while storing");

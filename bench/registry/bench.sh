@@ -48,15 +48,15 @@ declare -A T
 for i in $(seq "$RUNS"); do
     start_registry
     t0=$(now); ib "$W/src" push --compression gzip big:1 "$H/bench/ib:1" > /dev/null 2>&1; t1=$(now)
-    T[ib_push]+="$(echo "$t1 - $t0" | bc) "
+    T[ib_push]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     start_registry; rm -rf "$HOME" && mkdir -p "$HOME"   # nothing to skip or mount for skopeo either
     t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$W/oci:big" "docker://$H/bench/sk:1" > /dev/null; t1=$(now)
-    T[sk_push]+="$(echo "$t1 - $t0" | bc) "
+    T[sk_push]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     rm -rf "$W/pull" "$W/pulloci"
     t0=$(now); ib "$W/pull" pull "$H/bench/sk:1" > /dev/null 2>&1; t1=$(now)
-    T[ib_pull]+="$(echo "$t1 - $t0" | bc) "
+    T[ib_pull]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$H/bench/sk:1" "oci:$W/pulloci:big" > /dev/null; t1=$(now)
-    T[sk_pull]+="$(echo "$t1 - $t0" | bc) "
+    T[sk_pull]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     echo "run $i: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
 echo "size ${MIB} MiB (urandom, gzip), $RUNS runs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -419,3 +419,19 @@ TEST(RegistryFault, ChunkedUploadResumesFromTheSessionRangeAfterACutPatch) {
         if (q.method == "PUT" && q.path.find("digest=" + img.layer_d.str()) != std::string::npos && !q.body.empty()) puts_with_body++;
     EXPECT_EQ(puts_with_body, 0) << "no monolithic upload of the layer (the small config goes in one PUT)";
 }
+
+// An image that lists the same layer twice downloads it once (one transfer per digest), and
+// verifies it at both places of the chain.
+TEST(RegistryFault, SameLayerTwiceIsDownloadedOnce) {
+    std::string tar = regtest::ustar({{"same.txt", "same"}});
+    FakeImage img({tar, tar});
+    FaultServer s([&](const Req& r) { return img.answer(r); });
+    Env env;
+    auto r = env.pull(s.port());
+    ASSERT_EQ(r.status, 0) << r.out;
+    int gets = 0;
+    for (auto& q : s.requests()) gets += q.path.find("/blobs/" + img.layer_d.str()) != std::string::npos;
+    EXPECT_EQ(gets, 1);
+    EXPECT_TRUE(env.has(img.layer_d));
+    env.expect_consistent();
+}
