@@ -5,8 +5,10 @@
 
 #include <cstdio>
 
+#include "cas/decompress.hpp"
 #include "cas/oci.hpp"
 #include "cli/remote_util.hpp"
+#include "layers/layer.hpp"
 #include "registry/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -82,7 +84,8 @@ CacheSpec parse_cache_spec(const std::string& text, bool to) {
         else if (k == "ref" || k == (to ? "dest" : "src")) s.ref = v;
         else if (k == "mode" && (v == "min" || v == "max")) s.max = v == "max";
         else if (k == "ignore-error") s.ignore_error = v == "true";
-        else if (k != "compression") bad(std::string(to ? "--cache-to " : "--cache-from ") + text + ": unknown or bad key \"" + kv + "\"");
+        else if (k == "compression" && to && (v == "gzip" || v == "zstd" || v == "none")) s.compression = v;
+        else bad(std::string(to ? "--cache-to " : "--cache-from ") + text + ": unknown or bad key \"" + kv + "\"");
         if (c == std::string::npos) break;
         p = c + 1;
     }
@@ -124,28 +127,36 @@ RemoteCache::RemoteCache(const Globals& g, cas::Store& store, const std::vector<
     }
 }
 
-void RemoteCache::fetch_layer(const Source& s, const builder::LayerRef& l) {
-    if (store_.has_blob(l.digest)) return;
-    if (s.spec.type == "local") {
-        copy_local_blob(store_, s.spec.ref, l.digest, l.size);
-        return;
+builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::LayerRef& l) {
+    if (!store_.has_blob(l.digest)) {
+        if (s.spec.type == "local") {
+            copy_local_blob(store_, s.spec.ref, l.digest, l.size);
+        } else {
+            registry::RemoteRef r = registry::parse_remote_ref(s.spec.ref);
+            registry::Client c(r.api_host(), r.repository, registry_options(g_));
+            cas::Descriptor d;
+            d.media_type = l.media_type;
+            d.digest = l.digest;
+            d.size = l.size;
+            registry::fetch_blob(c, store_, d, l.size);
+        }
     }
-    registry::RemoteRef r = registry::parse_remote_ref(s.spec.ref);
-    registry::Client c(r.api_host(), r.repository, registry_options(g_));
-    cas::Descriptor d;
-    d.media_type = l.media_type;
-    d.digest = l.digest;
-    d.size = l.size;
-    registry::fetch_blob(c, store_, d, l.size);
+    if (cas::compression_for_media_type(l.media_type) == cas::Compression::None) return l;
+    // Exported compressed (compression=): layers are stored uncompressed, so the image built
+    // from the hit is the one the exporting machine built.
+    layers::LayerBlob u = layers::recompress(store_, l.digest, layers::Compression::None);
+    if (u.diff_id != l.diff_id) bad("cache layer " + l.digest.str() + " decompresses to " + u.diff_id.str() + ", not its diff_id " + l.diff_id.str());
+    return builder::LayerRef{u.digest, u.diff_id, u.size, u.media_type};
 }
 
 std::optional<builder::CacheRecord> RemoteCache::lookup(const cas::Digest& key) {
     for (auto& s : sources_) {
         auto it = s.records.find(key.str());
         if (it == s.records.end()) continue;
-        if (it->second.layer && !explain_only_) {
+        builder::CacheRecord rec = it->second;
+        if (rec.layer && !explain_only_) {
             try {
-                fetch_layer(s, *it->second.layer);  // downloaded on a hit only
+                rec.layer = fetch_layer(s, *rec.layer);  // downloaded on a hit only
             } catch (const sys::Error& e) {
                 std::fprintf(stderr, "warning: cache %s: %s\n", s.spec.ref.c_str(), e.what());
                 continue;
@@ -153,7 +164,7 @@ std::optional<builder::CacheRecord> RemoteCache::lookup(const cas::Digest& key) 
         }
         std::lock_guard<std::mutex> l(mu_);
         hits_[key.str()] = s.spec.type + ":" + s.spec.ref;
-        return it->second;
+        return rec;
     }
     return std::nullopt;
 }
@@ -172,10 +183,17 @@ void export_one(const Globals& g, cas::Store& store, const builder::BuildResult&
     json records = json::array();
     std::vector<cas::Descriptor> layers;
     std::set<cas::Digest> seen;
+    std::function<cas::Descriptor(const cas::Descriptor&)> compress;
+    if (!spec.compression.empty() && spec.compression != "none")
+        compress = layers::compress_on_export(store, layers::parse_compression(spec.compression));
     for (auto& st : r.steps) {
         if (st.cache_key.empty() || (!spec.max && st.stage != final_stage)) continue;
         auto rec = cache.lookup(cas::Digest::parse(st.cache_key));
         if (!rec) continue;
+        if (rec->layer && compress) {  // the record names the compressed blob; the diff_id stays
+            cas::Descriptor c = compress(cas::Descriptor{rec->layer->media_type, rec->layer->digest, rec->layer->size, {}, std::nullopt, {}, ""});
+            rec->layer = builder::LayerRef{c.digest, rec->layer->diff_id, c.size, c.media_type};
+        }
         records.push_back(record_to_json(*rec));
         if (rec->layer && seen.insert(rec->layer->digest).second) {
             cas::Descriptor d;

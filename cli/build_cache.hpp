@@ -1,5 +1,5 @@
 // Remote build cache for `imgbuild build`:
-//   --cache-to type=registry,ref=R[,mode=min|max][,ignore-error=true] | type=local,dest=DIR
+//   --cache-to type=registry,ref=R[,mode=min|max][,compression=gzip|zstd][,ignore-error=true] | type=local,dest=DIR
 //   --cache-from type=registry,ref=R | type=local,src=DIR | R   (repeatable, tried in order)
 // Format: one OCI image manifest with artifactType and config mediaType
 // application/vnd.imgbuild.cache.v1+json; the config lists records (step cache key -> layer
@@ -26,6 +26,7 @@ struct CacheSpec {
     std::string ref;   // registry ref, or the directory
     bool max = false;  // mode=max
     bool ignore_error = false;
+    std::string compression;  // --cache-to compression=gzip|zstd|none ("" = as stored)
 };
 CacheSpec parse_cache_spec(const std::string& text, bool to);
 
@@ -43,7 +44,8 @@ private:
         CacheSpec spec;
         std::map<std::string, builder::CacheRecord> records;
     };
-    void fetch_layer(const Source& s, const builder::LayerRef& l);
+    // Into the store (a compressed export is stored uncompressed); returns the local layer.
+    builder::LayerRef fetch_layer(const Source& s, const builder::LayerRef& l);
     const Globals& g_;
     cas::Store& store_;
     bool explain_only_;

@@ -27,6 +27,6 @@ std::vector<std::string> take_registry_outputs(std::vector<std::string>& outputs
 
 // Defined in cmd_push.cpp.
 cas::Digest push_image(const Globals& g, cas::Store& store, const cas::Image& im, const std::string& dest,
-                       const std::string& compression, int retries);
+                       const std::string& compression, int retries, uint64_t chunk_size = 0);
 
 }  // namespace cli

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 
 namespace registry {
 
@@ -95,7 +97,23 @@ std::string Client::base_url() {
     throw sys::Error(r.status == 404 ? sys::Code::NotFound : sys::Code::InvalidInput, msg);
 }
 
-std::string Client::fetch_token(const Challenge& c, const std::string& scope) {
+std::optional<std::chrono::steady_clock::time_point> token_expiry(std::chrono::steady_clock::time_point received,
+                                                                  long long expires_in) {
+    if (expires_in <= 0) return std::nullopt;
+    long long margin = expires_in > 60 ? 10 : 0;
+    return received + std::chrono::seconds(expires_in - margin);
+}
+
+std::string widen_scope(const std::string& own, const std::string& asked) {
+    std::vector<std::string> parts{own};
+    for (auto& p : sys::split_fields(asked, ' '))
+        if (!p.empty() && std::find(parts.begin(), parts.end(), p) == parts.end()) parts.push_back(p);
+    std::string out;
+    for (auto& p : parts) out += (out.empty() ? "" : " ") + p;
+    return out;
+}
+
+Client::Token Client::fetch_token(const Challenge& c, const std::string& scope) {
     auto realm_it = c.params.find("realm");
     if (realm_it == c.params.end()) throw sys::Error(sys::Code::InvalidInput, host_ + ": Bearer challenge without realm");
     UrlParts u = split_url(realm_it->second);
@@ -104,11 +122,18 @@ std::string Client::fetch_token(const Challenge& c, const std::string& scope) {
                                                       " (https only unless the host is --insecure-registry)");
     std::string url = realm_it->second + (realm_it->second.find('?') == std::string::npos ? "?" : "&");
     if (c.params.count("service")) url += "service=" + url_escape(c.params.at("service")) + "&";
-    url += "scope=" + url_escape(scope);
+    // One scope= parameter per space-separated scope (a re-scoped request names several).
+    std::string sep;
+    for (auto& one : sys::split_fields(scope, ' '))
+        if (!one.empty()) {
+            url += sep + "scope=" + url_escape(one);
+            sep = "&";
+        }
     HttpRequest r;
     r.url = url;
     r.max_body = 1u << 20;
     if (creds_) r.headers.push_back("Authorization: Basic " + base64_encode(creds_->username + ":" + creds_->password));
+    auto sent = std::chrono::steady_clock::now();
     HttpResponse resp = http_do(r, tls_for(u.host));
     if (resp.status != 200) fail("token from " + u.host, resp);
     try {
@@ -116,7 +141,8 @@ std::string Client::fetch_token(const Challenge& c, const std::string& scope) {
         std::string t = j.value("token", "");
         if (t.empty()) t = j.value("access_token", "");
         if (t.empty()) throw sys::Error(sys::Code::InvalidInput, "no token");
-        return t;
+        long long expires_in = j.contains("expires_in") && j["expires_in"].is_number() ? j["expires_in"].get<long long>() : 0;
+        return Token{"Bearer " + t, token_expiry(sent, expires_in), c};
     } catch (const std::exception&) {
         throw sys::Error(sys::Code::InvalidInput, "token server " + u.host + ": answer has no token or access_token");
     }
@@ -131,26 +157,47 @@ bool Client::authorize(const HttpResponse& r, bool push, std::string& header) {
         creds_loaded_ = true;
     }
     if (scheme_ == "http" && creds_ && !opts_.insecure.count(host_)) creds_.reset();
-    std::string scope = "repository:" + repo_ + (push ? ":pull,push" : ":pull");
-    if (ch->params.count("scope") && ch->params.count("error") && ch->params.at("error") == "insufficient_scope") scope = ch->params.at("scope");
+    std::string own = "repository:" + repo_ + (push ? ":pull,push" : ":pull");
+    std::string scope = own;
+    // insufficient_scope: ask for what the registry names as well as our own scope; the wider
+    // token then serves this repository's later requests too.
+    if (ch->params.count("scope") && ch->params.count("error") && ch->params.at("error") == "insufficient_scope")
+        scope = widen_scope(own, ch->params.at("scope"));
     if (ch->scheme == "basic") {
         if (!creds_) return false;
         std::string h = "Basic " + base64_encode(creds_->username + ":" + creds_->password);
-        if (tokens_["basic"] == h) return false;  // already tried: wrong password
-        header = tokens_["basic"] = h;
+        if (tokens_.count("basic") && tokens_["basic"].header == h) return false;  // already tried: wrong password
+        header = h;
+        tokens_["basic"] = Token{h, std::nullopt, std::nullopt};
         return true;
     }
     if (ch->scheme != "bearer") return false;
-    std::string h = "Bearer " + fetch_token(*ch, scope);
-    if (tokens_[scope] == h && r.status == 401) return false;
-    header = tokens_[scope] = h;
+    Token t = fetch_token(*ch, scope);
+    if (tokens_.count(scope) && tokens_[scope].header == t.header && r.status == 401) return false;
+    header = t.header;
+    if (scope != own) tokens_[own] = t;
+    tokens_[scope] = std::move(t);
     return true;
+}
+
+std::string Client::auth_for(const std::string& scope) {
+    auto it = tokens_.find(scope);
+    if (it == tokens_.end()) {
+        auto b = tokens_.find("basic");
+        return b == tokens_.end() ? "" : b->second.header;
+    }
+    Token& t = it->second;
+    if (t.expires && t.challenge && std::chrono::steady_clock::now() >= *t.expires) {
+        if (opts_.log) opts_.log(host_ + ": token for " + scope + " expired, fetching a new one");
+        t = fetch_token(*t.challenge, scope);
+    }
+    return t.header;
 }
 
 HttpResponse Client::attempt(HttpRequest req, bool push) {
     std::string url = req.url.rfind("http", 0) == 0 ? req.url : base_url() + req.url;
     std::string scope = "repository:" + repo_ + (push ? ":pull,push" : ":pull");
-    std::string auth = tokens_.count(scope) ? tokens_[scope] : (tokens_.count("basic") ? tokens_["basic"] : "");
+    std::string auth = auth_for(scope);
     std::vector<std::string> base_headers = req.headers;
     for (int hop = 0, tries = 0;; ) {
         UrlParts u = split_url(url);

@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
+#include "cas/layer_verify.hpp"
 #include "cas/oci.hpp"
 #include "cas/refs.hpp"
 #include "cas/transfer.hpp"
@@ -58,8 +61,8 @@ FetchedManifest fetch_manifest(Client& c, const std::string& reference) {
     return m;
 }
 
-void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
-    if (store.has_blob(d.digest)) return;
+std::optional<cas::BlobWriter> download_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
+    if (store.has_blob(d.digest)) return std::nullopt;
     if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
     std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
     std::optional<cas::BlobWriter> w;
@@ -69,7 +72,30 @@ void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t
     req.sink = [&](const char* p, size_t n) { w->write(p, n); };
     HttpResponse r = sys::with_context(what, [&] { return c.send(req, false, [&] { w.emplace(store.writer()); }); });
     if (r.status != 200) c.fail(what, r);
-    sys::with_context(what, [&] { w->commit(d.size, d.digest); });  // verifies size and digest
+    cas::Digest got = w->seal();
+    if (w->size() != d.size)
+        bad(what + ": got " + std::to_string(w->size()) + " bytes, the descriptor says " + std::to_string(d.size));
+    if (got != d.digest) bad(what + ": content hashes to " + got.str());
+    return w;
+}
+
+std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap) {
+    if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
+    std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
+    HttpRequest req;
+    req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
+    req.max_body = d.size;
+    HttpResponse r = sys::with_context(what, [&] { return c.send(req); });
+    if (r.status != 200) c.fail(what, r);
+    if (r.body.size() != d.size)
+        bad(what + ": got " + std::to_string(r.body.size()) + " bytes, the descriptor says " + std::to_string(d.size));
+    if (cas::Digest::of(r.body) != d.digest) bad(what + ": content hashes to " + cas::Digest::of(r.body).str());
+    return r.body;
+}
+
+void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
+    auto w = download_blob(c, store, d, cap);
+    if (w) w->commit(d.size, d.digest);
 }
 
 PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, const PullOptions& po) {
@@ -98,21 +124,34 @@ PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, co
         store.put(top.bytes);
     }
     cas::Manifest m = sys::with_context("manifest " + man.digest.str(), [&] { return cas::parse_manifest(man.bytes, man.media_type); });
-    fetch_blob(c, store, m.config, kMaxConfig);
-    cas::ImageConfig cfg = sys::with_context("config " + m.config.digest.str(),
-                                             [&] { return cas::parse_config(store.read_verified(m.config.digest, kMaxConfig)); });
+    // Nothing becomes visible before every layer is verified: config and layers are staged
+    // (sealed, digest-checked ingest files), verified in order, then committed together.
+    bool have_config = store.has_blob(m.config.digest);
+    std::string config = have_config ? store.read_verified(m.config.digest, kMaxConfig) : fetch_small_blob(c, m.config, kMaxConfig);
+    cas::ImageConfig cfg = sys::with_context("config " + m.config.digest.str(), [&] { return cas::parse_config(config); });
     if (cfg.diff_ids.size() != m.layers.size())
         bad(ref.str() + ": config has " + std::to_string(cfg.diff_ids.size()) + " diff_ids but the manifest has " +
             std::to_string(m.layers.size()) + " layers");
-    for (size_t i = 0; i < m.layers.size(); i++) {
-        const auto& l = m.layers[i];
+    std::map<cas::Digest, std::optional<cas::BlobWriter>> staged;  // one transfer per digest
+    for (const auto& l : m.layers) {
         if (!cas::is_layer_type(l.media_type)) bad(ref.str() + ": layer " + l.digest.str() + " has media type " + l.media_type);
-        // An uncompressed layer's digest is its diff_id (compressed ones are checked when unpacked).
-        if ((l.media_type == cas::media::kLayer || l.media_type == cas::media::kDockerLayer) && l.digest != cfg.diff_ids[i])
-            bad(ref.str() + ": layer " + l.digest.str() + " is not the config's diff_id " + cfg.diff_ids[i].str());
+        if (staged.count(l.digest)) continue;
         if (opts.log) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
-        fetch_blob(c, store, l, l.size);  // descriptor urls are ignored
+        staged[l.digest] = download_blob(c, store, l, l.size);  // descriptor urls are ignored
     }
+    cas::LayerBudget budget;
+    cas::LayerChain chain;
+    for (size_t i = 0; i < m.layers.size(); i++) {
+        auto& w = staged.at(m.layers[i].digest);
+        sys::UniqueFd fd = w ? w->open_for_read() : store.open_blob(m.layers[i].digest);
+        sys::with_context(ref.str(), [&] { cas::verify_layer_stream(fd.get(), m.layers[i], cfg.diff_ids[i], po.caps, budget, chain); });
+    }
+    for (auto& l : m.layers) {
+        auto& w = staged.at(l.digest);
+        if (w && !store.has_blob(l.digest)) w->commit(l.size, l.digest);
+        w.reset();
+    }
+    if (!have_config) store.put(config);
     cas::Digest put = store.put(man.bytes);
     if (put != man.digest) bad("manifest digest changed while storing");
     res.manifest.media_type = man.media_type;
@@ -130,6 +169,81 @@ cas::Digest resolve_digest(const RemoteRef& ref, const Options& opts) {
     return fetch_manifest(c, ref.reference()).digest;
 }
 
+// "0-N" (a Range header of an upload session): the next offset, N+1. distribution answers
+// "0-0" for an empty session too; a wrong guess there fails the final digest check (and the
+// upload restarts).
+std::optional<uint64_t> upload_offset(const std::string& range) {
+    if (range.rfind("0-", 0) != 0) return std::nullopt;
+    try {
+        size_t used = 0;
+        uint64_t end = std::stoull(range.substr(2), &used);
+        if (used != range.size() - 2) return std::nullopt;
+        return end == 0 ? 0 : end + 1;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+namespace {
+
+// PATCH the blob in chunks into the session at LOC, then PUT ?digest=. After a chunk fails
+// (cut connection, 5xx, 416) the session is asked where it stands (GET LOC -> Range) and the
+// upload continues from the registry's offset. false: the session is gone (start over).
+bool upload_chunks(Client& c, const cas::Store& store, const cas::Descriptor& d, std::string loc, const std::string& what) {
+    sys::UniqueFd fd = store.open_blob(d.digest);
+    uint64_t off = 0, chunk = c.options().chunk_size;
+    int failures = 0;
+    while (off < d.size) {
+        uint64_t n = std::min(chunk, d.size - off);
+        HttpRequest patch;
+        patch.method = "PATCH";
+        patch.url = loc;
+        patch.headers.push_back("Content-Type: application/octet-stream");
+        patch.headers.push_back("Content-Range: " + std::to_string(off) + "-" + std::to_string(off + n - 1));
+        patch.body.resize(size_t(n));
+        for (uint64_t got = 0; got < n;) {
+            ssize_t k = ::pread(fd.get(), patch.body.data() + got, size_t(n - got), off_t(off + got));
+            if (k <= 0) sys::throw_errno(what + ": read blob");
+            got += uint64_t(k);
+        }
+        std::optional<HttpResponse> r;
+        try {
+            r = c.send_once(patch, true);
+        } catch (const sys::Error& e) {
+            if (e.code() != sys::Code::System) throw;
+        }
+        if (r && r->status == 202) {
+            if (!r->header("location").empty()) loc = resolve_url(loc, r->header("location"));
+            auto next = upload_offset(r->header("range"));
+            off = next && *next <= off + n ? *next : off + n;
+            continue;
+        }
+        if (r && r->status != 416 && !(r->status >= 500 || r->status == 429)) c.fail(what, *r);
+        if (++failures > c.options().retries) bad(what + ": chunk at offset " + std::to_string(off) + " failed too often");
+        // Where does the session stand? (distribution appends a re-sent chunk: never re-send blindly.)
+        HttpRequest status;
+        status.url = loc;
+        HttpResponse st = c.send(status, true);
+        if (st.status == 404) return false;
+        if (st.status != 204 && st.status != 200) c.fail(what, st);
+        if (!st.header("location").empty()) loc = resolve_url(loc, st.header("location"));
+        auto next = upload_offset(st.header("range"));
+        if (!next || *next > d.size) return false;
+        if (c.options().log) c.options().log("upload " + d.digest.short_hex() + ": resuming at offset " + std::to_string(*next));
+        off = *next;
+    }
+    loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
+    HttpRequest put;
+    put.method = "PUT";
+    put.url = loc;
+    HttpResponse pr = c.send_once(put, true);
+    if (pr.status == 201) return true;
+    if (pr.status == 400 || pr.status == 404) return false;  // digest invalid (a bad resume) or session gone
+    c.fail(what, pr);
+}
+
+}  // namespace
+
 void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from) {
     std::string what = "upload " + d.digest.str() + " to " + c.host() + "/" + c.repository();
     std::string path = "/v2/" + c.repository() + "/blobs/";
@@ -144,7 +258,10 @@ void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, c
         m.method = "POST";
         m.url = path + "uploads/?mount=" + d.digest.str() + "&from=" + from;
         HttpResponse r = sys::with_context(what, [&] { return c.send(m, true); });
-        if (r.status == 201) return;
+        if (r.status == 201) {
+            if (c.options().log) c.options().log("mounted " + d.digest.short_hex() + " from " + from);
+            return;
+        }
     }
     for (int i = 0;; i++) {
         HttpRequest post;
@@ -153,18 +270,24 @@ void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, c
         HttpResponse r = sys::with_context(what, [&] { return c.send(post, true); });
         if (r.status != 202 || r.header("location").empty()) c.fail(what, r);
         std::string loc = resolve_url(c.base_url() + post.url, r.header("location"));
-        loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
-        sys::UniqueFd fd;
-        HttpRequest put;
-        put.method = "PUT";
-        put.url = loc;
-        put.headers.push_back("Content-Type: application/octet-stream");
-        put.read_size = d.size;
-        put.read = [&](char* b, size_t n) -> size_t {
-            ssize_t k = ::read(fd.get(), b, n);
-            return k < 0 ? 0 : size_t(k);
-        };
+        uint64_t chunk = c.options().chunk_size;
         try {
+            if (chunk && d.size > chunk) {
+                if (upload_chunks(c, store, d, loc, what)) return;
+                if (i >= c.options().retries) bad(what + ": the upload session was lost");
+                continue;  // session gone: start a new one
+            }
+            loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + d.digest.str();
+            sys::UniqueFd fd;
+            HttpRequest put;
+            put.method = "PUT";
+            put.url = loc;
+            put.headers.push_back("Content-Type: application/octet-stream");
+            put.read_size = d.size;
+            put.read = [&](char* b, size_t n) -> size_t {
+                ssize_t k = ::read(fd.get(), b, n);
+                return k < 0 ? 0 : size_t(k);
+            };
             // Each attempt re-reads the blob from the start (a fresh upload session on retry).
             HttpResponse pr = c.send(put, true, [&] { fd = store.open_blob(d.digest); });
             if (pr.status == 201) return;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cas/image.hpp"
+#include "cas/layer_verify.hpp"
 #include "cas/store.hpp"
 #include "registry/client.hpp"
 #include "registry/reference.hpp"
@@ -22,6 +23,7 @@ struct PullOptions {
     std::string architecture;  // default: this machine's
     std::string variant;
     bool tag = true;           // tag the image in the store with the reference's name:tag
+    cas::LayerCaps caps;       // every layer is verified (cas::verify_layer_stream) before it is stored
 };
 
 struct PullResult {
@@ -54,10 +56,17 @@ struct FetchedManifest {
     cas::Digest digest;
 };
 FetchedManifest fetch_manifest(Client& c, const std::string& reference);
+// Download a blob into an uncommitted, sealed ingest file unless the store has it (nullopt):
+// size and digest checked; the caller commits it (or drops it: nothing visible).
+std::optional<cas::BlobWriter> download_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap);
+// GET a small blob (config) into memory, size and digest checked.
+std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap);
 // Download a blob into the store unless present (verified; never partial on failure).
 void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap);
 // Upload a blob unless the registry has it (HEAD; then mount; then POST + PUT).
 void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from);
+// The offset an upload session's Range header ("0-N") says to continue from.
+std::optional<uint64_t> upload_offset(const std::string& range);
 // PUT a manifest; returns its digest.
 cas::Digest put_manifest(Client& c, const std::string& reference, const std::string& bytes, const std::string& media_type);
 

@@ -232,3 +232,23 @@ TEST(Diff, TreeDiffReportsChanges) {
     EXPECT_EQ(ch[2].path, "new");
     EXPECT_EQ(ch[2].after->size, 2u);
 }
+
+// compress_on_export remembers the compressed form of a layer: a second push/export reuses it
+// without reading (or compressing) the uncompressed blob again.
+TEST(Diff, CompressOnExportReusesTheCompressedForm) {
+    lt::Env env;
+    std::string u = env.path("upper");
+    build_upper(u, false, 2000000000);
+    auto none = diff_upper(env.store, u);
+    cas::Descriptor d{cas::media::kLayer, none.digest, none.size, {}, std::nullopt, {}, ""};
+    auto map = compress_on_export(env.store, Compression::Zstd);
+    cas::Descriptor first = map(d);
+    EXPECT_EQ(first.media_type, media_type_for(Compression::Zstd));
+    env.store.delete_blob(none.digest);  // the uncompressed blob is not needed any more
+    cas::Descriptor again = map(d);
+    EXPECT_EQ(again.digest, first.digest);
+    EXPECT_EQ(again.size, first.size);
+    // Once the compressed blob is gone too, the memo is not trusted.
+    env.store.delete_blob(first.digest);
+    EXPECT_THROW(map(d), sys::Error);
+}

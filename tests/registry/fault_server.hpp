@@ -21,6 +21,7 @@ namespace regtest {
 struct Req {
     std::string method, path;
     std::map<std::string, std::string> headers;  // lowercase names
+    std::string body;                            // Content-Length bytes (uploads)
 };
 
 inline std::string http_response(int status, const std::string& reason, const std::vector<std::string>& headers,
@@ -99,11 +100,23 @@ private:
             r.headers[name] = h.substr(h.find_first_not_of(' ', colon + 1));
             p = e + 2;
         }
+        if (auto cl = r.headers.find("content-length"); cl != r.headers.end()) {
+            size_t want = std::stoull(cl->second);
+            r.body = in.substr(p + 2);
+            while (r.body.size() < want) {
+                pollfd pb{c, POLLIN, 0};
+                if (::poll(&pb, 1, 2000) <= 0) return;
+                ssize_t n = ::read(c, buf, sizeof buf);
+                if (n <= 0) return;
+                r.body.append(buf, size_t(n));
+            }
+            r.body.resize(want);
+        }
         {
             std::lock_guard<std::mutex> l(mu_);
             reqs_.push_back(r);
         }
-        std::string out = handler_(r);
+        std::string out = handler_(r);  // "": close without an answer (a cut connection)
         size_t off = 0;
         while (off < out.size()) {
             ssize_t n = ::send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);

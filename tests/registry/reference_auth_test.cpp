@@ -6,8 +6,10 @@
 #include <fstream>
 
 #include "registry/auth.hpp"
+#include "registry/client.hpp"
 #include "registry/http.hpp"
 #include "registry/reference.hpp"
+#include "registry/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -137,4 +139,21 @@ TEST(Http, RefusesOtherSchemes) {
     }
     EXPECT_EQ(resolve_url("https://a:1/v2/x/blobs/y", "/other?q=1"), "https://a:1/other?q=1");
     EXPECT_EQ(split_url("https://b.example:443/p?q").host, "b.example:443");
+}
+
+TEST(Token, ExpiryAndWidenedScope) {
+    auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    EXPECT_FALSE(registry::token_expiry(t0, 0).has_value());
+    EXPECT_EQ(*registry::token_expiry(t0, 1), t0 + std::chrono::seconds(1));
+    EXPECT_EQ(*registry::token_expiry(t0, 300), t0 + std::chrono::seconds(290));  // refreshed a little early
+    EXPECT_EQ(registry::widen_scope("repository:b:pull,push", "repository:a:pull repository:b:pull,push"),
+              "repository:b:pull,push repository:a:pull");
+}
+
+TEST(Upload, OffsetFromSessionRange) {
+    EXPECT_EQ(registry::upload_offset("0-1023"), 1024u);
+    EXPECT_EQ(registry::upload_offset("0-0"), 0u);  // distribution's answer for an empty session
+    EXPECT_FALSE(registry::upload_offset("bytes=0-10").has_value());
+    EXPECT_FALSE(registry::upload_offset("0-x").has_value());
+    EXPECT_FALSE(registry::upload_offset("").has_value());
 }

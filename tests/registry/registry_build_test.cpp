@@ -121,6 +121,7 @@ TEST_P(RemoteCacheTest, SecondMachineHitsEveryStep) {
         to = "type=local,dest=" + dir.path() + "/c";
         from = "type=local,src=" + dir.path() + "/c";
     }
+    if (kind == "local-zstd") to += ",compression=zstd";  // transport only: store B keeps layers as A built them
     std::string sde = " --source-date-epoch 1700000000 ";
     auto ba = regtest::run_cmd(ib(a.path(), "build" + sde + "--metadata-file " + a.path() + "/m.json --cache-to " + to + " " + ctx.path()), false);
     ASSERT_EQ(ba.status, 0) << ba.out;
@@ -134,6 +135,13 @@ TEST_P(RemoteCacheTest, SecondMachineHitsEveryStep) {
     // The layer came over: the image runs in store B.
     auto run = regtest::run_cmd(e2e::bin() + " --root " + b.path() + " run --rm cachetest:1 cat /ran.txt", false);
     EXPECT_EQ(run.out, "cache-" + kind + "\nbuilt\n");
+    if (kind == "local-zstd") {
+        auto idx = read_json(dir.path() + "/c/index.json");
+        std::string md = idx["manifests"][0]["digest"].get<std::string>().substr(7);
+        auto man = read_json(dir.path() + "/c/blobs/sha256/" + md);
+        ASSERT_FALSE(man["layers"].empty());
+        for (auto& l : man["layers"]) EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << l.dump();
+    }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, RemoteCacheTest, ::testing::Values("registry", "local"));
+INSTANTIATE_TEST_SUITE_P(Kinds, RemoteCacheTest, ::testing::Values("registry", "local", "local-zstd"));

@@ -6,11 +6,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "../e2e/busybox_fixture.hpp"
 #include "cas/digest.hpp"
 #include "fault_server.hpp"
+#include "tar_bytes.hpp"
 #include "sys/fs.hpp"
 
 using regtest::FaultServer;
@@ -19,30 +25,45 @@ using regtest::Req;
 
 namespace {
 
-// A tiny image: one (opaque) gzip layer, its config and an OCI manifest.
+// A tiny image: gzip tar layers (one by default), their config and an OCI manifest.
 struct FakeImage {
-    std::string layer = std::string(200000, 'L');
-    std::string config, manifest;
+    struct Layer {
+        std::string blob;
+        cas::Digest d = cas::Digest::of(""), diff_id = cas::Digest::of("");
+    };
+    std::vector<Layer> layers;
+    std::string layer, config, manifest;  // layer: the first layer's blob
     cas::Digest layer_d = cas::Digest::of(""), config_d = cas::Digest::of(""), manifest_d = cas::Digest::of("");
-    FakeImage() {
-        layer_d = cas::Digest::of(layer);
-        config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[")" +
-                 cas::Digest::of("diff").str() + "\"]}}";
+    // Each tar is gzipped; its diff_id in the config is the tar's digest unless `diff_ids` says otherwise.
+    explicit FakeImage(std::vector<std::string> tars = {regtest::ustar({{"hello.txt", std::string(200000, 'L')}})},
+                       std::vector<cas::Digest> diff_ids = {}) {
+        std::string diffs, descs;
+        for (size_t i = 0; i < tars.size(); i++) {
+            Layer l{regtest::gzip(tars[i])};
+            l.d = cas::Digest::of(l.blob);
+            l.diff_id = i < diff_ids.size() ? diff_ids[i] : cas::Digest::of(tars[i]);
+            diffs += std::string(i ? "," : "") + "\"" + l.diff_id.str() + "\"";
+            descs += std::string(i ? "," : "") + R"({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+                     l.d.str() + R"(","size":)" + std::to_string(l.blob.size()) + "}";
+            layers.push_back(l);
+        }
+        layer = layers[0].blob;
+        layer_d = layers[0].d;
+        config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[)" + diffs + "]}}";
         config_d = cas::Digest::of(config);
         manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-                   config_d.str() + R"(","size":)" + std::to_string(config.size()) +
-                   R"(},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" + layer_d.str() +
-                   R"(","size":)" + std::to_string(layer.size()) + "}]}";
+                   config_d.str() + R"(","size":)" + std::to_string(config.size()) + R"(},"layers":[)" + descs + "]}";
         manifest_d = cas::Digest::of(manifest);
     }
-    // The normal answer to a request (nullopt-like "" for unknown paths).
+    // The normal answer to a request (404 for unknown paths).
     std::string answer(const Req& r) const {
         if (r.path == "/v2/" ) return http_response(200, "OK", {}, "{}");
         if (r.path.find("/manifests/") != std::string::npos)
             return http_response(200, "OK", {"Content-Type: application/vnd.oci.image.manifest.v1+json",
                                              "Docker-Content-Digest: " + manifest_d.str()}, manifest);
         if (r.path.find("/blobs/" + config_d.str()) != std::string::npos) return http_response(200, "OK", {}, config);
-        if (r.path.find("/blobs/" + layer_d.str()) != std::string::npos) return http_response(200, "OK", {}, layer);
+        for (auto& l : layers)
+            if (r.path.find("/blobs/" + l.d.str()) != std::string::npos) return http_response(200, "OK", {}, l.blob);
         return http_response(404, "Not Found", {}, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"no\"}]}");
     }
 };
@@ -214,8 +235,203 @@ TEST(RegistryFault, BearerTokenFlowWithCachedTokenPerScope) {
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(token_requests.load(), 1) << "the token is cached for its scope";
     EXPECT_TRUE(env.has(img.layer_d));
-    for (auto& q : s.requests())
+    for (auto& q : s.requests()) {
         if (q.path.rfind("/token", 0) != 0 && q.headers.count("authorization"))
             EXPECT_EQ(q.headers.at("authorization"), "Bearer tok123") << "registry requests carry the token, never the password";
+    }
+    env.expect_consistent();
+}
+
+// Every layer goes through cas::verify_layer_stream before it becomes visible: a diff_id that
+// does not match the config, or a tar entry that climbs out of the root, fails the pull naming
+// the layer, and nothing of the image (not even its good layers or its config) is left stored.
+TEST(RegistryFault, LayerWhoseDiffIdDoesNotMatchTheConfigIsNotStored) {
+    std::string good = regtest::ustar({{"a.txt", "aaa"}});
+    std::string second = regtest::ustar({{"b.txt", "bbb"}});
+    FakeImage img({good, second}, {cas::Digest::of(good), cas::Digest::of("not the tar")});
+    FaultServer s([&](const Req& r) { return img.answer(r); });
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(img.layers[1].d.str()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("diff_id"), std::string::npos) << r.out;
+    for (auto& l : img.layers) EXPECT_FALSE(env.has(l.d)) << l.d.str();
+    EXPECT_FALSE(env.has(img.config_d));
+    EXPECT_FALSE(env.has(img.manifest_d));
+    env.expect_consistent();
+}
+
+TEST(RegistryFault, LayerWithAnUnsafeEntryIsNotStored) {
+    FakeImage img({regtest::ustar({{"ok.txt", "fine"}, {"../../escape.txt", "bad"}})});
+    FaultServer s([&](const Req& r) { return img.answer(r); });
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(img.layer_d.str()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("escape.txt"), std::string::npos) << r.out;
+    EXPECT_FALSE(env.has(img.layer_d));
+    EXPECT_FALSE(env.has(img.config_d));
+    env.expect_consistent();
+}
+
+// A Bearer token whose expires_in has passed is fetched again before the next request (the
+// registry here would refuse it): the config answer is held back past the 1 s lifetime, so the
+// layer request must carry a second token.
+TEST(RegistryFault, ShortLivedBearerTokenIsRefreshed) {
+    FakeImage img;
+    std::atomic<int> issued{0};
+    std::string realm;
+    std::mutex mu;
+    std::set<std::string> valid;  // tokens the registry accepts (each only until the next one is issued)
+    FaultServer tokens([&](const Req& r) {
+        std::lock_guard<std::mutex> l(mu);
+        std::string t = "tok" + std::to_string(++issued);
+        valid = {t};
+        return http_response(200, "OK", {"Content-Type: application/json"}, "{\"token\":\"" + t + "\",\"expires_in\":1}");
+    });
+    realm = "http://127.0.0.1:" + std::to_string(tokens.port()) + "/token";
+    FaultServer s([&](const Req& r) {
+        std::string a = header(r, "authorization");
+        bool ok;
+        {
+            std::lock_guard<std::mutex> l(mu);
+            ok = a.rfind("Bearer ", 0) == 0 && valid.count(a.substr(7));
+        }
+        if (!ok)
+            return http_response(401, "Unauthorized", {"WWW-Authenticate: Bearer realm=\"" + realm + "\",service=\"fake\""}, "");
+        if (r.path.find("/blobs/" + img.config_d.str()) != std::string::npos)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        return img.answer(r);
+    });
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{}");
+    auto r = env.pull(s.port(), "--insecure-registry 127.0.0.1:" + std::to_string(tokens.port()));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("expired, fetching a new one"), std::string::npos) << r.out;
+    EXPECT_GE(issued.load(), 2);
+    for (auto& q : s.requests())
+        if (q.path.find("/blobs/" + img.layer_d.str()) != std::string::npos) {
+            EXPECT_NE(header(q, "authorization"), "Bearer tok1") << "the expired token was used for the layer";
+        }
+    EXPECT_TRUE(env.has(img.layer_d));
+    env.expect_consistent();
+}
+
+// insufficient_scope: the token is fetched again for the scopes the registry names plus our own
+// (one scope= parameter each), and that wider token serves the later requests (no third fetch).
+TEST(RegistryFault, InsufficientScopeReScopesOnce) {
+    FakeImage img;
+    std::atomic<int> issued{0};
+    std::string realm, wide_query;
+    FaultServer tokens([&](const Req& r) {
+        issued++;
+        bool wide = r.path.find("scope=repository%3Aother%2Fbase%3Apull") != std::string::npos;
+        if (wide) wide_query = r.path;
+        return http_response(200, "OK", {"Content-Type: application/json"},
+                             std::string("{\"token\":\"") + (wide ? "wide" : "narrow") + "\",\"expires_in\":300}");
+    });
+    realm = "http://127.0.0.1:" + std::to_string(tokens.port()) + "/token";
+    FaultServer s([&](const Req& r) {
+        std::string a = header(r, "authorization");
+        if (a == "Bearer wide") return img.answer(r);
+        std::string ch = "Bearer realm=\"" + realm + "\",service=\"fake\"";
+        if (a == "Bearer narrow")
+            ch += ",scope=\"repository:x/img:pull repository:other/base:pull\",error=\"insufficient_scope\"";
+        return http_response(401, "Unauthorized", {"WWW-Authenticate: " + ch}, "");
+    });
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{}");
+    auto r = env.pull(s.port(), "--insecure-registry 127.0.0.1:" + std::to_string(tokens.port()));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(issued.load(), 2) << "narrow, then wide once";
+    EXPECT_NE(wide_query.find("scope=repository%3Ax%2Fimg%3Apull&scope=repository%3Aother%2Fbase%3Apull"), std::string::npos)
+        << wide_query;
+    EXPECT_TRUE(env.has(img.layer_d));
+    env.expect_consistent();
+}
+
+// `push --chunk-size`: blobs go up as PATCH chunks with Content-Range. A chunk cut mid-way (the
+// registry kept part of it) is not re-sent blindly: the client asks the session (GET -> Range)
+// and continues from the registry's offset, so the blob assembles to the right digest.
+TEST(RegistryFault, ChunkedUploadResumesFromTheSessionRangeAfterACutPatch) {
+    std::string noise;
+    uint32_t x = 12345;
+    for (int i = 0; i < 300000; i++) noise += char((x = x * 1103515245 + 12345) >> 24);
+    FakeImage img({regtest::ustar({{"noise.bin", noise}})});
+    FaultServer src([&](const Req& r) { return img.answer(r); });
+    Env env;
+    sys::write_file_atomic(env.dir.path() + "/auth.json", "{}");
+    ASSERT_EQ(env.pull(src.port()).status, 0);
+
+    std::mutex mu;
+    std::string session;                 // bytes the upload session holds
+    std::map<std::string, std::string> blobs;  // digest -> content (completed uploads)
+    int patches = 0, cuts = 0, manifests = 0;
+    FaultServer dst([&](const Req& r) -> std::string {
+        std::lock_guard<std::mutex> l(mu);
+        const std::string up = "/v2/y/img/blobs/uploads/u1";
+        auto range = [&] { return "Range: 0-" + std::to_string(session.empty() ? 0 : session.size() - 1); };
+        if (r.path == "/v2/") return http_response(200, "OK", {}, "{}");
+        if (r.method == "HEAD") {
+            std::string d = r.path.substr(r.path.rfind('/') + 1);
+            return blobs.count(d) ? http_response(200, "OK", {}, "") : http_response(404, "Not Found", {}, "");
+        }
+        if (r.method == "POST" && r.path == "/v2/y/img/blobs/uploads/") {
+            session.clear();
+            return http_response(202, "Accepted", {"Location: " + up, "Range: 0-0"}, "");
+        }
+        if (r.method == "PATCH" && r.path == up) {
+            std::string cr = header(r, "content-range");
+            if (std::stoull(cr.substr(0, cr.find('-'))) != session.size()) return http_response(416, "Range Not Satisfiable", {}, "");
+            if (++patches == 2 && cuts++ == 0) {
+                session += r.body.substr(0, r.body.size() / 3);  // part of the chunk arrived, then the connection died
+                return "";
+            }
+            session += r.body;
+            return http_response(202, "Accepted", {"Location: " + up, range()}, "");
+        }
+        if (r.method == "GET" && r.path == up) return http_response(204, "No Content", {"Location: " + up, range()}, "");
+        if (r.method == "PUT" && r.path.rfind(up + "?digest=", 0) == 0) {
+            std::string d = r.path.substr(r.path.find("digest=") + 7);
+            session += r.body;
+            if (cas::Digest::of(session).str() != d) return http_response(400, "Bad Request", {}, "{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"x\"}]}");
+            blobs[d] = session;
+            return http_response(201, "Created", {"Location: /v2/y/img/blobs/" + d}, "");
+        }
+        if (r.method == "PUT" && r.path.find("/manifests/") != std::string::npos) {
+            manifests++;
+            return http_response(201, "Created", {"Docker-Content-Digest: " + cas::Digest::of(r.body).str()}, "");
+        }
+        return http_response(404, "Not Found", {}, "");
+    });
+    std::string host = "127.0.0.1:" + std::to_string(dst.port());
+    auto r = e2e::run_cmd(std::string(IMGBUILD_BIN) + " --root " + env.store() + " --authfile " + env.dir.path() +
+                          "/auth.json --insecure-registry " + host + " push --chunk-size 65536 127.0.0.1:" +
+                          std::to_string(src.port()) + "/x/img:1 " + host + "/y/img:1");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(cuts, 1);
+    EXPECT_NE(r.out.find("resuming at offset"), std::string::npos) << r.out;
+    EXPECT_GE(patches, 5) << "the layer went up in 64 KiB chunks";
+    EXPECT_EQ(manifests, 1);
+    EXPECT_TRUE(blobs.count(img.layer_d.str())) << "the layer assembled to its digest";
+    int puts_with_body = 0;
+    for (auto& q : dst.requests())
+        if (q.method == "PUT" && q.path.find("digest=" + img.layer_d.str()) != std::string::npos && !q.body.empty()) puts_with_body++;
+    EXPECT_EQ(puts_with_body, 0) << "no monolithic upload of the layer (the small config goes in one PUT)";
+}
+
+// An image that lists the same layer twice downloads it once (one transfer per digest), and
+// verifies it at both places of the chain.
+TEST(RegistryFault, SameLayerTwiceIsDownloadedOnce) {
+    std::string tar = regtest::ustar({{"same.txt", "same"}});
+    FakeImage img({tar, tar});
+    FaultServer s([&](const Req& r) { return img.answer(r); });
+    Env env;
+    auto r = env.pull(s.port());
+    ASSERT_EQ(r.status, 0) << r.out;
+    int gets = 0;
+    for (auto& q : s.requests()) gets += q.path.find("/blobs/" + img.layer_d.str()) != std::string::npos;
+    EXPECT_EQ(gets, 1);
+    EXPECT_TRUE(env.has(img.layer_d));
     env.expect_consistent();
 }

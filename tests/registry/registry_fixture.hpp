@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -48,12 +49,18 @@ inline bool can_connect(int port) {
     return ok;
 }
 
+// `auth: token` instead of htpasswd: the token server's realm, the certificate its tokens are
+// signed with (rootcertbundle), and the service/issuer names its tokens carry.
+struct TokenAuth {
+    std::string realm, rootcert, service, issuer;
+};
+
 class Registry {
 public:
     static constexpr const char* kUser = "ciuser";
     static constexpr const char* kPass = "s3cret-pw";
 
-    Registry() : dir_("/tmp", "imgbuild-registry-") {
+    explicit Registry(std::optional<TokenAuth> token = std::nullopt) : dir_("/tmp", "imgbuild-registry-") {
         for (const char* t : {"docker-registry", "htpasswd", "openssl"})
             if (!have_tool(t)) {
                 skip_ = std::string(t) + " is not installed (scripts/setup installs docker-registry apache2-utils openssl)";
@@ -66,12 +73,14 @@ public:
         if (r.status != 0) throw std::runtime_error("openssl req failed: " + r.out);
         r = run_cmd(std::string("htpasswd -B -b -c ") + d + "/htpasswd " + kUser + " " + kPass);
         if (r.status != 0) throw std::runtime_error("htpasswd failed: " + r.out);
-        std::ofstream(d + "/config.yml") << "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        std::ofstream(d + "/config.yml") << "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: false\n"
                                          << "storage:\n  filesystem:\n    rootdirectory: " << d << "/data\n"
                                          << "  delete:\n    enabled: true\n"
                                          << "http:\n  addr: 127.0.0.1:" << port_ << "\n  tls:\n    certificate: " << d
                                          << "/cert.pem\n    key: " << d << "/key.pem\n"
-                                         << "auth:\n  htpasswd:\n    realm: imgbuild-test\n    path: " << d << "/htpasswd\n";
+                                         << (token ? "auth:\n  token:\n    realm: " + token->realm + "\n    service: " + token->service +
+                                                         "\n    issuer: " + token->issuer + "\n    rootcertbundle: " + token->rootcert + "\n"
+                                                   : "auth:\n  htpasswd:\n    realm: imgbuild-test\n    path: " + d + "/htpasswd\n");
         // Credentials for imgbuild (--authfile) and skopeo/podman (--authfile / --creds).
         std::ofstream(d + "/auth.json") << "{\"auths\":{\"" << host() << "\":{\"auth\":\""
                                         << base64(std::string(kUser) + ":" + kPass) << "\"}}}";
