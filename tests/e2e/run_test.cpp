@@ -80,3 +80,14 @@ TEST(Run, WritesAreThrownAwayAndNothingLeaks) {
     auto active = e2e::run_cmd("grep -l '\"kind\":\"active\"' " + env.root() + "/snapshots/*/meta.json");
     EXPECT_EQ(active.out, "") << "active snapshots left behind";
 }
+
+// Start-up cost: libcurl and its ~26 dependencies are dlopen()ed by the first registry request
+// (registry/curl_dl.cpp), not loaded by the dynamic linker for every command. ld.so lists what
+// it loads when LD_TRACE_LOADED_OBJECTS is set (what ldd does), without running the program.
+TEST(Run, BinaryDoesNotLoadLibcurlAtStartup) {
+    auto r = e2e::run_cmd("LD_TRACE_LOADED_OBJECTS=1 " + e2e::bin(), false);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("libc.so.6"), std::string::npos) << r.out;  // the listing is real
+    EXPECT_EQ(r.out.find("libcurl"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("libgnutls"), std::string::npos) << r.out;
+}
