@@ -28,14 +28,14 @@ using sys::Error;
 
 std::string find_buildfile(const std::string& context_dir, const std::string& flag) {
     if (!flag.empty()) {
-        if (flag == "-") throw Error(Code::InvalidInput, "-f -: reading the Buildfile from stdin is not supported yet");
+        if (flag == "-") sys::fail(Code::InvalidInput, "-f -: reading the Buildfile from stdin is not supported yet");
         return flag;
     }
     for (const char* n : {"Buildfile", "Dockerfile"}) {
         std::string p = sys::path_join(context_dir, n);
         if (sys::exists(p)) return p;
     }
-    throw Error(Code::NotFound, "no Buildfile or Dockerfile in " + context_dir + " (use -f FILE)");
+    sys::fail(Code::NotFound, "no Buildfile or Dockerfile in " + context_dir + " (use -f FILE)");
 }
 
 static std::string base_name(const std::string& p) {
@@ -220,14 +220,14 @@ cas::Image Solver::image(const std::string& ref) {
 std::shared_ptr<const StageState> Solver::finished_stage(int index) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = done_.find(index);
-    if (it == done_.end()) throw Error(Code::Internal, "stage " + std::to_string(index) + " used before it was built");
+    if (it == done_.end()) sys::fail(Code::Internal, "stage " + std::to_string(index) + " used before it was built");
     return it->second;
 }
 
 void Solver::init_from(StageState& st, const Stage& stage) {
     const PlannedStage& ps = plan.stages.at(size_t(stage.index));
     if (!ps.platform.empty() && ps.platform != host_platform().str())
-        throw Error(Code::InvalidInput, "FROM --platform=" + ps.platform +
+        sys::fail(Code::InvalidInput, "FROM --platform=" + ps.platform +
                                             ": only the host platform (" + host_platform().str() + ") can be built");
     if (ps.base.stage >= 0) {
         auto parent = finished_stage(ps.base.stage);
@@ -272,10 +272,10 @@ void Solver::queue_onbuild(StageState& st, const Stage& stage, const std::vector
         try {
             t = parse_buildfile("FROM scratch\n" + trigger + "\n", buildfile_name);
         } catch (const Error& e) {
-            throw Error(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
+            sys::fail(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
         }
         if (t.stages.size() != 1 || t.stages[0].instructions.size() != 1)
-            throw Error(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
+            sys::fail(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
         Instruction in = t.stages[0].instructions[0];
         in.loc = stage.from.loc;
         st.onbuild.push_back(std::move(in));
@@ -347,7 +347,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
             break;
         case K::Workdir: {
             std::string w = in.value;
-            if (w.empty()) throw Error(Code::InvalidInput, "WORKDIR requires a path");
+            if (w.empty()) sys::fail(Code::InvalidInput, "WORKDIR requires a path");
             if (w[0] != '/') w = sys::path_join(c.working_dir.empty() ? "/" : c.working_dir, w);
             c.working_dir = w;
             break;
@@ -397,7 +397,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
             c.healthcheck = h;
             break;
         }
-        default: throw Error(Code::Internal, "not a metadata instruction: " + in.original);
+        default: sys::fail(Code::Internal, "not a metadata instruction: " + in.original);
     }
     std::string text = buildkit_created_by(in, history_state(st));
     if (!text.empty() && !makes_workdir(st, in)) add_empty_history(st, text);  // a WORKDIR step adds its own
@@ -503,9 +503,9 @@ void Solver::solve_stage(int index) {
     for (size_t i = 0; i < st->onbuild.size(); i++) apply_instruction(*st, st->onbuild[i], 100000 + i);
     for (size_t i = 0; i < stage.instructions.size(); i++) {
         if (int sig = g_cancel_signal.load())
-            throw Error(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +
+            sys::fail(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +
                                                       (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?") + ")");
-        if (failed) throw Error(Code::Cancelled, "cancelled: another stage failed");
+        if (failed) sys::fail(Code::Cancelled, "cancelled: another stage failed");
         apply_instruction(*st, stage.instructions[i], i);
     }
     std::lock_guard<std::mutex> l(mu_);

@@ -61,7 +61,7 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
             used = 0;
         }
         if (used != in.chmod.size() || m > 07777)
-            throw Error(Code::InvalidInput, "--chmod=" + in.chmod + ": want an octal mode such as 0755");
+            sys::fail(Code::InvalidInput, "--chmod=" + in.chmod + ": want an octal mode such as 0755");
         spec.chmod = uint32_t(m);
     }
     if (!in.checksum.empty()) spec.checksum = in.checksum;

@@ -181,7 +181,7 @@ const SecretSpec* find_secret(const BuildOptions& o, const std::string& id) {
 std::string read_secret(const SecretSpec& s) {
     if (!s.env.empty()) {
         const char* v = std::getenv(s.env.c_str());
-        if (!v) throw Error(Code::NotFound, "secret " + s.id + ": environment variable " + s.env + " is not set");
+        if (!v) sys::fail(Code::NotFound, "secret " + s.id + ": environment variable " + s.env + " is not set");
         return v;
     }
     return sys::read_file(s.src, 4u << 20);
@@ -266,7 +266,7 @@ void attach_mounts(Solver& s, StageState& st, const Instruction& in, size_t idx,
             std::string id = m.id;
             const SecretSpec* sec = find_secret(s.opts, id);
             if (!sec) {
-                if (m.required) throw Error(Code::NotFound, what + ": secret " + id + " not provided (use --secret id=" + id + ",src=FILE)");
+                if (m.required) sys::fail(Code::NotFound, what + ": secret " + id + " not provided (use --secret id=" + id + ",src=FILE)");
                 continue;
             }
             std::string value = read_secret(*sec);
@@ -371,14 +371,14 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         res = runtime::run(spec);
     } catch (const Error& e) {
         pump.finish();
-        throw Error(e.code(), in.original + ": " + e.what() + pump.tail(), e.sys_errno());
+        sys::fail(e.code(), in.original + ": " + e.what() + pump.tail(), e.sys_errno());
     }
     pump.finish();
     out.clock.split("spawn", double(res.spawn_us) / 1000.0, "wait");
     out.peak_memory = res.peak_memory_bytes;
     out.cpu_ns = res.cpu_usage_ns;
     if (res.how != runtime::RunResult::How::Exited || res.exit_code != 0)
-        throw Error(Code::FailedPrecondition, in.original + ": " + res.describe(spec.limits) + pump.tail());
+        sys::fail(Code::FailedPrecondition, in.original + ": " + res.describe(spec.limits) + pump.tail());
 
     stubs.after(root_fd.get());
     root_fd.reset();

@@ -16,7 +16,7 @@
 namespace cas {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+[[noreturn]] void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
 // The decompressed stream: hashed, counted against the caps, handed to libarchive.
 struct Stream {
@@ -197,7 +197,7 @@ VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest&
         bad(what + ": " + msg);
     };
     ReadArchive tar;
-    if (!tar.a) throw sys::Error(sys::Code::Internal, what + ": archive_read_new failed");
+    if (!tar.a) sys::fail(sys::Code::Internal, what + ": archive_read_new failed");
     archive_read_support_format_tar(tar.a);
     archive_read_support_format_empty(tar.a);
     if (archive_read_open(tar.a, &src, nullptr, &Stream::read_cb, nullptr) != ARCHIVE_OK)

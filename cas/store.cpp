@@ -66,7 +66,7 @@ BlobWriter::~BlobWriter() {
 
 void BlobWriter::write(const void* data, size_t n) {
     if (!impl_ || impl_->done || impl_->sealed)
-        throw sys::Error(sys::Code::FailedPrecondition, "write to a finished blob writer");
+        sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
         impl_->digester.update(data, n);
         if (n >= kWriteBuffer) {
@@ -93,7 +93,7 @@ void BlobWriter::abort() {
 }
 
 Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<Digest> expected) {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "commit of a finished blob writer");
+    if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "commit of a finished blob writer");
     Impl& im = *impl_;
     try {
         im.flush();
@@ -101,10 +101,10 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
         Digest got = im.sealed ? *im.sealed : im.digester.finish();
         std::string name = expected ? expected->str() : got.str();
         if (expected_size && *expected_size != size)
-            throw sys::Error(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
+            sys::fail(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
                                                           " does not match the expected " + std::to_string(*expected_size));
         if (expected && *expected != got)
-            throw sys::Error(sys::Code::InvalidInput,
+            sys::fail(sys::Code::InvalidInput,
                              "commit blob: content digest " + got.str() + " does not match the expected " + expected->str());
         std::string dir = im.blobs_dir;
         std::string final_path = dir + "/" + got.hex();
@@ -128,7 +128,7 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
 }
 
 Digest BlobWriter::seal() {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "seal of a finished blob writer");
+    if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "seal of a finished blob writer");
     if (!impl_->sealed) {
         impl_->flush();
         impl_->sealed = impl_->digester.finish();
@@ -137,7 +137,7 @@ Digest BlobWriter::seal() {
 }
 
 sys::UniqueFd BlobWriter::open_for_read() {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "read of a finished blob writer");
+    if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "read of a finished blob writer");
     impl_->flush();
     sys::UniqueFd fd(::open(impl_->tmp_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) sys::throw_errno("open " + impl_->tmp_path);
@@ -147,7 +147,7 @@ sys::UniqueFd BlobWriter::open_for_read() {
 // ---------------------------------------------------------------- Store
 
 Store Store::open(const std::string& root_in) {
-    if (root_in.empty()) throw sys::Error(sys::Code::InvalidInput, "store root is empty");
+    if (root_in.empty()) sys::fail(sys::Code::InvalidInput, "store root is empty");
     std::string root = root_in;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     Store s(root);
@@ -221,12 +221,12 @@ std::string Store::read_verified(const Digest& d, size_t max_bytes) const {
     try {
         data = sys::read_file(blob_path(d), max_bytes);
     } catch (const sys::Error& e) {
-        if (e.code() == sys::Code::NotFound) throw sys::Error(sys::Code::NotFound, "blob " + d.str() + " not found");
+        if (e.code() == sys::Code::NotFound) sys::fail(sys::Code::NotFound, "blob " + d.str() + " not found");
         throw e.wrap("read blob " + d.str());
     }
     Digest got = Digest::of(data);
     if (got != d)
-        throw sys::Error(sys::Code::InvalidInput,
+        sys::fail(sys::Code::InvalidInput,
                          "blob " + d.str() + ": content does not match its digest (it hashes to " + got.str() + ")");
     return data;
 }
@@ -234,7 +234,7 @@ std::string Store::read_verified(const Digest& d, size_t max_bytes) const {
 sys::UniqueFd Store::open_blob(const Digest& d) const {
     sys::UniqueFd fd(::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
-        if (errno == ENOENT) throw sys::Error(sys::Code::NotFound, "blob " + d.str() + " not found");
+        if (errno == ENOENT) sys::fail(sys::Code::NotFound, "blob " + d.str() + " not found");
         sys::throw_errno("open blob " + d.str());
     }
     return fd;
@@ -268,7 +268,7 @@ void Store::stream_blob(const Digest& d, const std::function<void(const char*, s
     });
     Digest got = dg.finish();
     if (got != d)
-        throw sys::Error(sys::Code::InvalidInput,
+        sys::fail(sys::Code::InvalidInput,
                          "blob " + d.str() + ": content does not match its digest (it hashes to " + got.str() + ")");
 }
 

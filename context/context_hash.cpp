@@ -199,7 +199,7 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         for (auto& t : ts) t.join();
     }
     for (auto& e : errors)
-        if (!e.empty()) throw sys::Error(sys::Code::System, spec.error_prefix() + "hash " + root.name + ": " + e);
+        if (!e.empty()) sys::fail(sys::Code::System, spec.error_prefix() + "hash " + root.name + ": " + e);
     if (cache)
         for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
     plan.hexes = hexes;
@@ -208,9 +208,9 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
     if (spec.checksum) {
         cas::Digest want = cas::Digest::parse(*spec.checksum);
         if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
-            throw sys::Error(sys::Code::InvalidInput, spec.error_prefix() + "ADD --checksum needs exactly one file source");
+            sys::fail(sys::Code::InvalidInput, spec.error_prefix() + "ADD --checksum needs exactly one file source");
         if (want.hex() != hexes[0])
-            throw sys::Error(sys::Code::InvalidInput, spec.error_prefix() + "ADD " + spec.sources[0] + ": checksum mismatch: expected " +
+            sys::fail(sys::Code::InvalidInput, spec.error_prefix() + "ADD " + spec.sources[0] + ": checksum mismatch: expected " +
                                                           want.str() + ", got sha256:" + hexes[0]);
         plan.checksum_verified = true;
     }

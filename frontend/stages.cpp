@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kMaxStages = 2000;
 
 [[noreturn]] void fail_at(const Instruction& in, const std::string& msg) {
-    throw located_error(in.loc.file, in.loc.start_line, msg, in.original);
+    fail_located(in.loc.file, in.loc.start_line, msg, in.original);
 }
 
 std::string stage_label(const Stage& s) { return s.name.empty() ? std::to_string(s.index) : s.name; }
@@ -128,7 +128,7 @@ BuildfileAST parse_buildfile(std::string_view text, const std::string& name, con
     }
     if (ast.stages.empty()) {
         const auto& last = ast.global_args.back();
-        throw located_error(name, last.loc.start_line, "no build stage in context: the file has no FROM");
+        fail_located(name, last.loc.start_line, "no build stage in context: the file has no FROM");
     }
     return ast;
 }
@@ -155,12 +155,12 @@ StageRef resolve_stage_ref(const BuildfileAST& ast, const std::string& value, in
     if (allow_index && all_digits(value)) {
         int idx = std::stoi(value);
         if (idx >= static_cast<int>(ast.stages.size()))
-            throw sys::Error(sys::Code::InvalidInput, "invalid stage index " + value);
+            sys::fail(sys::Code::InvalidInput, "invalid stage index " + value);
         ref.stage = idx;
         return ref;
     }
     if (!valid_image_ref(value))
-        throw sys::Error(sys::Code::InvalidInput,
+        sys::fail(sys::Code::InvalidInput,
                          go_quote(value) + " is not a stage name" + (allow_index ? ", stage index" : "") +
                              " or a valid image reference (undefined stage)");
     ref.image = value;
@@ -254,7 +254,7 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
         for (const auto& s : ast.stages)
             if (s.name == lower) plan.target = s.index;
         if (plan.target < 0)
-            throw sys::Error(sys::Code::InvalidInput, ast.file + ": target stage " + go_quote(target) + " could not be found");
+            sys::fail(sys::Code::InvalidInput, ast.file + ": target stage " + go_quote(target) + " could not be found");
     }
     // Cycle detection over every stage (as BuildKit does), then the needed set.
     std::vector<int> color(n, 0);
@@ -262,7 +262,7 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
         color[i] = 1;
         for (int d : plan.stages[i].deps) {
             if (color[d] == 1)
-                throw located_error(ast.file, ast.stages[d].loc.start_line,
+                fail_located(ast.file, ast.stages[d].loc.start_line,
                                     "circular dependency detected on stage: " + stage_label(ast.stages[d]),
                                     ast.stages[d].from.original);
             if (color[d] == 0) visit(d);
@@ -275,7 +275,7 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
     std::function<void(int)> need = [&](int i) {
         if (seen[i]) return;
         seen[i] = true;
-        if (!errors[i].empty()) throw sys::Error(sys::Code::InvalidInput, errors[i]);
+        if (!errors[i].empty()) sys::fail(sys::Code::InvalidInput, errors[i]);
         for (int d : plan.stages[i].deps) need(d);
         plan.order.push_back(i);
         plan.deps[i] = plan.stages[i].deps;

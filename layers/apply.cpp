@@ -48,7 +48,7 @@ struct Source {
         diff.update(buf.data(), n);
         bytes += n;
         if (bytes > max_bytes)
-            throw sys::Error(sys::Code::InvalidInput, "apply layer " + layer + ": uncompressed size exceeds the limit of " +
+            sys::fail(sys::Code::InvalidInput, "apply layer " + layer + ": uncompressed size exceeds the limit of " +
                                                           std::to_string(max_bytes) + " bytes");
         return n;
     }
@@ -61,7 +61,7 @@ public:
     void entry(struct archive* tar, struct archive_entry* e) {
         const char* raw = archive_entry_pathname(e);
         if (!raw) raw = archive_entry_pathname_utf8(e);
-        if (!raw) throw sys::Error(sys::Code::InvalidInput, "apply layer " + layer_ + ": entry without a path");
+        if (!raw) sys::fail(sys::Code::InvalidInput, "apply layer " + layer_ + ": entry without a path");
         raw_ = raw;
         try {
             check_limits(e);
@@ -82,7 +82,7 @@ public:
     }
 
 private:
-    [[noreturn]] static void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+    [[noreturn]] static void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
     void check_limits(struct archive_entry* e) {
         if (++entries_ > lim_.max_entries) bad("more than " + std::to_string(lim_.max_entries) + " entries");
@@ -307,7 +307,7 @@ ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const
     archive_read_support_format_tar(tar.a);
     if (archive_read_open(tar.a, &src, nullptr, &Source::read_cb, nullptr) != ARCHIVE_OK) {
         if (src.err) std::rethrow_exception(src.err);
-        throw sys::Error(sys::Code::InvalidInput, what + ": not a tar: " + archive_error_string(tar.a));
+        sys::fail(sys::Code::InvalidInput, what + ": not a tar: " + archive_error_string(tar.a));
     }
     Applier ap(layer.str(), limits, root.get());
     uint64_t entries = 0;
@@ -318,7 +318,7 @@ ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
             if (src.err) std::rethrow_exception(src.err);
-            throw sys::Error(sys::Code::InvalidInput, what + ": bad tar header after entry \"" + last + "\": " +
+            sys::fail(sys::Code::InvalidInput, what + ": bad tar header after entry \"" + last + "\": " +
                                                           (archive_error_string(tar.a) ? archive_error_string(tar.a) : "?"));
         }
         try {
@@ -337,7 +337,7 @@ ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const
     }
     ApplyResult res{src.diff.finish(), entries, src.bytes};
     if (expected_diff_id && *expected_diff_id != res.diff_id)
-        throw sys::Error(sys::Code::InvalidInput, what + ": uncompressed digest " + res.diff_id.str() +
+        sys::fail(sys::Code::InvalidInput, what + ": uncompressed digest " + res.diff_id.str() +
                                                       " does not match the diff_id " + expected_diff_id->str());
     return res;
 }

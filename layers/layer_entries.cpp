@@ -53,7 +53,7 @@ void for_each_layer_entry(const cas::Store& store, const cas::Digest& layer,
         std::string msg = what + ": " + m + ": " + (archive_error_string(a) ? archive_error_string(a) : "?");
         archive_read_free(a);
         if (src.err) std::rethrow_exception(src.err);
-        throw sys::Error(sys::Code::InvalidInput, msg);
+        sys::fail(sys::Code::InvalidInput, msg);
     };
     if (archive_read_open(a, &src, nullptr, &Src::read_cb, nullptr) != ARCHIVE_OK) fail("not a tar");
     try {
