@@ -1,4 +1,5 @@
 #include "cas/digest.hpp"
+#include "cas/digest_count.hpp"
 
 #include "sys/error.hpp"
 
@@ -35,10 +36,17 @@ Digester::Digester(Digester&&) noexcept = default;
 Digester& Digester::operator=(Digester&&) noexcept = default;
 Digester::~Digester() = default;
 
+namespace {
+thread_local uint64_t t_hashed = 0;
+}  // namespace
+
+uint64_t bytes_hashed_on_this_thread() { return t_hashed; }
+
 void Digester::update(const void* data, size_t n) {
     if (n == 0) return;
     if (EVP_DigestUpdate(ctx_.get(), data, n) != 1) sys::fail(sys::Code::Internal, "OpenSSL: sha256 update failed");
     size_ += n;
+    t_hashed += n;
 }
 
 Digest Digester::finish() {

@@ -33,6 +33,10 @@ struct BlobWriter::Impl {
     std::string tmp_path;  // ingest/<random>
     sys::UniqueFd fd;      // flock'ed exclusively while in use: prune skips live ingests
     Digester digester;
+    uint64_t written = 0;
+    // Store::put hashed the content already: write() does not hash it again and commit()
+    // takes this digest (and skips its presence check: put looked just before).
+    std::optional<Digest> known;
     std::string buf;
     bool done = false;
     std::optional<Digest> sealed;
@@ -68,7 +72,8 @@ void BlobWriter::write(const void* data, size_t n) {
     if (!impl_ || impl_->done || impl_->sealed)
         sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
-        impl_->digester.update(data, n);
+        if (!impl_->known) impl_->digester.update(data, n);
+        impl_->written += n;
         if (n >= kWriteBuffer) {
             impl_->flush();
             sys::write_all(impl_->fd.get(), static_cast<const char*>(data), n, impl_->tmp_path);
@@ -86,7 +91,7 @@ void BlobWriter::set_durable(bool durable) {
     if (impl_) impl_->durable = durable;
 }
 
-uint64_t BlobWriter::size() const { return impl_ ? impl_->digester.size() : 0; }
+uint64_t BlobWriter::size() const { return impl_ ? impl_->written : 0; }
 
 void BlobWriter::abort() {
     if (impl_) impl_->discard();
@@ -97,8 +102,8 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
     Impl& im = *impl_;
     try {
         im.flush();
-        uint64_t size = im.digester.size();
-        Digest got = im.sealed ? *im.sealed : im.digester.finish();
+        uint64_t size = im.written;
+        Digest got = im.sealed ? *im.sealed : im.known ? *im.known : im.digester.finish();
         std::string name = expected ? expected->str() : got.str();
         if (expected_size && *expected_size != size)
             sys::fail(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
@@ -109,7 +114,7 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
         std::string dir = im.blobs_dir;
         std::string final_path = dir + "/" + got.hex();
         struct stat st;
-        if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == size) {
+        if (!im.known && ::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == size) {
             im.discard();  // already present: success (blob writes are idempotent)
             return got;
         }
@@ -131,7 +136,7 @@ Digest BlobWriter::seal() {
     if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "seal of a finished blob writer");
     if (!impl_->sealed) {
         impl_->flush();
-        impl_->sealed = impl_->digester.finish();
+        impl_->sealed = impl_->known ? *impl_->known : impl_->digester.finish();
     }
     return *impl_->sealed;
 }
@@ -203,15 +208,15 @@ BlobWriter Store::writer() {
 }
 
 Digest Store::put(std::string_view data) {
-    // Already stored (a cached rebuild's config and manifest): nothing is written, not even a
-    // temporary file in ingest/.
+    // One hash and one lstat. Already stored with this size (a cached rebuild's config and
+    // manifest): nothing is written, not even a temporary file in ingest/. Otherwise the writer
+    // takes the digest computed here instead of hashing the data a second time.
     Digest d = Digest::of(data);
-    if (has_blob(d)) {
-        struct stat st;
-        if (::lstat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == data.size())
-            return d;
-    }
+    struct stat st;
+    if (::lstat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == data.size())
+        return d;
     BlobWriter w = writer();
+    w.impl_->known = d;
     w.write(data);
     return w.commit(data.size());
 }
