@@ -66,12 +66,22 @@ sys::SourceLoc Solver::loc(const Instruction& in) const { return {in.loc.file, i
 
 StageRef Solver::from_ref(const StageState& st, size_t idx, const std::string& value, std::optional<size_t> mount) const {
     const PlannedStage& ps = plan.stages.at(size_t(st.index));
+    const StageRef* planned = nullptr;
     if (mount) {
-        if (auto it = ps.mount_from.find({idx, *mount}); it != ps.mount_from.end()) return it->second;
+        if (auto it = ps.mount_from.find({idx, *mount}); it != ps.mount_from.end()) planned = &it->second;
     } else if (auto it = ps.copy_from.find(idx); it != ps.copy_from.end()) {
-        return it->second;
+        planned = &it->second;
     }
-    return resolve_stage_ref(ast, value, st.index, true);
+    StageRef here = resolve_stage_ref(ast, value, st.index, true);
+    if (!planned) return here;  // an ONBUILD trigger of a base image: not planned
+    // The plan built what it resolved; a value the step expands differently (a variable set
+    // only by the base image's ENV, unknown when the build was planned) must not silently
+    // take another stage's files.
+    if (here.stage != planned->stage || here.image != planned->image)
+        sys::fail(Code::InvalidInput, "--from=" + value + ": the variable in it expanded differently when the build "
+                                      "was planned (from the Buildfile alone); a value set by the base image's ENV "
+                                      "cannot name a stage, use an ARG");
+    return *planned;
 }
 
 std::string Solver::timestamp(int64_t unix_seconds) const {
