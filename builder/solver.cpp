@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "builder/solver_internal.hpp"
+#include "builder/step_inputs.hpp"
 #include "layers/layer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -111,19 +112,6 @@ std::vector<std::string> Solver::run_env(const StageState& st) const {
     for (auto& [k, v] : opts.build_args)
         if (is_predefined_arg(k) && !have.count(k) && !st.args.count(k)) env.push_back(k + "=" + v);
     return env;
-}
-
-json Solver::base_inputs(const StageState& st, const Instruction& in) const {
-    json args = json::object();
-    for (auto& [k, v] : st.args)
-        if (!is_predefined_arg(k)) args[k] = v;  // proxy settings do not change results
-    return {{"parent", st.key},
-            {"instruction", in.original},
-            {"env", env_map(st.config.config.env)},
-            {"args", args},
-            {"user", st.config.config.user},
-            {"workdir", st.config.config.working_dir},
-            {"platform", host_platform().str()}};
 }
 
 std::string Solver::step_identity(const StageState& st, size_t idx) const {
@@ -411,9 +399,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
     }
     std::string text = buildkit_created_by(in, history_state(st));
     if (!text.empty() && !makes_workdir(st, in)) add_empty_history(st, text);  // a WORKDIR step adds its own
-    st.key = cache_key({{"parent", st.key}, {"instruction", in.original}, {"metadata", true},
-                        {"args", st.args}})
-                 .str();
+    st.key = metadata_key(st, in);
 }
 
 // Every error of a step carries its Buildfile location, attached here once.
@@ -443,7 +429,7 @@ void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
         for (auto& def : shown.arg_defs)
             if (def.value) def.value = lex.process_word(*def.value, expansion_env(st));
         add_empty_history(st, buildkit_created_by(shown, history_state(st)));
-        st.key = cache_key({{"parent", st.key}, {"instruction", raw.original}, {"args", st.args}}).str();
+        st.key = arg_key(st, raw);
         return;
     }
     Instruction in = expand(raw, lex, expansion_env(st));
@@ -470,6 +456,7 @@ void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
         throw;
     }
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    st.key = out.key;  // the step's outcome is applied to the stage here, and only here
     if (out.cached) {
         progress.cached(id);
     } else {
