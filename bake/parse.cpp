@@ -50,7 +50,7 @@ struct Reader {
         return {file, m.line + 1, m.column + 1};
     }
     [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
-        throw Error(Code::InvalidInput, loc(n).str() + ": " + msg);
+        sys::fail(Code::InvalidInput, loc(n).str() + ": " + msg);
     }
     // A scalar (strings, numbers and booleans all read as text).
     Str scalar(const YAML::Node& n, const std::string& what) const {
@@ -160,10 +160,10 @@ BakeFile parse(std::string_view text, const std::string& name, const std::string
     try {
         root = YAML::Load(std::string(text));
     } catch (const YAML::Exception& e) {
-        throw Error(Code::InvalidInput, name + ":" + std::to_string(e.mark.line + 1) + ":" +
+        sys::fail(Code::InvalidInput, name + ":" + std::to_string(e.mark.line + 1) + ":" +
                                             std::to_string(e.mark.column + 1) + ": " + e.msg);
     }
-    if (!root.IsMap()) throw Error(Code::InvalidInput, name + ": expected a mapping with version, variables, targets, groups");
+    if (!root.IsMap()) sys::fail(Code::InvalidInput, name + ": expected a mapping with version, variables, targets, groups");
     bool have_targets = false;
     r.each(root, name, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v) {
         if (k == "version") {
@@ -187,23 +187,24 @@ BakeFile parse(std::string_view text, const std::string& name, const std::string
             r.fail(kn, "unknown key \"" + k + "\" (want version, variables, targets, groups)");
         }
     });
-    if (!have_targets) throw Error(Code::InvalidInput, name + ": no \"targets\"");
+    if (!have_targets) sys::fail(Code::InvalidInput, name + ": no \"targets\"");
     for (const auto& g : f.groups)
         for (const auto& t : f.targets)
             if (g.name == t.name)
-                throw Error(Code::InvalidInput, g.loc.str() + ": group \"" + g.name + "\" has the name of target \"" +
+                sys::fail(Code::InvalidInput, g.loc.str() + ": group \"" + g.name + "\" has the name of target \"" +
                                                     t.name + "\" (" + t.loc.str() + ")");
     return f;
+}
+
+[[noreturn]] static void bad_set(const std::string& text, const std::string& why) {
+    sys::fail(Code::InvalidInput, "--set " + text + ": " + why + " (want PATTERN.KEY=VALUE)");
 }
 
 Override parse_set(const std::string& text) {
     Override o;
     o.text = text;
-    auto bad = [&](const std::string& why) {
-        return Error(Code::InvalidInput, "--set " + text + ": " + why + " (want PATTERN.KEY=VALUE)");
-    };
     auto eq = text.find('=');
-    if (eq == std::string::npos) throw bad("missing '='");
+    if (eq == std::string::npos) bad_set(text, "missing '='");
     std::string lhs = text.substr(0, eq);
     o.value = text.substr(eq + 1);
     if (!lhs.empty() && lhs.back() == '+') {
@@ -211,23 +212,23 @@ Override parse_set(const std::string& text) {
         lhs.pop_back();
     }
     auto dot = lhs.find('.');
-    if (dot == std::string::npos || dot == 0) throw bad("missing target pattern");
+    if (dot == std::string::npos || dot == 0) bad_set(text, "missing target pattern");
     o.pattern = lhs.substr(0, dot);
     std::string key = lhs.substr(dot + 1);
     auto kind = key_kind(key.substr(0, key.find('.')));
-    if (!kind) throw bad("unknown key \"" + key.substr(0, key.find('.')) + "\"");
+    if (!kind) bad_set(text, "unknown key \"" + key.substr(0, key.find('.')) + "\"");
     if (*kind == Kind::Map) {
         auto d2 = key.find('.');
-        if (d2 == std::string::npos || d2 + 1 == key.size()) throw bad("\"" + key + "\" needs a name: " + key + ".NAME=VALUE");
+        if (d2 == std::string::npos || d2 + 1 == key.size()) bad_set(text, "\"" + key + "\" needs a name: " + key + ".NAME=VALUE");
         o.key = key.substr(0, d2);
         o.subkey = key.substr(d2 + 1);
     } else {
         o.key = key;
         if (*kind == Kind::Matrix || o.key == "inherits" || o.key == "name")
-            throw bad("\"" + o.key + "\" cannot be set from the command line");
+            bad_set(text, "\"" + o.key + "\" cannot be set from the command line");
     }
-    if (o.append && *kind != Kind::List) throw bad("+= appends to a list; \"" + o.key + "\" is not one");
-    if (*kind == Kind::Bool && o.value != "true" && o.value != "false") throw bad("\"" + o.key + "\" is true or false");
+    if (o.append && *kind != Kind::List) bad_set(text, "+= appends to a list; \"" + o.key + "\" is not one");
+    if (*kind == Kind::Bool && o.value != "true" && o.value != "false") bad_set(text, "\"" + o.key + "\" is true or false");
     return o;
 }
 

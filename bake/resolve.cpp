@@ -17,7 +17,7 @@ using sys::Error;
 
 namespace {
 
-[[noreturn]] void fail(const Loc& at, const std::string& msg) { throw Error(Code::InvalidInput, at.str() + ": " + msg); }
+[[noreturn]] void fail(const Loc& at, const std::string& msg) { sys::fail(Code::InvalidInput, at.str() + ": " + msg); }
 
 std::string join_cycle(const std::vector<std::string>& stack, const std::string& again) {
     std::string s;
@@ -309,7 +309,7 @@ Plan resolve(const BakeFile& f, const std::vector<std::string>& requested, const
             apply_override(in.fields, o);
             any = true;
         }
-        if (!any) throw Error(Code::InvalidInput, "--set " + o.text + ": no target matches \"" + o.pattern + "\"");
+        if (!any) sys::fail(Code::InvalidInput, "--set " + o.text + ": no target matches \"" + o.pattern + "\"");
     }
     std::map<std::string, Target> all;
     for (const auto& in : instances) all.emplace(in.name, interpolate_instance(f, in, idx));
@@ -345,7 +345,7 @@ Plan resolve(const BakeFile& f, const std::vector<std::string>& requested, const
     std::vector<std::string> wanted;
     if (requested.empty()) {
         if (!groups.count("default"))
-            throw Error(Code::InvalidInput, f.name + ": no targets given and no \"default\" group");
+            sys::fail(Code::InvalidInput, f.name + ": no targets given and no \"default\" group");
         wanted = plan.groups["default"];
     }
     for (const auto& r : requested) expand(r, Loc{"imgbuild bake " + r, 0, 0}, wanted);

@@ -55,7 +55,7 @@ std::string where(const Target& t, const std::string& key) {
 // silently a local-only build.
 void check_no_registry(const Target& t, bool push) {
     auto unsupported = [&](const std::string& key, const std::string& at) {
-        throw Error(Code::InvalidInput, at + ": " + key + " needs the registry support of the imgbuild command");
+        sys::fail(Code::InvalidInput, at + ": " + key + " needs the registry support of the imgbuild command");
     };
     if (push) unsupported("--push", "imgbuild bake: target \"" + t.name + "\"");
     if (!t.cache_to.empty()) unsupported("cache-to", located(t, "cache-to"));

@@ -204,7 +204,7 @@ std::unique_ptr<Progress> make_progress(const std::string& mode, int fd) {
         if (::isatty(fd)) return std::make_unique<TtyProgress>(fd);
         return std::make_unique<PlainProgress>(fd);
     }
-    throw sys::Error(sys::Code::InvalidInput, "--progress: unknown mode \"" + mode + "\" (want auto, tty, plain or json)");
+    sys::fail(sys::Code::InvalidInput, "--progress: unknown mode \"" + mode + "\" (want auto, tty, plain or json)");
 }
 
 }  // namespace builder

@@ -33,14 +33,14 @@ bool is_lone_marker(const std::string& cmd, const Heredoc& h) {
 void check_entitlements(const BuildOptions& o, const Instruction& in) {
     auto need = [&](const char* ent, const std::string& flag) {
         if (!o.allow.count(ent))
-            throw Error(Code::FailedPrecondition, "RUN " + flag + " needs the " + ent +
+            sys::fail(Code::FailedPrecondition, "RUN " + flag + " needs the " + ent +
                                                       " entitlement: pass --allow " + ent +
                                                       " to imgbuild build (or list it under allow: in the config file)");
     };
     if (in.network == "host") need("network.host", "--network=host");
     if (in.security == "insecure") {
         need("security.insecure", "--security=insecure");
-        throw Error(Code::InvalidInput, "RUN --security=insecure is not implemented");
+        sys::fail(Code::InvalidInput, "RUN --security=insecure is not implemented");
     }
 }
 
@@ -71,7 +71,7 @@ void plan_argv(const Instruction& in, const std::vector<std::string>& shell, Run
 
 void check_entitlement_name(const std::string& name, const std::string& what) {
     if (name != "network.host" && name != "security.insecure")
-        throw Error(Code::InvalidInput, what + ": unknown entitlement \"" + name + "\" (known: network.host, security.insecure)");
+        sys::fail(Code::InvalidInput, what + ": unknown entitlement \"" + name + "\" (known: network.host, security.insecure)");
 }
 
 std::string clean_mount_target(const std::string& t, const std::string& workdir) {
@@ -82,7 +82,7 @@ RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, c
                  const BuildOptions& opts) {
     RunPlan p;
     plan_argv(in, shell, p);
-    if (p.argv.empty()) throw Error(Code::InvalidInput, "RUN has no command");
+    if (p.argv.empty()) sys::fail(Code::InvalidInput, "RUN has no command");
     check_entitlements(opts, in);
     p.network = in.network == "default" ? (opts.network == runtime::Network::Host ? "host" : "none") : in.network;
     std::string wd = workdir.empty() ? "/" : workdir;
@@ -108,7 +108,7 @@ RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, c
             if (!m.target.empty()) mp.target = clean_mount_target(m.target, wd);
             else if (m.env.empty()) mp.target = "/run/secrets/" + m.id;
         } else {
-            throw Error(Code::InvalidInput, "RUN --mount=type=" + m.type + ": unsupported mount type");
+            sys::fail(Code::InvalidInput, "RUN --mount=type=" + m.type + ": unsupported mount type");
         }
         p.mounts.push_back(std::move(mp));
     }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "builder/solver_internal.hpp"
+#include "builder/step_inputs.hpp"
 #include "layers/layer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -28,14 +29,14 @@ using sys::Error;
 
 std::string find_buildfile(const std::string& context_dir, const std::string& flag) {
     if (!flag.empty()) {
-        if (flag == "-") throw Error(Code::InvalidInput, "-f -: reading the Buildfile from stdin is not supported yet");
+        if (flag == "-") sys::fail(Code::InvalidInput, "-f -: reading the Buildfile from stdin is not supported yet");
         return flag;
     }
     for (const char* n : {"Buildfile", "Dockerfile"}) {
         std::string p = sys::path_join(context_dir, n);
         if (sys::exists(p)) return p;
     }
-    throw Error(Code::NotFound, "no Buildfile or Dockerfile in " + context_dir + " (use -f FILE)");
+    sys::fail(Code::NotFound, "no Buildfile or Dockerfile in " + context_dir + " (use -f FILE)");
 }
 
 static std::string base_name(const std::string& p) {
@@ -66,12 +67,22 @@ sys::SourceLoc Solver::loc(const Instruction& in) const { return {in.loc.file, i
 
 StageRef Solver::from_ref(const StageState& st, size_t idx, const std::string& value, std::optional<size_t> mount) const {
     const PlannedStage& ps = plan.stages.at(size_t(st.index));
+    const StageRef* planned = nullptr;
     if (mount) {
-        if (auto it = ps.mount_from.find({idx, *mount}); it != ps.mount_from.end()) return it->second;
+        if (auto it = ps.mount_from.find({idx, *mount}); it != ps.mount_from.end()) planned = &it->second;
     } else if (auto it = ps.copy_from.find(idx); it != ps.copy_from.end()) {
-        return it->second;
+        planned = &it->second;
     }
-    return resolve_stage_ref(ast, value, st.index, true);
+    StageRef here = resolve_stage_ref(ast, value, st.index, true);
+    if (!planned) return here;  // an ONBUILD trigger of a base image: not planned
+    // The plan built what it resolved; a value the step expands differently (a variable set
+    // only by the base image's ENV, unknown when the build was planned) must not silently
+    // take another stage's files.
+    if (here.stage != planned->stage || here.image != planned->image)
+        sys::fail(Code::InvalidInput, "--from=" + value + ": the variable in it expanded differently when the build "
+                                      "was planned (from the Buildfile alone); a value set by the base image's ENV "
+                                      "cannot name a stage, use an ARG");
+    return *planned;
 }
 
 std::string Solver::timestamp(int64_t unix_seconds) const {
@@ -101,19 +112,6 @@ std::vector<std::string> Solver::run_env(const StageState& st) const {
     for (auto& [k, v] : opts.build_args)
         if (is_predefined_arg(k) && !have.count(k) && !st.args.count(k)) env.push_back(k + "=" + v);
     return env;
-}
-
-json Solver::base_inputs(const StageState& st, const Instruction& in) const {
-    json args = json::object();
-    for (auto& [k, v] : st.args)
-        if (!is_predefined_arg(k)) args[k] = v;  // proxy settings do not change results
-    return {{"parent", st.key},
-            {"instruction", in.original},
-            {"env", env_map(st.config.config.env)},
-            {"args", args},
-            {"user", st.config.config.user},
-            {"workdir", st.config.config.working_dir},
-            {"platform", host_platform().str()}};
 }
 
 std::string Solver::step_identity(const StageState& st, size_t idx) const {
@@ -220,14 +218,14 @@ cas::Image Solver::image(const std::string& ref) {
 std::shared_ptr<const StageState> Solver::finished_stage(int index) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = done_.find(index);
-    if (it == done_.end()) throw Error(Code::Internal, "stage " + std::to_string(index) + " used before it was built");
+    if (it == done_.end()) sys::fail(Code::Internal, "stage " + std::to_string(index) + " used before it was built");
     return it->second;
 }
 
 void Solver::init_from(StageState& st, const Stage& stage) {
     const PlannedStage& ps = plan.stages.at(size_t(stage.index));
     if (!ps.platform.empty() && ps.platform != host_platform().str())
-        throw Error(Code::InvalidInput, "FROM --platform=" + ps.platform +
+        sys::fail(Code::InvalidInput, "FROM --platform=" + ps.platform +
                                             ": only the host platform (" + host_platform().str() + ") can be built");
     if (ps.base.stage >= 0) {
         auto parent = finished_stage(ps.base.stage);
@@ -272,10 +270,10 @@ void Solver::queue_onbuild(StageState& st, const Stage& stage, const std::vector
         try {
             t = parse_buildfile("FROM scratch\n" + trigger + "\n", buildfile_name);
         } catch (const Error& e) {
-            throw Error(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
+            sys::fail(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": " + e.what());
         }
         if (t.stages.size() != 1 || t.stages[0].instructions.size() != 1)
-            throw Error(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
+            sys::fail(Code::InvalidInput, "ONBUILD trigger \"" + trigger + "\" of " + base + ": not one instruction");
         Instruction in = t.stages[0].instructions[0];
         in.loc = stage.from.loc;
         st.onbuild.push_back(std::move(in));
@@ -347,7 +345,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
             break;
         case K::Workdir: {
             std::string w = in.value;
-            if (w.empty()) throw Error(Code::InvalidInput, "WORKDIR requires a path");
+            if (w.empty()) sys::fail(Code::InvalidInput, "WORKDIR requires a path");
             if (w[0] != '/') w = sys::path_join(c.working_dir.empty() ? "/" : c.working_dir, w);
             c.working_dir = w;
             break;
@@ -397,13 +395,11 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
             c.healthcheck = h;
             break;
         }
-        default: throw Error(Code::Internal, "not a metadata instruction: " + in.original);
+        default: sys::fail(Code::Internal, "not a metadata instruction: " + in.original);
     }
     std::string text = buildkit_created_by(in, history_state(st));
     if (!text.empty() && !makes_workdir(st, in)) add_empty_history(st, text);  // a WORKDIR step adds its own
-    st.key = cache_key({{"parent", st.key}, {"instruction", in.original}, {"metadata", true},
-                        {"args", st.args}})
-                 .str();
+    st.key = metadata_key(st, in);
 }
 
 // Every error of a step carries its Buildfile location, attached here once.
@@ -433,7 +429,7 @@ void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
         for (auto& def : shown.arg_defs)
             if (def.value) def.value = lex.process_word(*def.value, expansion_env(st));
         add_empty_history(st, buildkit_created_by(shown, history_state(st)));
-        st.key = cache_key({{"parent", st.key}, {"instruction", raw.original}, {"args", st.args}}).str();
+        st.key = arg_key(st, raw);
         return;
     }
     Instruction in = expand(raw, lex, expansion_env(st));
@@ -460,6 +456,7 @@ void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
         throw;
     }
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    st.key = out.key;  // the step's outcome is applied to the stage here, and only here
     if (out.cached) {
         progress.cached(id);
     } else {
@@ -503,9 +500,9 @@ void Solver::solve_stage(int index) {
     for (size_t i = 0; i < st->onbuild.size(); i++) apply_instruction(*st, st->onbuild[i], 100000 + i);
     for (size_t i = 0; i < stage.instructions.size(); i++) {
         if (int sig = g_cancel_signal.load())
-            throw Error(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +
+            sys::fail(Code::FailedPrecondition, std::string("interrupted by signal ") + std::to_string(sig) + " (SIG" +
                                                       (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?") + ")");
-        if (failed) throw Error(Code::Cancelled, "cancelled: another stage failed");
+        if (failed) sys::fail(Code::Cancelled, "cancelled: another stage failed");
         apply_instruction(*st, stage.instructions[i], i);
     }
     std::lock_guard<std::mutex> l(mu_);

@@ -9,6 +9,7 @@
 
 #include "context/copy.hpp"
 #include "builder/solver_internal.hpp"
+#include "builder/step_inputs.hpp"
 #include "layers/layer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -44,7 +45,8 @@ int direct_upper(MountedRoot& root, int merged_fd, const std::string& base, sys:
 
 }  // namespace
 
-void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
+void execute_copy_step(Solver& s, const StageState& st, const Instruction& in, size_t idx, int step_id,
+                       StepOutcome& out) {
     CopySpec spec;
     spec.instruction = in.kind == Instruction::Kind::Add ? "ADD" : "COPY";
     spec.dest = in.dest;
@@ -61,7 +63,7 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
             used = 0;
         }
         if (used != in.chmod.size() || m > 07777)
-            throw Error(Code::InvalidInput, "--chmod=" + in.chmod + ": want an octal mode such as 0755");
+            sys::fail(Code::InvalidInput, "--chmod=" + in.chmod + ": want an octal mode such as 0755");
         spec.chmod = uint32_t(m);
     }
     if (!in.checksum.empty()) spec.checksum = in.checksum;
@@ -73,33 +75,24 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     // Where the sources come from.
     StageRef ref;
     std::shared_ptr<const StageState> from_stage;
-    json inputs = s.base_inputs(st, in);
-    inputs["dest"] = in.dest;
-    inputs["sources"] = spec.sources;
-    inputs["chown"] = in.chown;
-    inputs["chmod"] = in.chmod;
-    inputs["excludes"] = in.excludes;
-    inputs["parents"] = in.parents;
-    json hd = json::array();
-    for (auto* h : heredocs) hd.push_back({h->name, h->content});
-    inputs["heredocs"] = hd;
-
+    std::optional<std::string> from_key, content;
     std::optional<CopyPlan> ctx_plan;
     if (!in.from.empty()) {
         ref = s.from_ref(st, idx, in.from);
         if (ref.stage >= 0) {
             from_stage = s.finished_stage(ref.stage);
-            inputs["from"] = from_stage->key;
+            from_key = from_stage->key;
         } else {
-            inputs["from"] = s.image(ref.image).manifest_digest.str();
+            from_key = s.image(ref.image).manifest_digest.str();
         }
     } else if (!spec.sources.empty()) {
         std::lock_guard<std::mutex> l(s.statcache->mu);
         ctx_plan = plan_copy(s.context->root(), spec);
-        inputs["content"] = content_digest(s.context->root(), *ctx_plan, &s.statcache->cache).str();
+        content = content_digest(s.context->root(), *ctx_plan, &s.statcache->cache).str();
     }
+    const json inputs = copy_inputs(st, in, from_key, content);
     cas::Digest key = cache_key(inputs);
-    st.key = key.str();
+    out.key = key.str();
     std::string step_ident = s.step_identity(st, idx);
     // For `cache explain`: which context file differs (kept out of the key itself). Built
     // only on a miss; a file the stat cache cannot vouch for (racy) is hashed again.
@@ -158,14 +151,12 @@ void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t 
     s.record(step_ident, with_files(), key, in, out, ms);
 }
 
-void execute_workdir_step(Solver& s, StageState& st, const Instruction& in, size_t idx, StepOutcome& out) {
+void execute_workdir_step(Solver& s, const StageState& st, const Instruction& in, size_t idx, StepOutcome& out) {
     const std::string wd = st.config.config.working_dir;
     const std::string user = st.config.config.user;
-    json inputs = s.base_inputs(st, in);
-    inputs["mkdir"] = wd;
-    inputs["owner"] = user;
+    const json inputs = workdir_inputs(st, in);
     cas::Digest key = cache_key(inputs);
-    st.key = key.str();
+    out.key = key.str();
     std::string step_ident = s.step_identity(st, idx);
     if (s.lookup(step_ident, [&] { return inputs; }, key, out) || s.opts.explain_only) return;
     auto t0 = std::chrono::steady_clock::now();

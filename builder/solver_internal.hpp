@@ -69,7 +69,11 @@ struct PhaseClock {
     }
 };
 
+// What a filesystem step (RUN, COPY/ADD, WORKDIR) produced. The executors take the stage
+// state read-only and return this; Solver::apply_step applies it to the stage in one place
+// (the key, the layer, the history entry, the step report).
 struct StepOutcome {
+    std::string key;                // the step's cache key: the stage's key after it
     std::optional<LayerRef> layer;  // the new layer (nullopt: no file changes)
     PhaseClock clock;
     bool cached = false;
@@ -103,8 +107,6 @@ public:
     ShellLex::Env expansion_env(const StageState& st) const;
     // The environment of a RUN: image ENV + ARGs in scope (+ proxy build-args).
     std::vector<std::string> run_env(const StageState& st) const;
-    // Common key inputs of a filesystem step.
-    nlohmann::json base_inputs(const StageState& st, const Instruction& in) const;
     // Make sure the stage's layers are unpacked; returns the top chain key ("" = empty root).
     std::string chain_of(const StageState& st);
     // A finished stage (COPY --from / RUN --mount from / FROM stage).
@@ -149,12 +151,15 @@ private:
     std::vector<StepReport> reports_;
 };
 
-// Executors (solver_run.cpp / solver_copy.cpp): compute the key, hit or run, and fill out.
-void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
-void execute_copy_step(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
+// Executors (solver_run.cpp / solver_copy.cpp): resolve the key's inputs (builder/step_inputs.hpp),
+// hit or run, and fill `out`; the stage state is only read (the solver applies `out`). The
+// Solver gives them the store, the cache and the build's options.
+void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out);
+void execute_copy_step(Solver& s, const StageState& st, const Instruction& in, size_t idx, int step_id,
+                       StepOutcome& out);
 // WORKDIR on a path other than "/": BuildKit's mkdir -p of the (already set) working dir,
 // owned by the stage's USER, committed as its own layer.
-void execute_workdir_step(Solver& s, StageState& st, const Instruction& in, size_t idx, StepOutcome& out);
+void execute_workdir_step(Solver& s, const StageState& st, const Instruction& in, size_t idx, StepOutcome& out);
 
 // Final image, tags and outputs (solver_output.cpp).
 BuildResult finish_build(Solver& s, const StageState& final_stage, std::vector<StepReport> reports);

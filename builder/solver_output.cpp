@@ -36,14 +36,14 @@ SecretSpec parse_secret_spec(const std::string& text) {
         else if (k == "src" || k == "source") s.src = v;
         else if (k == "env") s.env = v;
         else if (k == "type") type = v;
-        else throw Error(Code::InvalidInput, "--secret " + text + ": unknown key \"" + k + "\"");
+        else sys::fail(Code::InvalidInput, "--secret " + text + ": unknown key \"" + k + "\"");
     }
-    if (s.id.empty()) throw Error(Code::InvalidInput, "--secret " + text + ": id= is required");
+    if (s.id.empty()) sys::fail(Code::InvalidInput, "--secret " + text + ": id= is required");
     if (type == "env" && s.env.empty()) {
         s.env = s.src.empty() ? s.id : s.src;
         s.src.clear();
     }
-    if (s.src.empty() && s.env.empty()) throw Error(Code::InvalidInput, "--secret " + text + ": want src=FILE or env=VAR");
+    if (s.src.empty() && s.env.empty()) sys::fail(Code::InvalidInput, "--secret " + text + ": want src=FILE or env=VAR");
     return s;
 }
 
@@ -54,13 +54,13 @@ OutputSpec parse_output_spec(const std::string& text) {
         if (k == "type") o.type = v;
         else if (k == "dest") o.dest = v;
         else if (k == "preserve-owner" && (v == "true" || v == "false")) o.preserve_owner = v == "true";
-        else if (k == "preserve-owner") throw Error(Code::InvalidInput, "--output " + text + ": preserve-owner must be true or false");
-        else throw Error(Code::InvalidInput, "--output " + text + ": unknown key \"" + k + "\"");
+        else if (k == "preserve-owner") sys::fail(Code::InvalidInput, "--output " + text + ": preserve-owner must be true or false");
+        else sys::fail(Code::InvalidInput, "--output " + text + ": unknown key \"" + k + "\"");
     }
     if (o.type != "oci" && o.type != "docker" && o.type != "local")
-        throw Error(Code::InvalidInput, "--output " + text + ": type must be oci, docker or local");
-    if (o.dest.empty()) throw Error(Code::InvalidInput, "--output " + text + ": dest= is required");
-    if (o.preserve_owner && o.type != "local") throw Error(Code::InvalidInput, "--output " + text + ": preserve-owner is for type=local");
+        sys::fail(Code::InvalidInput, "--output " + text + ": type must be oci, docker or local");
+    if (o.dest.empty()) sys::fail(Code::InvalidInput, "--output " + text + ": dest= is required");
+    if (o.preserve_owner && o.type != "local") sys::fail(Code::InvalidInput, "--output " + text + ": preserve-owner is for type=local");
     return o;
 }
 

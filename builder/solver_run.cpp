@@ -13,6 +13,7 @@
 #include "context/dockerignore.hpp"
 #include "builder/run_plan.hpp"
 #include "builder/solver_internal.hpp"
+#include "builder/step_inputs.hpp"
 #include "layers/layer.hpp"
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
@@ -181,7 +182,7 @@ const SecretSpec* find_secret(const BuildOptions& o, const std::string& id) {
 std::string read_secret(const SecretSpec& s) {
     if (!s.env.empty()) {
         const char* v = std::getenv(s.env.c_str());
-        if (!v) throw Error(Code::NotFound, "secret " + s.id + ": environment variable " + s.env + " is not set");
+        if (!v) sys::fail(Code::NotFound, "secret " + s.id + ": environment variable " + s.env + " is not set");
         return v;
     }
     return sys::read_file(s.src, 4u << 20);
@@ -203,7 +204,7 @@ struct RunResources {
 };
 
 // Act on the plan's mounts: resolve sources, set up cache dirs and secrets, fill spec.mounts.
-void attach_mounts(Solver& s, StageState& st, const Instruction& in, size_t idx, const RunPlan& plan,
+void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_t idx, const RunPlan& plan,
                    RunResources& r, runtime::RunSpec& spec) {
     int n = 0;
     for (const RunMountPlan& mp : plan.mounts) {
@@ -266,7 +267,7 @@ void attach_mounts(Solver& s, StageState& st, const Instruction& in, size_t idx,
             std::string id = m.id;
             const SecretSpec* sec = find_secret(s.opts, id);
             if (!sec) {
-                if (m.required) throw Error(Code::NotFound, what + ": secret " + id + " not provided (use --secret id=" + id + ",src=FILE)");
+                if (m.required) sys::fail(Code::NotFound, what + ": secret " + id + " not provided (use --secret id=" + id + ",src=FILE)");
                 continue;
             }
             std::string value = read_secret(*sec);
@@ -297,44 +298,37 @@ void attach_mounts(Solver& s, StageState& st, const Instruction& in, size_t idx,
 
 }  // namespace
 
-void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
+// The content of each bind mount's source, by mount index: the digest of the context files it
+// selects (as COPY would), or the key of the stage / digest of the image `from` names.
+static std::map<size_t, std::string> bind_mount_contents(Solver& s, const StageState& st, const Instruction& in, size_t idx) {
+    std::map<size_t, std::string> out;
+    for (size_t mi = 0; mi < in.mounts.size(); mi++) {
+        const auto& m = in.mounts[mi];
+        if (m.type != "bind") continue;
+        if (m.from.empty()) {
+            CopySpec cs;
+            cs.sources = {m.source.empty() ? "." : m.source};
+            cs.dest = "/";
+            cs.label = "RUN --mount=type=bind";
+            std::lock_guard<std::mutex> l(s.statcache->mu);
+            CopyPlan p = plan_copy(s.context->root(), cs);
+            out[mi] = content_digest(s.context->root(), p, &s.statcache->cache).str();
+        } else {
+            StageRef ref = s.from_ref(st, idx, m.from, mi);
+            out[mi] = ref.stage >= 0 ? s.finished_stage(ref.stage)->key : s.image(ref.image).manifest_digest.str();
+        }
+    }
+    return out;
+}
+
+void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t idx, int step_id, StepOutcome& out) {
     std::string workdir = st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir;
 
     const RunPlan plan = plan_run(in, st.shell, workdir, s.opts);
-
-    // Key inputs
-    json inputs = s.base_inputs(st, in);
-    if (!in.json_form) inputs["shell"] = st.shell;
-    json hd = json::array();
-    for (auto& h : in.heredocs) hd.push_back({h.name, h.content});
-    inputs["heredocs"] = hd;
-    inputs["network"] = plan.network;
-    json mounts = json::array();
-    for (size_t mi = 0; mi < in.mounts.size(); mi++) {
-        const auto& m = in.mounts[mi];
-        json mj = {{"type", m.type}, {"target", m.target}, {"source", m.source}, {"from", m.from}, {"id", m.id},
-                   {"readonly", m.readonly}, {"sharing", m.sharing}, {"mode", m.mode}, {"uid", m.uid},
-                   {"gid", m.gid}, {"size", m.size}, {"env", m.env}, {"required", m.required}};
-        if (m.type == "bind") {
-            if (m.from.empty()) {
-                CopySpec cs;
-                cs.sources = {m.source.empty() ? "." : m.source};
-                cs.dest = "/";
-                cs.label = "RUN --mount=type=bind";
-                std::lock_guard<std::mutex> l(s.statcache->mu);
-                CopyPlan p = plan_copy(s.context->root(), cs);
-                mj["content"] = content_digest(s.context->root(), p, &s.statcache->cache).str();
-            } else {
-                StageRef ref = s.from_ref(st, idx, m.from, mi);
-                mj["content"] = ref.stage >= 0 ? s.finished_stage(ref.stage)->key : s.image(ref.image).manifest_digest.str();
-            }
-        }
-        mounts.push_back(mj);  // secrets by id only: never their content
-    }
-    inputs["mounts"] = mounts;
+    const json inputs = run_inputs(st, in, plan.network, bind_mount_contents(s, st, in, idx));
     cas::Digest key = cache_key(inputs);
     std::string step_ident = s.step_identity(st, idx);
-    st.key = key.str();
+    out.key = key.str();
     if (s.lookup(step_ident, [&] { return inputs; }, key, out) || s.opts.explain_only) return;
 
     // Run it.
@@ -371,14 +365,14 @@ void execute_run(Solver& s, StageState& st, const Instruction& in, size_t idx, i
         res = runtime::run(spec);
     } catch (const Error& e) {
         pump.finish();
-        throw Error(e.code(), in.original + ": " + e.what() + pump.tail(), e.sys_errno());
+        sys::fail(e.code(), in.original + ": " + e.what() + pump.tail(), e.sys_errno());
     }
     pump.finish();
     out.clock.split("spawn", double(res.spawn_us) / 1000.0, "wait");
     out.peak_memory = res.peak_memory_bytes;
     out.cpu_ns = res.cpu_usage_ns;
     if (res.how != runtime::RunResult::How::Exited || res.exit_code != 0)
-        throw Error(Code::FailedPrecondition, in.original + ": " + res.describe(spec.limits) + pump.tail());
+        sys::fail(Code::FailedPrecondition, in.original + ": " + res.describe(spec.limits) + pump.tail());
 
     stubs.after(root_fd.get());
     root_fd.reset();

@@ -21,7 +21,7 @@ Compression compression_for_media_type(std::string_view mt) {
     if (oci && ends(".tar+zstd")) return Compression::Zstd;
     if (oci && ends(".tar")) return Compression::None;
     if (mt == "application/vnd.docker.image.rootfs.diff.tar") return Compression::None;
-    throw sys::Error(sys::Code::InvalidInput, "unsupported layer media type \"" + std::string(mt) + "\"");
+    sys::fail(sys::Code::InvalidInput, "unsupported layer media type \"" + std::string(mt) + "\"");
 }
 
 Compression sniff_compression(const void* head, size_t n) {
@@ -53,7 +53,7 @@ struct Decompressor::Impl {
     size_t zret = 0;  // last ZSTD_decompressStream result: 0 = frame complete
     uint64_t members = 0, frames = 0;
 
-    [[noreturn]] void bad(const std::string& why) { throw sys::Error(sys::Code::InvalidInput, what + ": " + why); }
+    [[noreturn]] void bad(const std::string& why) { sys::fail(sys::Code::InvalidInput, what + ": " + why); }
 
     // Refill the input buffer when it is empty; false at end of file.
     bool fill() {
@@ -137,10 +137,10 @@ struct Decompressor::Impl {
 
 Decompressor::Decompressor(int fd, Compression c, std::string what) : impl_(new Impl{fd, c, std::move(what)}) {
     if (c == Compression::Gzip) {
-        if (inflateInit2(&impl_->z, 15 + 16) != Z_OK) throw sys::Error(sys::Code::Internal, "gzip: inflateInit2 failed");
+        if (inflateInit2(&impl_->z, 15 + 16) != Z_OK) sys::fail(sys::Code::Internal, "gzip: inflateInit2 failed");
     } else if (c == Compression::Zstd) {
         impl_->zs = ZSTD_createDStream();
-        if (!impl_->zs) throw sys::Error(sys::Code::Internal, "zstd: cannot create a decompression context");
+        if (!impl_->zs) sys::fail(sys::Code::Internal, "zstd: cannot create a decompression context");
     }
 }
 

@@ -39,10 +39,10 @@ public:
     explicit DirSink(const std::string& dir) : dir_(dir) {
         struct stat st;
         if (::stat(dir.c_str(), &st) == 0) {
-            if (!S_ISDIR(st.st_mode)) throw sys::Error(sys::Code::AlreadyExists, dir + " exists and is not a directory");
+            if (!S_ISDIR(st.st_mode)) sys::fail(sys::Code::AlreadyExists, dir + " exists and is not a directory");
             bool layout = sys::exists(dir + "/oci-layout") && sys::exists(dir + "/index.json");
             if (!layout && !is_empty(dir))
-                throw sys::Error(sys::Code::AlreadyExists, dir + " is not empty and not an OCI layout");
+                sys::fail(sys::Code::AlreadyExists, dir + " is not empty and not an OCI layout");
         }
         sys::mkdir_p(dir + "/" + kLayoutBlobsDir);
     }
@@ -75,7 +75,7 @@ public:
                 }
             });
             if (dg.finish() != d)
-                throw sys::Error(sys::Code::InvalidInput, "blob " + d.str() + ": content does not match its digest");
+                sys::fail(sys::Code::InvalidInput, "blob " + d.str() + ": content does not match its digest");
             if (::fsync(out.get()) != 0) sys::throw_errno("fsync " + tmp);
             out.reset();
             if (::rename(tmp.c_str(), dst.c_str()) != 0) sys::throw_errno("rename " + tmp);
@@ -129,7 +129,7 @@ public:
             write(p, n);
         });
         if (dg.size() != size || dg.finish() != d)
-            throw sys::Error(sys::Code::InvalidInput, "blob " + d.str() + ": content does not match its digest");
+            sys::fail(sys::Code::InvalidInput, "blob " + d.str() + ": content does not match its digest");
     }
     void finish() override {
         if (archive_write_close(a_) != ARCHIVE_OK) fail("write " + tmp_);
@@ -147,7 +147,7 @@ public:
 private:
     [[noreturn]] void fail(const std::string& what) {
         const char* s = archive_error_string(a_);
-        throw sys::Error(sys::Code::System, what + ": " + (s ? s : "libarchive error"));
+        sys::fail(sys::Code::System, what + ": " + (s ? s : "libarchive error"));
     }
     void add_dir(const std::string& p) { header(p, AE_IFDIR, 0755, 0); }
     void header(const std::string& p, mode_t type, mode_t mode, uint64_t size) {
@@ -183,7 +183,7 @@ bool ends_with(const std::string& s, const std::string& suf) {
 
 void export_image(const Store& store, const Image& image, const std::string& path, const ExportOptions& opts) {
     sys::with_context("export " + image.manifest_digest.str() + " to " + path, [&] {
-        if (path.empty()) throw sys::Error(sys::Code::InvalidInput, "no output path");
+        if (path.empty()) sys::fail(sys::Code::InvalidInput, "no output path");
         std::vector<std::string> names;
         for (auto& n : opts.names) names.push_back(normalize_ref(n));
 

@@ -80,7 +80,7 @@ GcResult collect_garbage(Store& store, const GcOptions& opts) {
     roots.insert(roots.end(), opts.extra_root_descriptors.begin(), opts.extra_root_descriptors.end());
     MarkResult m = mark(roots, store_reader(store));
     if (!m.problems.empty())
-        throw sys::Error(sys::Code::FailedPrecondition,
+        sys::fail(sys::Code::FailedPrecondition,
                          "garbage collection refused, the store is damaged (run imgbuild fsck): " + m.problems.front());
     for (auto& d : opts.extra_roots) m.reachable.insert(d);
     if (opts.extra_roots_hook)

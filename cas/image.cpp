@@ -24,12 +24,12 @@ Image load_image(const Store& store, const Digest& md) {
         Manifest m = parse_manifest(bytes);
         std::string cfg = store.read_verified(m.config.digest, kMaxConfigBytes);
         if (cfg.size() != m.config.size)
-            throw sys::Error(sys::Code::InvalidInput, "config " + m.config.digest.str() + ": size " +
+            sys::fail(sys::Code::InvalidInput, "config " + m.config.digest.str() + ": size " +
                                                           std::to_string(cfg.size()) + " does not match the manifest's " +
                                                           std::to_string(m.config.size));
         ImageConfig c = sys::with_context("config " + m.config.digest.str(), [&] { return parse_config(cfg); });
         if (c.diff_ids.size() != m.layers.size())
-            throw sys::Error(sys::Code::InvalidInput, "config " + m.config.digest.str() + " has " +
+            sys::fail(sys::Code::InvalidInput, "config " + m.config.digest.str() + " has " +
                                                           std::to_string(c.diff_ids.size()) + " diff_ids but the manifest has " +
                                                           std::to_string(m.layers.size()) + " layers");
         std::string mt = m.media_type.empty() ? std::string(media::kManifest) : m.media_type;
@@ -44,9 +44,12 @@ static bool is_hex(std::string_view s) {
     return !s.empty();
 }
 
+[[noreturn]] static void image_not_found(const std::string& text) {
+    sys::fail(sys::Code::NotFound, "image \"" + text + "\" not found");
+}
+
 Image resolve_image(const Store& store, const std::string& text) {
-    auto not_found = [&] { return sys::Error(sys::Code::NotFound, "image \"" + text + "\" not found"); };
-    if (text.empty()) throw not_found();
+    if (text.empty()) image_not_found(text);
     // sha256:<hex...> or a bare hex prefix: manifest digest or image ID (config digest).
     std::string_view hex = text;
     bool prefixed = hex.rfind("sha256:", 0) == 0;
@@ -65,35 +68,35 @@ Image resolve_image(const Store& store, const std::string& text) {
             Image im = load_image(store, desc.digest);
             if (im.config_digest.hex().rfind(hex, 0) != 0 && im.manifest_digest.hex().rfind(hex, 0) != 0) continue;
             if (found && found->manifest_digest != im.manifest_digest)
-                throw sys::Error(sys::Code::InvalidInput, "image ID prefix \"" + text + "\" is ambiguous");
+                sys::fail(sys::Code::InvalidInput, "image ID prefix \"" + text + "\" is ambiguous");
             found = std::move(im);
         }
         if (found) return *found;
-        throw not_found();
+        image_not_found(text);
     }
     Reference r = parse_reference(text);
     if (r.digest) {
-        if (!store.has_blob(*r.digest)) throw not_found();
+        if (!store.has_blob(*r.digest)) image_not_found(text);
         return load_image(store, *r.digest);
     }
     auto d = lookup_ref(store, r.str());
-    if (!d) throw not_found();
+    if (!d) image_not_found(text);
     return load_image(store, d->digest);
 }
 
 Descriptor write_image(Store& store, const ImageConfig& config, const std::vector<Descriptor>& layers) {
     if (config.diff_ids.size() != layers.size())
-        throw sys::Error(sys::Code::InvalidInput, "write image: " + std::to_string(config.diff_ids.size()) +
+        sys::fail(sys::Code::InvalidInput, "write image: " + std::to_string(config.diff_ids.size()) +
                                                       " diff_ids for " + std::to_string(layers.size()) + " layers");
     if (!config.history.empty() && non_empty_layer_count(config) != layers.size())
-        throw sys::Error(sys::Code::InvalidInput, "write image: history has " +
+        sys::fail(sys::Code::InvalidInput, "write image: history has " +
                                                       std::to_string(non_empty_layer_count(config)) +
                                                       " non-empty entries for " + std::to_string(layers.size()) + " layers");
     for (auto& l : layers) {
         if (!store.has_blob(l.digest))
-            throw sys::Error(sys::Code::FailedPrecondition, "write image: layer " + l.digest.str() + " is not in the store");
+            sys::fail(sys::Code::FailedPrecondition, "write image: layer " + l.digest.str() + " is not in the store");
         if (store.blob_size(l.digest) != l.size)
-            throw sys::Error(sys::Code::InvalidInput, "write image: layer " + l.digest.str() + " has size " +
+            sys::fail(sys::Code::InvalidInput, "write image: layer " + l.digest.str() + " has size " +
                                                           std::to_string(store.blob_size(l.digest)) + ", descriptor says " +
                                                           std::to_string(l.size));
     }
@@ -116,7 +119,7 @@ void tag_image(Store& store, const std::string& ref, const Descriptor& manifest)
 std::vector<std::pair<std::string, Descriptor>> list_refs(const Store& store) { return store_refs(store); }
 
 void untag(Store& store, const std::string& ref) {
-    if (!remove_ref(store, ref)) throw sys::Error(sys::Code::NotFound, "image \"" + ref + "\" not found");
+    if (!remove_ref(store, ref)) sys::fail(sys::Code::NotFound, "image \"" + ref + "\" not found");
 }
 
 std::vector<std::string> refs_to(const Store& store, const Digest& manifest) {

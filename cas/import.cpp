@@ -23,7 +23,7 @@ using json = nlohmann::json;
 
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+[[noreturn]] void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
 // Normalise a path inside an archive: strip "./" and "/" prefixes, collapse "//" and ".";
 // reject "..", empty and over-long paths.
@@ -170,7 +170,7 @@ private:
         sys::UniqueFd fd = sys::try_open_in_root(dirfd_.get(), path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
         if (!fd) {
             if (errno == ENOENT && !required) return fd;
-            if (errno == ENOENT) throw sys::Error(sys::Code::NotFound, "layout has no file " + path);
+            if (errno == ENOENT) sys::fail(sys::Code::NotFound, "layout has no file " + path);
             sys::throw_errno("open " + path);
         }
         struct stat st;
@@ -229,7 +229,7 @@ public:
     std::string small_blob(const std::string& path_in, size_t cap) override {
         std::string name = resolve(path_in);
         auto sz = sizes_.find(name);
-        if (sz == sizes_.end()) throw sys::Error(sys::Code::NotFound, "archive has no file " + path_in);
+        if (sz == sizes_.end()) sys::fail(sys::Code::NotFound, "archive has no file " + path_in);
         if (sz->second > cap) bad(path_in + ": larger than " + std::to_string(cap) + " bytes");
         if (auto it = small_.find(name); it != small_.end()) return it->second;
         std::string data;
@@ -242,7 +242,7 @@ public:
         std::map<std::string, std::vector<std::string>> by_member;  // member -> wanted paths
         for (auto& [path, want] : wants) {
             std::string name = resolve(path);
-            if (!sizes_.count(name)) throw sys::Error(sys::Code::NotFound, "archive has no file " + path);
+            if (!sizes_.count(name)) sys::fail(sys::Code::NotFound, "archive has no file " + path);
             by_member[name].push_back(path);
         }
         scan([&](const std::string& n, archive_entry*) { return by_member.count(n) && !wants[by_member[n][0]].staged; },
@@ -258,7 +258,7 @@ public:
                  }
              });
         for (auto& [path, want] : wants)
-            if (!want.staged) throw sys::Error(sys::Code::NotFound, "archive has no file " + path);
+            if (!want.staged) sys::fail(sys::Code::NotFound, "archive has no file " + path);
     }
 
 private:
@@ -282,7 +282,7 @@ private:
         archive_read_support_format_tar(a.get());
         archive_read_support_format_gnutar(a.get());
         if (archive_read_support_filter_gzip(a.get()) != ARCHIVE_OK || archive_read_support_filter_zstd(a.get()) != ARCHIVE_OK)
-            throw sys::Error(sys::Code::FailedPrecondition, "libarchive lacks built-in gzip/zstd (it would run an external program)");
+            sys::fail(sys::Code::FailedPrecondition, "libarchive lacks built-in gzip/zstd (it would run an external program)");
         if (archive_read_open_filename(a.get(), path_.c_str(), 1 << 20) != ARCHIVE_OK)
             bad("open archive " + path_ + ": " + err(a.get()));
         std::string buf(1 << 20, '\0');
@@ -395,7 +395,7 @@ struct Importer {
             if (m.platform && m.platform->os == opts.os && m.platform->architecture == arch) return m;
             if (m.platform) seen += " " + m.platform->os + "/" + m.platform->architecture;
         }
-        throw sys::Error(sys::Code::NotFound, "index " + where.str() + " has no image for " + opts.os + "/" + arch +
+        sys::fail(sys::Code::NotFound, "index " + where.str() + " has no image for " + opts.os + "/" + arch +
                                                   " (it has:" + (seen.empty() ? " none" : seen) + ")");
     }
 };

@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "cas/tar_paths.hpp"
+#include "cas/tar_read.hpp"
 #include "sys/error.hpp"
 
 namespace cas {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+[[noreturn]] void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
 // The decompressed stream: hashed, counted against the caps, handed to libarchive.
 struct Stream {
@@ -28,12 +29,11 @@ struct Stream {
     const LayerCaps& caps;
     LayerBudget& budget;
     Digester diff;
-    std::vector<char> buf = std::vector<char>(1 << 20);
-    std::exception_ptr err;
+    PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};
 
-    size_t pull() {
-        size_t n = in.read(buf.data(), buf.size());
-        diff.update(buf.data(), n);
+    size_t pull(char* buf, size_t cap) {
+        size_t n = in.read(buf, cap);
+        diff.update(buf, n);
         budget.stream_bytes += n;
         if (budget.stream_bytes > caps.max_total_bytes)
             bad("uncompressed size exceeds the import limit of " + std::to_string(caps.max_total_bytes) + " bytes");
@@ -42,17 +42,6 @@ struct Stream {
             bad("compression ratio " + std::to_string(out / used) + ":1 after " + std::to_string(out) +
                 " uncompressed bytes exceeds the limit of " + std::to_string(caps.max_ratio) + ":1 (a decompression bomb?)");
         return n;
-    }
-    static la_ssize_t read_cb(struct archive*, void* ctx, const void** out) {
-        auto* s = static_cast<Stream*>(ctx);
-        try {
-            size_t n = s->pull();
-            *out = s->buf.data();
-            return la_ssize_t(n);
-        } catch (...) {
-            s->err = std::current_exception();
-            return -1;
-        }
     }
 };
 
@@ -168,16 +157,6 @@ private:
     std::map<std::string, char> seen_;  // sorted: a replaced directory drops its subtree
 };
 
-struct ReadArchive {
-    struct archive* a = archive_read_new();
-    ~ReadArchive() { archive_read_free(a); }
-};
-
-std::string archive_err(struct archive* a) {
-    const char* s = archive_error_string(a);
-    return s ? s : "unknown error";
-}
-
 }  // namespace
 
 VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id, const LayerCaps& caps,
@@ -186,9 +165,9 @@ VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest&
     Compression c = sys::with_context(what, [&] { return compression_for_media_type(layer.media_type); });
     Stream src(fd, c, what, layer.size, caps, budget);
     auto fail = [&](const std::string& msg) -> void {
-        if (src.err) {
+        if (src.tar_source.failed()) {
             try {
-                std::rethrow_exception(src.err);
+                src.tar_source.rethrow_if_failed();
             } catch (const sys::Error& e) {
                 if (e.code() == sys::Code::InvalidInput) throw e.wrap(what);
                 throw;
@@ -197,10 +176,10 @@ VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest&
         bad(what + ": " + msg);
     };
     ReadArchive tar;
-    if (!tar.a) throw sys::Error(sys::Code::Internal, what + ": archive_read_new failed");
+    if (!tar.a) sys::fail(sys::Code::Internal, what + ": archive_read_new failed");
     archive_read_support_format_tar(tar.a);
     archive_read_support_format_empty(tar.a);
-    if (archive_read_open(tar.a, &src, nullptr, &Stream::read_cb, nullptr) != ARCHIVE_OK)
+    if (src.tar_source.open(tar.a) != ARCHIVE_OK)
         fail("not a tar archive: " + archive_err(tar.a));
     EntryCheck check(caps, budget, chain);
     std::string last = "(start)";
@@ -220,12 +199,11 @@ VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest&
             throw err.wrap(what + ": entry \"" + last + "\"");
         }
         if (archive_read_data_skip(tar.a) != ARCHIVE_OK) fail("damaged tar in entry \"" + last + "\": " + archive_err(tar.a));
-        if (src.err) fail("");
+        if (src.tar_source.failed()) fail("");
     }
     check.finish();
     try {
-        while (src.pull() > 0) {  // the diff_id covers the whole stream, padding after the end marker too
-        }
+        src.tar_source.drain();  // the diff_id covers the whole stream, padding after the end marker too
     } catch (const sys::Error& e) {
         if (e.code() == sys::Code::InvalidInput) throw e.wrap(what);
         throw;

@@ -8,7 +8,7 @@ using json = nlohmann::json;
 
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+[[noreturn]] void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
 json parse_json(std::string_view bytes, size_t cap, const char* what) {
     if (bytes.size() > cap)

@@ -10,7 +10,7 @@ namespace cas {
 namespace {
 
 [[noreturn]] void bad_ref(std::string_view text, const std::string& why) {
-    throw sys::Error(sys::Code::InvalidInput, "invalid reference \"" + std::string(text.substr(0, 300)) + "\": " + why);
+    sys::fail(sys::Code::InvalidInput, "invalid reference \"" + std::string(text.substr(0, 300)) + "\": " + why);
 }
 
 bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -180,10 +180,10 @@ static void update_index(Store& store, F&& f) {
 void set_ref(Store& store, const std::string& ref, const Descriptor& manifest) {
     std::string full = normalize_ref(ref);
     if (!is_manifest_type(manifest.media_type) && !is_index_type(manifest.media_type))
-        throw sys::Error(sys::Code::InvalidInput, "tag " + full + ": " + manifest.digest.str() +
+        sys::fail(sys::Code::InvalidInput, "tag " + full + ": " + manifest.digest.str() +
                                                       " is a \"" + manifest.media_type + "\", not a manifest");
     if (!store.has_blob(manifest.digest))
-        throw sys::Error(sys::Code::FailedPrecondition, "tag " + full + ": manifest " + manifest.digest.str() +
+        sys::fail(sys::Code::FailedPrecondition, "tag " + full + ": manifest " + manifest.digest.str() +
                                                             " is not in the store");
     Descriptor d = manifest;
     d.annotations.erase(kAnnotationImgbuildRef);

@@ -33,6 +33,10 @@ struct BlobWriter::Impl {
     std::string tmp_path;  // ingest/<random>
     sys::UniqueFd fd;      // flock'ed exclusively while in use: prune skips live ingests
     Digester digester;
+    uint64_t written = 0;
+    // Store::put hashed the content already: write() does not hash it again and commit()
+    // takes this digest (and skips its presence check: put looked just before).
+    std::optional<Digest> known;
     std::string buf;
     bool done = false;
     std::optional<Digest> sealed;
@@ -66,9 +70,10 @@ BlobWriter::~BlobWriter() {
 
 void BlobWriter::write(const void* data, size_t n) {
     if (!impl_ || impl_->done || impl_->sealed)
-        throw sys::Error(sys::Code::FailedPrecondition, "write to a finished blob writer");
+        sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
-        impl_->digester.update(data, n);
+        if (!impl_->known) impl_->digester.update(data, n);
+        impl_->written += n;
         if (n >= kWriteBuffer) {
             impl_->flush();
             sys::write_all(impl_->fd.get(), static_cast<const char*>(data), n, impl_->tmp_path);
@@ -86,30 +91,30 @@ void BlobWriter::set_durable(bool durable) {
     if (impl_) impl_->durable = durable;
 }
 
-uint64_t BlobWriter::size() const { return impl_ ? impl_->digester.size() : 0; }
+uint64_t BlobWriter::size() const { return impl_ ? impl_->written : 0; }
 
 void BlobWriter::abort() {
     if (impl_) impl_->discard();
 }
 
 Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<Digest> expected) {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "commit of a finished blob writer");
+    if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "commit of a finished blob writer");
     Impl& im = *impl_;
     try {
         im.flush();
-        uint64_t size = im.digester.size();
-        Digest got = im.sealed ? *im.sealed : im.digester.finish();
+        uint64_t size = im.written;
+        Digest got = im.sealed ? *im.sealed : im.known ? *im.known : im.digester.finish();
         std::string name = expected ? expected->str() : got.str();
         if (expected_size && *expected_size != size)
-            throw sys::Error(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
+            sys::fail(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
                                                           " does not match the expected " + std::to_string(*expected_size));
         if (expected && *expected != got)
-            throw sys::Error(sys::Code::InvalidInput,
+            sys::fail(sys::Code::InvalidInput,
                              "commit blob: content digest " + got.str() + " does not match the expected " + expected->str());
         std::string dir = im.blobs_dir;
         std::string final_path = dir + "/" + got.hex();
         struct stat st;
-        if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == size) {
+        if (!im.known && ::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == size) {
             im.discard();  // already present: success (blob writes are idempotent)
             return got;
         }
@@ -128,16 +133,16 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
 }
 
 Digest BlobWriter::seal() {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "seal of a finished blob writer");
+    if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "seal of a finished blob writer");
     if (!impl_->sealed) {
         impl_->flush();
-        impl_->sealed = impl_->digester.finish();
+        impl_->sealed = impl_->known ? *impl_->known : impl_->digester.finish();
     }
     return *impl_->sealed;
 }
 
 sys::UniqueFd BlobWriter::open_for_read() {
-    if (!impl_ || impl_->done) throw sys::Error(sys::Code::FailedPrecondition, "read of a finished blob writer");
+    if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "read of a finished blob writer");
     impl_->flush();
     sys::UniqueFd fd(::open(impl_->tmp_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) sys::throw_errno("open " + impl_->tmp_path);
@@ -147,7 +152,7 @@ sys::UniqueFd BlobWriter::open_for_read() {
 // ---------------------------------------------------------------- Store
 
 Store Store::open(const std::string& root_in) {
-    if (root_in.empty()) throw sys::Error(sys::Code::InvalidInput, "store root is empty");
+    if (root_in.empty()) sys::fail(sys::Code::InvalidInput, "store root is empty");
     std::string root = root_in;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     Store s(root);
@@ -203,15 +208,15 @@ BlobWriter Store::writer() {
 }
 
 Digest Store::put(std::string_view data) {
-    // Already stored (a cached rebuild's config and manifest): nothing is written, not even a
-    // temporary file in ingest/.
+    // One hash and one lstat. Already stored with this size (a cached rebuild's config and
+    // manifest): nothing is written, not even a temporary file in ingest/. Otherwise the writer
+    // takes the digest computed here instead of hashing the data a second time.
     Digest d = Digest::of(data);
-    if (has_blob(d)) {
-        struct stat st;
-        if (::lstat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == data.size())
-            return d;
-    }
+    struct stat st;
+    if (::lstat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == data.size())
+        return d;
     BlobWriter w = writer();
+    w.impl_->known = d;
     w.write(data);
     return w.commit(data.size());
 }
@@ -221,12 +226,12 @@ std::string Store::read_verified(const Digest& d, size_t max_bytes) const {
     try {
         data = sys::read_file(blob_path(d), max_bytes);
     } catch (const sys::Error& e) {
-        if (e.code() == sys::Code::NotFound) throw sys::Error(sys::Code::NotFound, "blob " + d.str() + " not found");
+        if (e.code() == sys::Code::NotFound) sys::fail(sys::Code::NotFound, "blob " + d.str() + " not found");
         throw e.wrap("read blob " + d.str());
     }
     Digest got = Digest::of(data);
     if (got != d)
-        throw sys::Error(sys::Code::InvalidInput,
+        sys::fail(sys::Code::InvalidInput,
                          "blob " + d.str() + ": content does not match its digest (it hashes to " + got.str() + ")");
     return data;
 }
@@ -234,7 +239,7 @@ std::string Store::read_verified(const Digest& d, size_t max_bytes) const {
 sys::UniqueFd Store::open_blob(const Digest& d) const {
     sys::UniqueFd fd(::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
-        if (errno == ENOENT) throw sys::Error(sys::Code::NotFound, "blob " + d.str() + " not found");
+        if (errno == ENOENT) sys::fail(sys::Code::NotFound, "blob " + d.str() + " not found");
         sys::throw_errno("open blob " + d.str());
     }
     return fd;
@@ -268,7 +273,7 @@ void Store::stream_blob(const Digest& d, const std::function<void(const char*, s
     });
     Digest got = dg.finish();
     if (got != d)
-        throw sys::Error(sys::Code::InvalidInput,
+        sys::fail(sys::Code::InvalidInput,
                          "blob " + d.str() + ": content does not match its digest (it hashes to " + got.str() + ")");
 }
 

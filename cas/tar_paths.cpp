@@ -35,7 +35,7 @@ OciEntry classify_oci_path(const std::string& clean_path) {
     }
     std::string name = base.substr(kWhiteoutPrefix.size());
     if (name.empty() || name == "." || name == "..")
-        throw sys::Error(sys::Code::InvalidInput, "whiteout " + clean_path + " names no file");
+        sys::fail(sys::Code::InvalidInput, "whiteout " + clean_path + " names no file");
     e.kind = OciEntry::Kind::Whiteout;
     e.name = name;
     return e;
@@ -56,7 +56,7 @@ bool is_overlay_opaque_value(std::string_view v) { return v == "y"; }
 
 std::string clean_entry_path(std::string_view path) {
     std::optional<std::string> out = sys::clean_entry_name(path);
-    if (!out) throw sys::Error(sys::Code::InvalidInput, "path " + std::string(path) + " contains \"..\"");
+    if (!out) sys::fail(sys::Code::InvalidInput, "path " + std::string(path) + " contains \"..\"");
     return *out;
 }
 

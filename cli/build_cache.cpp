@@ -19,7 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-[[noreturn]] void bad(const std::string& m) { throw sys::Error(sys::Code::InvalidInput, m); }
+[[noreturn]] void bad(const std::string& m) { sys::fail(sys::Code::InvalidInput, m); }
 
 json record_to_json(const builder::CacheRecord& r) {
     return {{"key", r.key.str()}, {"layer", r.layer ? builder::to_json(*r.layer) : json(nullptr)},

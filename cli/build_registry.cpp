@@ -46,11 +46,11 @@ std::vector<std::string> take_registry_outputs(std::vector<std::string>& outputs
             auto eq = kv.find('=');
             std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
             if (k == "name") name = v;
-            else if (k != "type" && k != "push") throw sys::Error(sys::Code::InvalidInput, "--output " + o + ": unknown key \"" + k + "\"");
+            else if (k != "type" && k != "push") sys::fail(sys::Code::InvalidInput, "--output " + o + ": unknown key \"" + k + "\"");
             if (c == std::string::npos) break;
             p = c + 1;
         }
-        if (name.empty()) throw sys::Error(sys::Code::InvalidInput, "--output " + o + ": type=registry needs name=REF");
+        if (name.empty()) sys::fail(sys::Code::InvalidInput, "--output " + o + ": type=registry needs name=REF");
         names.push_back(name);
     }
     outputs = rest;

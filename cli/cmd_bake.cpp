@@ -104,7 +104,7 @@ bake::RegistryHooks registry_hooks(const cli::Globals& g, cas::Store& store) {
         for (const auto& s : t.cache_to) check("cache-to", [&] { cli::parse_cache_spec(s, true); });
         for (const auto& s : t.cache_from) check("cache-from", [&] { cli::parse_cache_spec(s, false); });
         if (push && t.tags.empty())
-            throw Error(sys::Code::InvalidInput, bake::located(t, "tags") + ": --push needs tags (registry references) to push to");
+            sys::fail(sys::Code::InvalidInput, bake::located(t, "tags") + ": --push needs tags (registry references) to push to");
         if (push)
             for (const auto& tag : t.tags) check("tags", [&] { registry::parse_remote_ref(tag); });
         o.resolve_image = [bases](cas::Store& s, const std::string& ref) { return (*bases)(s, ref); };
@@ -197,7 +197,7 @@ void run_bake(const BakeFlags& f, cli::Globals& g) {
         if (!failed || failed->dependency_failed) failed = &r;
     }
     if (failed)
-        throw Error(failed->built ? failed->publish_code : failed->code,
+        sys::fail(failed->built ? failed->publish_code : failed->code,
                     std::to_string(nfailed) + " of " + std::to_string(results.size()) + " targets failed; target \"" +
                         failed->name + "\": " + (failed->built ? failed->publish_error : failed->error));
 }

@@ -41,7 +41,7 @@ std::map<std::string, std::string> parse_build_args(const std::vector<std::strin
             if (const char* v = std::getenv(a.c_str())) m[a] = v;
             continue;
         }
-        if (eq == 0) throw Error(Code::InvalidInput, "--build-arg " + a + ": missing name");
+        if (eq == 0) sys::fail(Code::InvalidInput, "--build-arg " + a + ": missing name");
         m[a.substr(0, eq)] = a.substr(eq + 1);
     }
     return m;
@@ -131,7 +131,7 @@ void add_build_flags(CLI::App* c, BuildFlags& f) {
 void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_explain) {
     std::vector<std::string> push_to = cli::take_registry_outputs(f.outputs);
     if (f.push && !explain_only) push_to.insert(push_to.end(), f.tags.begin(), f.tags.end());
-    if (f.push && f.tags.empty()) throw Error(Code::InvalidInput, "--push needs -t NAME (a registry reference)");
+    if (f.push && f.tags.empty()) sys::fail(Code::InvalidInput, "--push needs -t NAME (a registry reference)");
     builder::BuildOptions o = to_options(f, g);
     o.explain_only = explain_only;
     auto bases = std::make_shared<cli::ResolvedBases>();

@@ -19,7 +19,7 @@ static cli::Registrar reg_login("login", [](CLI::App& app, cli::Globals& g) {
         std::string pw;
         std::getline(std::cin, pw);
         if (!pw.empty() && pw.back() == '\r') pw.pop_back();
-        if (pw.empty()) throw sys::Error(sys::Code::InvalidInput, "login: empty password on stdin");
+        if (pw.empty()) sys::fail(sys::Code::InvalidInput, "login: empty password on stdin");
         std::string reg = registry::canonical_registry(host);
         registry::Options o = cli::registry_options(g);
         // Verify against the registry first: a temp auth file holding only these credentials.
@@ -57,7 +57,7 @@ static cli::Registrar reg_logout("logout", [](CLI::App& app, cli::Globals& g) {
         registry::AuthFiles files{cli::registry_flags().authfile};
         std::string reg = registry::canonical_registry(host);
         if (!registry::remove_credentials(files, reg))
-            throw sys::Error(sys::Code::NotFound, "not logged in to " + reg + " (" + files.write_path() + ")");
+            sys::fail(sys::Code::NotFound, "not logged in to " + reg + " (" + files.write_path() + ")");
         std::printf("Removed login credentials for %s\n", reg.c_str());
     });
 });

@@ -17,7 +17,7 @@ static cli::Registrar reg("pull", [](CLI::App& app, cli::Globals& g) {
         registry::PullOptions po;
         if (!platform.empty()) {
             auto a = platform.find('/');
-            if (a == std::string::npos) throw sys::Error(sys::Code::InvalidInput, "--platform " + platform + ": expected OS/ARCH");
+            if (a == std::string::npos) sys::fail(sys::Code::InvalidInput, "--platform " + platform + ": expected OS/ARCH");
             po.os = platform.substr(0, a);
             po.architecture = platform.substr(a + 1);
             if (auto v = po.architecture.find('/'); v != std::string::npos) {

@@ -16,7 +16,7 @@ static cli::Registrar reg("rmi", [](CLI::App& app, cli::Globals& g) {
             std::vector<std::string> names;
             if (cas::is_valid_reference(text) && cas::lookup_ref(store, text)) names.push_back(cas::normalize_ref(text));
             else names = cas::refs_to(store, cas::resolve_image(store, text).manifest_digest);
-            if (names.empty()) throw sys::Error(sys::Code::NotFound, "image \"" + text + "\" not found");
+            if (names.empty()) sys::fail(sys::Code::NotFound, "image \"" + text + "\" not found");
             for (auto& n : names) {
                 cas::untag(store, n);
                 std::printf("Untagged: %s\n", n.c_str());

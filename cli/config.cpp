@@ -18,10 +18,10 @@ using sys::parse_size;
 
 static void check_keys(const YAML::Node& n, const std::set<std::string>& allowed, const std::string& prefix,
                        const std::string& file) {
-    if (!n.IsMap()) throw Error(Code::InvalidInput, file + ": " + (prefix.empty() ? "top level" : prefix) + " must be a mapping");
+    if (!n.IsMap()) sys::fail(Code::InvalidInput, file + ": " + (prefix.empty() ? "top level" : prefix) + " must be a mapping");
     for (const auto& kv : n) {
         std::string k = kv.first.as<std::string>();
-        if (!allowed.count(k)) throw Error(Code::InvalidInput, file + ": unknown key \"" + prefix + k + "\"");
+        if (!allowed.count(k)) sys::fail(Code::InvalidInput, file + ": unknown key \"" + prefix + k + "\"");
     }
 }
 
@@ -33,7 +33,7 @@ Config load_config(const std::string& path, bool required) {
     try {
         root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw Error(Code::InvalidInput, path + ": " + e.what());
+        sys::fail(Code::InvalidInput, path + ": " + e.what());
     }
     if (root.IsNull()) return c;
     check_keys(root, {"root", "run", "compression", "gc", "allow", "insecure_registries", "import"}, "", path);
@@ -42,10 +42,10 @@ Config load_config(const std::string& path, bool required) {
         if (root["compression"]) {
             c.compression = root["compression"].as<std::string>();
             if (c.compression != "gzip" && c.compression != "zstd" && c.compression != "none")
-                throw Error(Code::InvalidInput, path + ": compression must be gzip, zstd or none");
+                sys::fail(Code::InvalidInput, path + ": compression must be gzip, zstd or none");
         }
         if (auto a = root["allow"]) {
-            if (!a.IsSequence()) throw Error(Code::InvalidInput, path + ": allow must be a list (e.g. [network.host])");
+            if (!a.IsSequence()) sys::fail(Code::InvalidInput, path + ": allow must be a list (e.g. [network.host])");
             for (const auto& v : a) {
                 std::string e = v.as<std::string>();
                 builder::check_entitlement_name(e, path + ": allow");
@@ -73,12 +73,12 @@ Config load_config(const std::string& path, bool required) {
                 c.import_max_uncompressed = parse_size(im["max_uncompressed"].as<std::string>(), path + ": import.max_uncompressed");
             if (im["max_ratio"]) {
                 c.import_max_ratio = im["max_ratio"].as<uint64_t>();
-                if (c.import_max_ratio == 0) throw Error(Code::InvalidInput, path + ": import.max_ratio must be at least 1");
+                if (c.import_max_ratio == 0) sys::fail(Code::InvalidInput, path + ": import.max_ratio must be at least 1");
             }
             if (im["ratio_min"]) c.import_ratio_min = parse_size(im["ratio_min"].as<std::string>(), path + ": import.ratio_min");
         }
     } catch (const YAML::Exception& e) {
-        throw Error(Code::InvalidInput, path + ": " + e.what());
+        sys::fail(Code::InvalidInput, path + ": " + e.what());
     }
     return c;
 }

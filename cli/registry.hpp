@@ -1,6 +1,6 @@
 // Command registration for the imgbuild CLI. Each cli/cmd_*.cpp defines
 //   static cli::Registrar reg("name", [](CLI::App& app, cli::Globals& g) { ... });
-// which adds its subcommand to the app. Command callbacks throw sys::Error on failure;
+// which adds its subcommand to the app. Command callbacks fail with sys::fail on failure;
 // main() prints "imgbuild: <message>" and maps the code to the exit status
 // (sys::Error -> 1, Code::Internal and CLI usage errors -> 2). A command that must
 // return another status (run: the container's; diff: 1 for "different") sets g.exit_code.

@@ -26,7 +26,7 @@ std::vector<std::string> config_insecure(const Globals& g) {
         if (root.IsMap() && root["insecure_registries"])
             for (const auto& h : root["insecure_registries"]) out.push_back(h.as<std::string>());
     } catch (const YAML::Exception& e) {
-        throw sys::Error(sys::Code::InvalidInput, path + ": insecure_registries: " + e.what());
+        sys::fail(sys::Code::InvalidInput, path + ": insecure_registries: " + e.what());
     }
     return out;
 }
@@ -42,7 +42,7 @@ registry::Options registry_options(const Globals& g, int retries) {
     for (auto& c : f.ca) {
         auto eq = c.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
-            throw sys::Error(sys::Code::InvalidInput, "--ca " + c + ": expected HOST:PORT=FILE");
+            sys::fail(sys::Code::InvalidInput, "--ca " + c + ": expected HOST:PORT=FILE");
         o.ca_files[c.substr(0, eq)] = c.substr(eq + 1);
     }
     o.retries = retries;

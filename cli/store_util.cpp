@@ -16,7 +16,7 @@ std::optional<int64_t> source_date_epoch_env() {
     try {
         return std::stoll(e);
     } catch (...) {
-        throw sys::Error(sys::Code::InvalidInput, std::string("SOURCE_DATE_EPOCH=") + e + ": not a number");
+        sys::fail(sys::Code::InvalidInput, std::string("SOURCE_DATE_EPOCH=") + e + ": not a number");
     }
 }
 

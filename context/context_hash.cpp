@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <thread>
 
@@ -179,15 +180,15 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
     unsigned nthreads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
     if (todo.size() < 64) nthreads = 1;
     std::atomic<size_t> next{0};
-    std::vector<std::string> errors(nthreads);
+    std::vector<std::exception_ptr> errors(nthreads);
     auto work = [&](unsigned w) {
         try {
             for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
                 size_t i = todo[k];
                 hexes[i] = sha256_file_in_root(root.fd, plan.entries[i].src);
             }
-        } catch (const std::exception& e) {
-            errors[w] = e.what();
+        } catch (...) {
+            errors[w] = std::current_exception();
             next = todo.size();
         }
     };
@@ -198,8 +199,9 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         for (unsigned w = 0; w < nthreads; ++w) ts.emplace_back(work, w);
         for (auto& t : ts) t.join();
     }
+    // Re-raised with context, keeping the code and errno (a file that vanished stays NotFound).
     for (auto& e : errors)
-        if (!e.empty()) throw sys::Error(sys::Code::System, spec.error_prefix() + "hash " + root.name + ": " + e);
+        if (e) sys::with_context(spec.error_prefix() + "hash " + root.name, [&] { std::rethrow_exception(e); });
     if (cache)
         for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
     plan.hexes = hexes;
@@ -208,9 +210,9 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
     if (spec.checksum) {
         cas::Digest want = cas::Digest::parse(*spec.checksum);
         if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
-            throw sys::Error(sys::Code::InvalidInput, spec.error_prefix() + "ADD --checksum needs exactly one file source");
+            sys::fail(sys::Code::InvalidInput, spec.error_prefix() + "ADD --checksum needs exactly one file source");
         if (want.hex() != hexes[0])
-            throw sys::Error(sys::Code::InvalidInput, spec.error_prefix() + "ADD " + spec.sources[0] + ": checksum mismatch: expected " +
+            sys::fail(sys::Code::InvalidInput, spec.error_prefix() + "ADD " + spec.sources[0] + ": checksum mismatch: expected " +
                                                           want.str() + ", got sha256:" + hexes[0]);
         plan.checksum_verified = true;
     }

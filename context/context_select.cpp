@@ -75,7 +75,7 @@ std::optional<std::string> resolve(int rootfd, const std::vector<std::string>& c
         }
         bool last = is_last();
         if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
-            if (++links > 40) throw sys::Error(sys::Code::InvalidInput, "resolve " + join(comps) + ": too many levels of symbolic links", ELOOP);
+            if (++links > 40) sys::fail(sys::Code::InvalidInput, "resolve " + join(comps) + ": too many levels of symbolic links", ELOOP);
             char buf[4096];
             ssize_t n = ::readlinkat(rootfd, cur.c_str(), buf, sizeof buf);
             if (n < 0) sys::throw_errno("readlink " + cur);
@@ -121,7 +121,7 @@ struct Walker {
 
     // Walk the directory open at `dirfd` (canonical `src`), placing children under `dst`.
     void walk(int dirfd, const std::string& src, const std::string& dst, int depth) {
-        if (depth > 1024) throw sys::Error(sys::Code::InvalidInput, "copy " + src + ": directory tree too deep");
+        if (depth > 1024) sys::fail(sys::Code::InvalidInput, "copy " + src + ": directory tree too deep");
         std::vector<std::string> names = sys::list_dir(dirfd, src.empty() ? "." : src);
         std::sort(names.begin(), names.end());
         for (const auto& name : names) {
@@ -307,7 +307,7 @@ std::vector<CopyEntry> sorted_unique(std::vector<CopyEntry> entries) {
 CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
     const std::string P = spec.error_prefix();
     const std::string& I = spec.instruction;
-    auto fail = [&](sys::Code code, const std::string& msg) -> void { throw sys::Error(code, P + msg); };
+    auto fail = [&](sys::Code code, const std::string& msg) -> void { sys::fail(code, P + msg); };
     if (spec.sources.empty()) fail(sys::Code::InvalidInput, I + " requires at least two arguments");
     if (spec.chmod && *spec.chmod > 07777) fail(sys::Code::InvalidInput, I + ": invalid --chmod mode");
 

@@ -109,7 +109,7 @@ sys::UniqueFd mkdir_in_root(int root_fd, const std::string& path, uint32_t mode,
 
 namespace {
 sys::UniqueFd mkdir_in_root_depth(int root_fd, const std::string& path, uint32_t mode, Owner owner, int depth) {
-    if (depth > 40) throw sys::Error(sys::Code::InvalidInput, "mkdir " + path + ": too many levels of symbolic links", ELOOP);
+    if (depth > 40) sys::fail(sys::Code::InvalidInput, "mkdir " + path + ": too many levels of symbolic links", ELOOP);
     std::string cur;
     sys::UniqueFd fd = sys::try_open_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
     if (!fd) sys::throw_errno("open destination root");
@@ -187,7 +187,7 @@ int DestWriter::open_dir_rel(const std::string& rel_dir) {
 int DestWriter::parent(const std::string& rel, std::string& leaf) {
     leaf = sys::base_name(rel);
     if (leaf.empty() || leaf == "." || leaf == "..")
-        throw sys::Error(sys::Code::InvalidInput, "invalid destination path " + rel);
+        sys::fail(sys::Code::InvalidInput, "invalid destination path " + rel);
     return open_dir_rel(sys::dir_name(rel));
 }
 
@@ -199,7 +199,7 @@ void DestWriter::clear_slot(int pfd, const std::string& leaf, const std::string&
         sys::throw_errno("stat " + rel);
     }
     if (S_ISDIR(st.st_mode))
-        throw sys::Error(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
+        sys::fail(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
     if (::unlinkat(pfd, leaf.c_str(), 0) != 0 && errno != ENOENT) sys::throw_errno("remove " + rel);
 }
 
@@ -310,11 +310,11 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
         };
         if (spec.checksum && !plan.checksum_verified) {
             if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
-                throw sys::Error(sys::Code::InvalidInput, "ADD --checksum needs exactly one file source");
+                sys::fail(sys::Code::InvalidInput, "ADD --checksum needs exactly one file source");
             std::string hex = sha256_file_in_root(src.fd, plan.entries[0].src);
             cas::Digest want = cas::Digest::parse(*spec.checksum);
             if (want.hex() != hex)
-                throw sys::Error(sys::Code::InvalidInput, "ADD " + spec.sources[0] + ": checksum mismatch: expected " + want.str() + ", got sha256:" + hex);
+                sys::fail(sys::Code::InvalidInput, "ADD " + spec.sources[0] + ": checksum mismatch: expected " + want.str() + ", got sha256:" + hex);
             plan.checksum_verified = true;
         }
 
@@ -418,7 +418,7 @@ void write_heredoc(int dest_root_fd, const CopySpec& spec, const std::string& na
             leaf = sys::base_name(abs);
         }
         if (leaf.empty() || leaf.find('/') != std::string::npos || leaf == "." || leaf == "..")
-            throw sys::Error(sys::Code::InvalidInput, "invalid heredoc file name \"" + leaf + "\"");
+            sys::fail(sys::Code::InvalidInput, "invalid heredoc file name \"" + leaf + "\"");
         Owner o = spec.chown ? *spec.chown : Owner{};
         DestWriter w(dest_root_fd, base, o);
         w.ensure_base();

@@ -23,13 +23,13 @@ using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
 ArchivePtr open_reader(int fd) {
     if (::lseek(fd, 0, SEEK_SET) < 0) sys::throw_errno("seek");
     ArchivePtr a(archive_read_new());
-    if (!a) throw sys::Error(sys::Code::Internal, "archive_read_new failed");
+    if (!a) sys::fail(sys::Code::Internal, "archive_read_new failed");
     // Built-in decompressors only: libarchive answers ARCHIVE_WARN when a filter would run an
     // external program (built without its library); ADD never execs anything on the host.
     for (auto add : {archive_read_support_filter_gzip, archive_read_support_filter_bzip2, archive_read_support_filter_xz,
                      archive_read_support_filter_zstd})
         if (add(a.get()) != ARCHIVE_OK)
-            throw sys::Error(sys::Code::FailedPrecondition,
+            sys::fail(sys::Code::FailedPrecondition,
                              "libarchive lacks a built-in decompressor (it would run an external program); refusing");
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
@@ -39,13 +39,13 @@ ArchivePtr open_reader(int fd) {
 
 // Clean an entry name relative to the extraction directory; "" for the directory itself.
 std::string entry_path(const char* raw, const std::string& shown) {
-    if (!raw) throw sys::Error(sys::Code::InvalidInput, shown + ": archive entry without a name");
+    if (!raw) sys::fail(sys::Code::InvalidInput, shown + ": archive entry without a name");
     std::string p = raw;
     while (!p.empty() && p[0] == '/') p.erase(0, 1);
     std::string c = clean_path(p);
     if (c == ".") return "";
     if (c == ".." || c.rfind("../", 0) == 0)
-        throw sys::Error(sys::Code::InvalidInput, shown + ": archive entry " + raw + " escapes the destination directory");
+        sys::fail(sys::Code::InvalidInput, shown + ": archive entry " + raw + " escapes the destination directory");
     return c;
 }
 
@@ -74,9 +74,9 @@ bool is_tar_archive(int fd) {
 void extract_archive(int fd, const std::string& shown, DestWriter& w, const std::string& rel_dir,
                      const std::optional<Owner>& chown, const std::optional<uint32_t>& /*chmod*/, CopyStats& stats) {
     ArchivePtr a = open_reader(fd);
-    if (!a) throw sys::Error(sys::Code::InvalidInput, shown + ": cannot read archive");
+    if (!a) sys::fail(sys::Code::InvalidInput, shown + ": cannot read archive");
     auto fail = [&](const std::string& what) {
-        throw sys::Error(sys::Code::InvalidInput, shown + ": " + what + ": " + archive_error_string(a.get()));
+        sys::fail(sys::Code::InvalidInput, shown + ": " + what + ": " + archive_error_string(a.get()));
     };
     if (!rel_dir.empty()) w.dir(rel_dir, DestWriter::Meta{0755, chown ? *chown : Owner{}, -1, 0});
     archive_entry* e;

@@ -45,34 +45,34 @@ Owner resolve_owner(int dest_root_fd, const std::string& spec) {
         user = spec.substr(0, colon);
         group = spec.substr(colon + 1);
     }
-    if (user.empty()) throw sys::Error(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": empty user");
-    if (has_group && group.empty()) throw sys::Error(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": empty group");
+    if (user.empty()) sys::fail(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": empty user");
+    if (has_group && group.empty()) sys::fail(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": empty group");
     Owner o;
     if (all_digits(user)) {
         auto id = parse_id(user);
-        if (!id) throw sys::Error(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": uid out of range");
+        if (!id) sys::fail(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": uid out of range");
         o.uid = o.gid = *id;
     } else {
         auto f = find_entry(dest_root_fd, "/etc/passwd", user);
         if (!f || f->size() < 4)
-            throw sys::Error(sys::Code::NotFound, "unable to find user " + user + ": no matching entries in passwd file");
+            sys::fail(sys::Code::NotFound, "unable to find user " + user + ": no matching entries in passwd file");
         auto uid = parse_id((*f)[2]);
         auto gid = parse_id((*f)[3]);
-        if (!uid || !gid) throw sys::Error(sys::Code::InvalidInput, "/etc/passwd: bad ids for user " + user);
+        if (!uid || !gid) sys::fail(sys::Code::InvalidInput, "/etc/passwd: bad ids for user " + user);
         o.uid = *uid;
         o.gid = *gid;
     }
     if (has_group) {
         if (all_digits(group)) {
             auto id = parse_id(group);
-            if (!id) throw sys::Error(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": gid out of range");
+            if (!id) sys::fail(sys::Code::InvalidInput, "invalid --chown \"" + spec + "\": gid out of range");
             o.gid = *id;
         } else {
             auto f = find_entry(dest_root_fd, "/etc/group", group);
             if (!f || f->size() < 3)
-                throw sys::Error(sys::Code::NotFound, "unable to find group " + group + ": no matching entries in group file");
+                sys::fail(sys::Code::NotFound, "unable to find group " + group + ": no matching entries in group file");
             auto gid = parse_id((*f)[2]);
-            if (!gid) throw sys::Error(sys::Code::InvalidInput, "/etc/group: bad id for group " + group);
+            if (!gid) sys::fail(sys::Code::InvalidInput, "/etc/group: bad id for group " + group);
             o.gid = *gid;
         }
     }

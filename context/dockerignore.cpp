@@ -15,7 +15,7 @@ namespace {
 enum Kind { Exact, Prefix, Suffix, Regexp };
 
 [[noreturn]] void bad_pattern(std::string_view p, const std::string& why) {
-    throw sys::Error(sys::Code::InvalidInput, "syntax error in pattern \"" + std::string(p) + "\": " + why);
+    sys::fail(sys::Code::InvalidInput, "syntax error in pattern \"" + std::string(p) + "\": " + why);
 }
 
 // One `[...]` class starting after the '['; pos is left after the ']'.
@@ -187,10 +187,10 @@ void IgnoreMatcher::add(std::string p) {
     if (p.empty()) return;
     Pattern pat;
     if (p[0] == '!') {
-        if (p.size() == 1) throw sys::Error(sys::Code::InvalidInput, "illegal exclusion pattern: \"!\"");
+        if (p.size() == 1) sys::fail(sys::Code::InvalidInput, "illegal exclusion pattern: \"!\"");
         pat.exception = true;
         p = std::string(trim(p.substr(1)));
-        if (p.empty()) throw sys::Error(sys::Code::InvalidInput, "illegal exclusion pattern: \"!\"");
+        if (p.empty()) sys::fail(sys::Code::InvalidInput, "illegal exclusion pattern: \"!\"");
         exceptions_ = true;
     }
     p = clean_path(p);
@@ -307,7 +307,7 @@ IgnoreMatcher IgnoreMatcher::load(const std::string& context_dir, const std::str
             if (errno == ENOENT || errno == ENOTDIR) continue;
             sys::throw_errno("stat " + c);
         }
-        if (!S_ISREG(st.st_mode)) throw sys::Error(sys::Code::InvalidInput, c + ": not a regular file");
+        if (!S_ISREG(st.st_mode)) sys::fail(sys::Code::InvalidInput, c + ": not a regular file");
         IgnoreMatcher m = parse(sys::read_file(c, 16u << 20), c);
         m.source_file_ = c;
         return m;

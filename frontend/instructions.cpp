@@ -326,7 +326,7 @@ Instruction parse_instruction(const Node& node, const std::string& file) {
         if (!k) throw LineError(unknown_instruction(node.value));
         parse_typed(node, in, k->kind, 0);
     } catch (const LineError& e) {
-        throw located_error(file, node.start_line, e.what(), node.original);
+        fail_located(file, node.start_line, e.what(), node.original);
     }
     return in;
 }

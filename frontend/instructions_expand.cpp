@@ -47,7 +47,7 @@ Instruction expand(const Instruction& in, const ShellLex& lex, const ShellLex::E
     Instruction out = in;
     auto word = [&](std::string& s) { s = lex.process_word(s, env); };
     auto fail = [&](const std::string& msg) {
-        throw located_error(in.loc.file, in.loc.start_line, msg, in.original);
+        fail_located(in.loc.file, in.loc.start_line, msg, in.original);
     };
     try {
         switch (in.kind) {
@@ -135,7 +135,7 @@ std::string created_by(const Instruction& in, const std::vector<std::string>& sh
 std::vector<std::string> expose_ports(const std::vector<std::string>& args) {
     auto num = [](const std::string& raw, const std::string& s) {
         if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos || std::stoul(s) > 65535)
-            throw sys::Error(sys::Code::InvalidInput, "invalid containerPort: " + raw);
+            sys::fail(sys::Code::InvalidInput, "invalid containerPort: " + raw);
         return std::stoul(s);
     };
     std::vector<std::string> out;
@@ -147,11 +147,11 @@ std::vector<std::string> expose_ports(const std::vector<std::string>& args) {
         }
         std::transform(proto.begin(), proto.end(), proto.begin(), [](unsigned char c) { return char(std::tolower(c)); });
         if (proto != "tcp" && proto != "udp" && proto != "sctp")
-            throw sys::Error(sys::Code::InvalidInput, "invalid proto: " + proto);
+            sys::fail(sys::Code::InvalidInput, "invalid proto: " + proto);
         auto dash = port.find('-');
         unsigned long lo = num(raw, port.substr(0, dash));
         unsigned long hi = dash == std::string::npos ? lo : num(raw, port.substr(dash + 1));
-        if (hi < lo) throw sys::Error(sys::Code::InvalidInput, "invalid range specified for containerPort: " + raw);
+        if (hi < lo) sys::fail(sys::Code::InvalidInput, "invalid range specified for containerPort: " + raw);
         for (unsigned long p = lo; p <= hi; ++p) out.push_back(std::to_string(p) + "/" + proto);
     }
     return out;
@@ -159,7 +159,7 @@ std::vector<std::string> expose_ports(const std::vector<std::string>& args) {
 
 int64_t parse_go_duration_ns(const std::string& text) {
     auto bad = [&]() -> int64_t {
-        throw sys::Error(sys::Code::InvalidInput, "time: invalid duration " + go_quote(text));
+        sys::fail(sys::Code::InvalidInput, "time: invalid duration " + go_quote(text));
     };
     std::string s = text;
     bool neg = false;
@@ -187,8 +187,8 @@ int64_t parse_go_duration_ns(const std::string& text) {
         else if (unit == "s") mult = 1e9;
         else if (unit == "m") mult = 60e9;
         else if (unit == "h") mult = 3600e9;
-        else if (unit.empty()) throw sys::Error(sys::Code::InvalidInput, "time: missing unit in duration " + go_quote(text));
-        else throw sys::Error(sys::Code::InvalidInput, "time: unknown unit " + go_quote(unit) + " in duration " + go_quote(text));
+        else if (unit.empty()) sys::fail(sys::Code::InvalidInput, "time: missing unit in duration " + go_quote(text));
+        else sys::fail(sys::Code::InvalidInput, "time: unknown unit " + go_quote(unit) + " in duration " + go_quote(text));
         total += std::stold(num) * mult;
         if (total > 9.2e18L) return bad();
     }

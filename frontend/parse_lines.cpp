@@ -66,35 +66,30 @@ void parse_strings_ws(const std::string& rest, Node& node) {
     node.args = split_ws(rest);
 }
 
-void parse_maybe_json(const std::string& rest, Node& node) {
-    if (rest.empty()) return;
+// A JSON array of strings becomes the node's args (JSON form): true. Text that is not JSON:
+// false, the caller decides. A JSON array with a non-string is an error.
+static bool parse_json_form(const std::string& rest, Node& node) {
     std::vector<std::string> arr;
     switch (parse_json_array(rest, arr)) {
         case JsonResult::Ok:
             node.args = std::move(arr);
             node.json = true;
-            return;
+            return true;
         case JsonResult::NotStrings:
             throw LineError(kNotStringArray);
         case JsonResult::NotJson:
-            node.args = {rest};
-            return;
+            break;
     }
+    return false;
+}
+
+void parse_maybe_json(const std::string& rest, Node& node) {
+    if (rest.empty()) return;
+    if (!parse_json_form(rest, node)) node.args = {rest};
 }
 
 void parse_maybe_json_to_list(const std::string& rest, Node& node) {
-    std::vector<std::string> arr;
-    switch (parse_json_array(rest, arr)) {
-        case JsonResult::Ok:
-            node.args = std::move(arr);
-            node.json = true;
-            return;
-        case JsonResult::NotStrings:
-            throw LineError(kNotStringArray);
-        case JsonResult::NotJson:
-            parse_strings_ws(rest, node);
-            return;
-    }
+    if (!parse_json_form(rest, node)) parse_strings_ws(rest, node);
 }
 
 void parse_name_val(const std::string& rest, const std::string& key, char escape, Node& node) {

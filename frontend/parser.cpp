@@ -158,10 +158,10 @@ std::string located_message(const std::string& name, int line, const std::string
     return out;
 }
 
-sys::Error located_error(const std::string& name, int line, const std::string& msg, std::string_view offending) {
+[[noreturn]] void fail_located(const std::string& name, int line, const std::string& msg, std::string_view offending) {
     std::string text = msg;
     if (!offending.empty()) text += "\n >>> " + shorten(offending);
-    return sys::Error(sys::Code::InvalidInput, text).at(sys::SourceLoc{name, line});
+    throw sys::Error(sys::Code::InvalidInput, text).at(sys::SourceLoc{name, line});
 }
 
 // The line and the reason of the first NUL byte or invalid UTF-8 sequence, if any.
@@ -181,7 +181,7 @@ static std::optional<std::pair<int, std::string>> first_bad_byte(std::string_vie
 
 ParseResult parse_dockerfile(std::string_view text, const std::string& name, const ParseLimits& limits) {
     auto fail = [&](int line, const std::string& msg, std::string_view offending = {}) -> void {
-        throw located_error(name, line, msg, offending);
+        fail_located(name, line, msg, offending);
     };
     if (text.size() > limits.max_file_bytes)
         fail(1, "file too large (" + std::to_string(text.size()) + " bytes, limit " +

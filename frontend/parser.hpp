@@ -68,6 +68,6 @@ std::string located_message(const std::string& name, int line, const std::string
                             std::string_view offending = {});
 // The same text as an InvalidInput error whose location travels as data (sys::Error::loc()),
 // so later layers do not prefix it again.
-sys::Error located_error(const std::string& name, int line, const std::string& msg, std::string_view offending = {});
+[[noreturn]] void fail_located(const std::string& name, int line, const std::string& msg, std::string_view offending = {});
 
 }  // namespace frontend

@@ -463,7 +463,7 @@ ShellLex::Result ShellLex::process(std::string_view word, const Env& env) const 
         Word w(*this, word, env, res);
         w.run();
     } catch (const LexError& e) {
-        throw sys::Error(sys::Code::InvalidInput, "failed to process " + go_quote(word) + ": " + e.msg);
+        sys::fail(sys::Code::InvalidInput, "failed to process " + go_quote(word) + ": " + e.msg);
     }
     return res;
 }

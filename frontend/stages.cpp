@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <set>
 
 #include "frontend/parse_text.hpp"
@@ -15,7 +16,7 @@ namespace {
 constexpr size_t kMaxStages = 2000;
 
 [[noreturn]] void fail_at(const Instruction& in, const std::string& msg) {
-    throw located_error(in.loc.file, in.loc.start_line, msg, in.original);
+    fail_located(in.loc.file, in.loc.start_line, msg, in.original);
 }
 
 std::string stage_label(const Stage& s) { return s.name.empty() ? std::to_string(s.index) : s.name; }
@@ -128,7 +129,7 @@ BuildfileAST parse_buildfile(std::string_view text, const std::string& name, con
     }
     if (ast.stages.empty()) {
         const auto& last = ast.global_args.back();
-        throw located_error(name, last.loc.start_line, "no build stage in context: the file has no FROM");
+        fail_located(name, last.loc.start_line, "no build stage in context: the file has no FROM");
     }
     return ast;
 }
@@ -155,16 +156,69 @@ StageRef resolve_stage_ref(const BuildfileAST& ast, const std::string& value, in
     if (allow_index && all_digits(value)) {
         int idx = std::stoi(value);
         if (idx >= static_cast<int>(ast.stages.size()))
-            throw sys::Error(sys::Code::InvalidInput, "invalid stage index " + value);
+            sys::fail(sys::Code::InvalidInput, "invalid stage index " + value);
         ref.stage = idx;
         return ref;
     }
     if (!valid_image_ref(value))
-        throw sys::Error(sys::Code::InvalidInput,
+        sys::fail(sys::Code::InvalidInput,
                          go_quote(value) + " is not a stage name" + (allow_index ? ", stage index" : "") +
                              " or a valid image reference (undefined stage)");
     ref.image = value;
     return ref;
+}
+
+// One stage's walk after its FROM: expands each COPY --from / RUN --mount from= with what the
+// solver expands every other word of the step with (the stage's ARGs, then ENV: inherited from
+// a base stage, then set here; ENV wins over an ARG of the same name), resolves what it names
+// into `ps` and `deps`, and returns the ENV the stage ends with (a `FROM <this stage>` starts
+// with it).
+static ShellLex::Env plan_stage_froms(const BuildfileAST& ast, const Stage& st, ShellLex& lex,
+                                      const std::map<std::string, std::string>& build_args,
+                                      const ShellLex::Env& global, ShellLex::Env envs, PlannedStage& ps,
+                                      std::set<int>& deps, std::set<std::string>& declared) {
+    ShellLex::Env args;
+    auto scope = [&] {
+        ShellLex::Env e = args;
+        for (const auto& [k, v] : envs) e[k] = v;
+        return e;
+    };
+    auto add_from = [&](const std::string& value, const Instruction& in) -> StageRef {
+        StageRef r;
+        try {
+            r = resolve_stage_ref(ast, value, st.index, true);
+        } catch (const sys::Error& e) {
+            fail_at(in, e.what());
+        }
+        if (r.stage >= 0)
+            deps.insert(r.stage);
+        else if (std::find(ps.images.begin(), ps.images.end(), r.image) == ps.images.end())
+            ps.images.push_back(r.image);
+        return r;
+    };
+    for (size_t i = 0; i < st.instructions.size(); i++) {
+        const Instruction& in = st.instructions[i];
+        using K = Instruction::Kind;
+        if (in.kind == K::Arg) {
+            for (const auto& d : in.arg_defs) {
+                std::optional<std::string> def;
+                if (d.value) def = lex.process_word(*d.value, scope());
+                declared.insert(d.key);
+                if (auto v = stage_arg_value(d.key, def, build_args, global)) args[d.key] = *v;
+                else args.erase(d.key);
+            }
+        } else if (in.kind == K::Env) {
+            Instruction e = expand(in, lex, scope());
+            for (const auto& kv : e.kvs) envs[kv.key] = kv.value;
+        } else if ((in.kind == K::Copy || in.kind == K::Add) && !in.from.empty()) {
+            ps.copy_from[i] = add_from(expand(in, lex, scope()).from, in);
+        } else if (in.kind == K::Run) {
+            const auto mounts = expand(in, lex, scope()).mounts;
+            for (size_t m = 0; m < mounts.size(); m++)
+                if (!mounts[m].from.empty()) ps.mount_from[{i, m}] = add_from(mounts[m].from, in);
+        }
+    }
+    return envs;
 }
 
 BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::string>& build_args,
@@ -188,8 +242,9 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
     plan.global_env = global;
     const int n = static_cast<int>(ast.stages.size());
     plan.stages.resize(n);
-    std::vector<std::string> errors(n);
+    std::vector<std::optional<sys::Error>> errors(n);  // a stage that cannot be planned: raised if needed
     std::vector<std::set<std::string>> declared(n);
+    std::vector<ShellLex::Env> stage_envs(n);  // the ENV each stage ends with: `FROM stage` starts there
     for (const auto& st : ast.stages) {
         PlannedStage& ps = plan.stages[st.index];
         ps.index = st.index;
@@ -205,44 +260,12 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
                 fail_at(st.from, e.what());
             }
             if (ps.base.stage >= 0) deps.insert(ps.base.stage);
-            // Walk the stage with ARG/ENV tracking to expand --from values.
-            ShellLex::Env env;
-            auto add_from = [&](const std::string& value, const Instruction& in) -> StageRef {
-                StageRef r;
-                try {
-                    r = resolve_stage_ref(ast, value, st.index, true);
-                } catch (const sys::Error& e) {
-                    fail_at(in, e.what());
-                }
-                if (r.stage >= 0)
-                    deps.insert(r.stage);
-                else if (std::find(ps.images.begin(), ps.images.end(), r.image) == ps.images.end())
-                    ps.images.push_back(r.image);
-                return r;
-            };
-            for (size_t i = 0; i < st.instructions.size(); i++) {
-                const Instruction& in = st.instructions[i];
-                using K = Instruction::Kind;
-                if (in.kind == K::Arg) {
-                    for (const auto& d : in.arg_defs) {
-                        std::optional<std::string> def;
-                        if (d.value) def = lex.process_word(*d.value, env);
-                        declared[st.index].insert(d.key);
-                        if (auto v = stage_arg_value(d.key, def, build_args, global)) env[d.key] = *v;
-                    }
-                } else if (in.kind == K::Env) {
-                    Instruction e = expand(in, lex, env);
-                    for (const auto& kv : e.kvs) env[kv.key] = kv.value;
-                } else if ((in.kind == K::Copy || in.kind == K::Add) && !in.from.empty()) {
-                    ps.copy_from[i] = add_from(expand(in, lex, env).from, in);
-                } else if (in.kind == K::Run) {
-                    const auto mounts = expand(in, lex, env).mounts;
-                    for (size_t m = 0; m < mounts.size(); m++)
-                        if (!mounts[m].from.empty()) ps.mount_from[{i, m}] = add_from(mounts[m].from, in);
-                }
-            }
+            ShellLex::Env inherited;
+            if (ps.base.stage >= 0 && ps.base.stage < st.index) inherited = stage_envs[ps.base.stage];
+            stage_envs[st.index] =
+                plan_stage_froms(ast, st, lex, build_args, global, std::move(inherited), ps, deps, declared[st.index]);
         } catch (const sys::Error& e) {
-            errors[st.index] = e.what();
+            errors[st.index] = e;
         }
         ps.deps.assign(deps.begin(), deps.end());
     }
@@ -254,7 +277,7 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
         for (const auto& s : ast.stages)
             if (s.name == lower) plan.target = s.index;
         if (plan.target < 0)
-            throw sys::Error(sys::Code::InvalidInput, ast.file + ": target stage " + go_quote(target) + " could not be found");
+            sys::fail(sys::Code::InvalidInput, ast.file + ": target stage " + go_quote(target) + " could not be found");
     }
     // Cycle detection over every stage (as BuildKit does), then the needed set.
     std::vector<int> color(n, 0);
@@ -262,7 +285,7 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
         color[i] = 1;
         for (int d : plan.stages[i].deps) {
             if (color[d] == 1)
-                throw located_error(ast.file, ast.stages[d].loc.start_line,
+                fail_located(ast.file, ast.stages[d].loc.start_line,
                                     "circular dependency detected on stage: " + stage_label(ast.stages[d]),
                                     ast.stages[d].from.original);
             if (color[d] == 0) visit(d);
@@ -270,12 +293,12 @@ BuildPlan plan_stages(const BuildfileAST& ast, const std::map<std::string, std::
         color[i] = 2;
     };
     for (int i = 0; i < n; ++i)
-        if (color[i] == 0 && errors[i].empty()) visit(i);
+        if (color[i] == 0 && !errors[i]) visit(i);
     std::vector<bool> seen(n, false);
     std::function<void(int)> need = [&](int i) {
         if (seen[i]) return;
         seen[i] = true;
-        if (!errors[i].empty()) throw sys::Error(sys::Code::InvalidInput, errors[i]);
+        if (errors[i]) throw *errors[i];  // as raised: code and location kept
         for (int d : plan.stages[i].deps) need(d);
         plan.order.push_back(i);
         plan.deps[i] = plan.stages[i].deps;

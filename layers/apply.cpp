@@ -13,6 +13,7 @@
 #include <exception>
 #include <vector>
 
+#include "cas/tar_read.hpp"
 #include "layers/layer.hpp"
 #include "layers/stream.hpp"
 #include "layers/whiteout.hpp"
@@ -28,27 +29,15 @@ struct Source {
     detail::DecompressReader in;
     cas::Digester diff;
     uint64_t bytes = 0, max_bytes;
-    std::vector<char> buf = std::vector<char>(1 << 20);
-    std::exception_ptr err;
     std::string layer;
+    cas::PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};
 
-    static la_ssize_t read_cb(struct archive*, void* ctx, const void** out) {
-        auto* s = static_cast<Source*>(ctx);
-        try {
-            size_t n = s->pull();
-            *out = s->buf.data();
-            return la_ssize_t(n);
-        } catch (...) {
-            s->err = std::current_exception();
-            return -1;
-        }
-    }
-    size_t pull() {
-        size_t n = in.read(buf.data(), buf.size());
-        diff.update(buf.data(), n);
+    size_t pull(char* buf, size_t cap) {
+        size_t n = in.read(buf, cap);
+        diff.update(buf, n);
         bytes += n;
         if (bytes > max_bytes)
-            throw sys::Error(sys::Code::InvalidInput, "apply layer " + layer + ": uncompressed size exceeds the limit of " +
+            sys::fail(sys::Code::InvalidInput, "apply layer " + layer + ": uncompressed size exceeds the limit of " +
                                                           std::to_string(max_bytes) + " bytes");
         return n;
     }
@@ -61,7 +50,7 @@ public:
     void entry(struct archive* tar, struct archive_entry* e) {
         const char* raw = archive_entry_pathname(e);
         if (!raw) raw = archive_entry_pathname_utf8(e);
-        if (!raw) throw sys::Error(sys::Code::InvalidInput, "apply layer " + layer_ + ": entry without a path");
+        if (!raw) sys::fail(sys::Code::InvalidInput, "apply layer " + layer_ + ": entry without a path");
         raw_ = raw;
         try {
             check_limits(e);
@@ -82,7 +71,7 @@ public:
     }
 
 private:
-    [[noreturn]] static void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+    [[noreturn]] static void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
     void check_limits(struct archive_entry* e) {
         if (++entries_ > lim_.max_entries) bad("more than " + std::to_string(lim_.max_entries) + " entries");
@@ -290,11 +279,6 @@ private:
     std::vector<std::pair<std::string, struct timespec>> dir_times_;
 };
 
-struct ReadArchive {
-    struct archive* a = archive_read_new();
-    ~ReadArchive() { archive_read_free(a); }
-};
-
 }  // namespace
 
 ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const std::string& target_dir,
@@ -303,11 +287,11 @@ ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const
     sys::UniqueFd root(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!root) sys::throw_errno(what + ": open " + target_dir);
     Source src(store, layer, limits.max_total_bytes);
-    ReadArchive tar;
+    cas::ReadArchive tar;
     archive_read_support_format_tar(tar.a);
-    if (archive_read_open(tar.a, &src, nullptr, &Source::read_cb, nullptr) != ARCHIVE_OK) {
-        if (src.err) std::rethrow_exception(src.err);
-        throw sys::Error(sys::Code::InvalidInput, what + ": not a tar: " + archive_error_string(tar.a));
+    if (src.tar_source.open(tar.a) != ARCHIVE_OK) {
+        src.tar_source.rethrow_if_failed();
+        sys::fail(sys::Code::InvalidInput, what + ": not a tar: " + archive_error_string(tar.a));
     }
     Applier ap(layer.str(), limits, root.get());
     uint64_t entries = 0;
@@ -317,27 +301,26 @@ ApplyResult apply_layer(const cas::Store& store, const cas::Digest& layer, const
         int r = archive_read_next_header(tar.a, &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
-            if (src.err) std::rethrow_exception(src.err);
-            throw sys::Error(sys::Code::InvalidInput, what + ": bad tar header after entry \"" + last + "\": " +
+            src.tar_source.rethrow_if_failed();
+            sys::fail(sys::Code::InvalidInput, what + ": bad tar header after entry \"" + last + "\": " +
                                                           (archive_error_string(tar.a) ? archive_error_string(tar.a) : "?"));
         }
         try {
             ap.entry(tar.a, e);
         } catch (const sys::Error&) {
-            if (src.err) std::rethrow_exception(src.err);  // the stream failed under the entry (cap, corrupt data)
+            src.tar_source.rethrow_if_failed();  // the stream failed under the entry (cap, corrupt data)
             throw;
         }
-        if (src.err) std::rethrow_exception(src.err);
+        src.tar_source.rethrow_if_failed();
         entries++;
         if (const char* p = archive_entry_pathname(e)) last = p;
     }
     ap.finish();
     // The diff_id covers the whole uncompressed stream, including padding after the end marker.
-    while (src.pull() > 0) {
-    }
+    src.tar_source.drain();
     ApplyResult res{src.diff.finish(), entries, src.bytes};
     if (expected_diff_id && *expected_diff_id != res.diff_id)
-        throw sys::Error(sys::Code::InvalidInput, what + ": uncompressed digest " + res.diff_id.str() +
+        sys::fail(sys::Code::InvalidInput, what + ": uncompressed digest " + res.diff_id.str() +
                                                       " does not match the diff_id " + expected_diff_id->str());
     return res;
 }

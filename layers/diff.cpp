@@ -195,7 +195,7 @@ private:
                 if (errno == EINTR) continue;
                 sys::throw_errno("read " + shown(path));
             }
-            if (n == 0) throw sys::Error(sys::Code::FailedPrecondition, shown(path) + ": file shrank while it was read");
+            if (n == 0) sys::fail(sys::Code::FailedPrecondition, shown(path) + ": file shrank while it was read");
             w_.data(buf_.data(), size_t(n), path);
             left -= uint64_t(n);
         }

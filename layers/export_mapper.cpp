@@ -54,7 +54,7 @@ Compression parse_compression(const std::string& name) {
     if (name == "gzip") return Compression::Gzip;
     if (name == "zstd") return Compression::Zstd;
     if (name == "none") return Compression::None;
-    throw sys::Error(sys::Code::InvalidInput, "compression \"" + name + "\": want gzip, zstd or none");
+    sys::fail(sys::Code::InvalidInput, "compression \"" + name + "\": want gzip, zstd or none");
 }
 
 }  // namespace layers

@@ -5,6 +5,7 @@
 
 #include <exception>
 
+#include "cas/tar_read.hpp"
 #include "layers/stream.hpp"
 #include "layers/whiteout.hpp"
 #include "sys/error.hpp"
@@ -15,18 +16,7 @@ namespace {
 struct Src {
     Src(const cas::Store& store, const cas::Digest& d) : in(store.open_blob(d), "layer " + d.str()) {}
     detail::DecompressReader in;
-    std::vector<char> buf = std::vector<char>(1 << 20);
-    std::exception_ptr err;
-    static la_ssize_t read_cb(struct archive*, void* ctx, const void** out) {
-        auto* s = static_cast<Src*>(ctx);
-        try {
-            *out = s->buf.data();
-            return la_ssize_t(s->in.read(s->buf.data(), s->buf.size()));
-        } catch (...) {
-            s->err = std::current_exception();
-            return -1;
-        }
-    }
+    cas::PullSource tar_source{[this](char* buf, size_t cap) { return in.read(buf, cap); }};
 };
 
 char type_char(unsigned t, bool hard) {
@@ -47,47 +37,40 @@ void for_each_layer_entry(const cas::Store& store, const cas::Digest& layer,
                           const std::function<void(const LayerEntry&)>& fn) {
     const std::string what = "list layer " + layer.str();
     Src src(store, layer);
-    struct archive* a = archive_read_new();
+    cas::ReadArchive tar;
+    struct archive* a = tar.a;
     archive_read_support_format_tar(a);
     auto fail = [&](const std::string& m) {
-        std::string msg = what + ": " + m + ": " + (archive_error_string(a) ? archive_error_string(a) : "?");
-        archive_read_free(a);
-        if (src.err) std::rethrow_exception(src.err);
-        throw sys::Error(sys::Code::InvalidInput, msg);
+        src.tar_source.rethrow_if_failed();
+        sys::fail(sys::Code::InvalidInput, what + ": " + m + ": " + cas::archive_err(a));
     };
-    if (archive_read_open(a, &src, nullptr, &Src::read_cb, nullptr) != ARCHIVE_OK) fail("not a tar");
-    try {
-        for (;;) {
-            struct archive_entry* e = nullptr;
-            int r = archive_read_next_header(a, &e);
-            if (r == ARCHIVE_EOF) break;
-            if (r < ARCHIVE_WARN) fail("bad tar header");
-            LayerEntry le;
-            const char* p = archive_entry_pathname(e);
-            le.path = clean_entry_path(p ? p : "");
-            const char* hard = archive_entry_hardlink(e);
-            le.type = type_char(archive_entry_filetype(e), hard != nullptr);
-            le.size = uint64_t(archive_entry_size(e));
-            le.mode = archive_entry_perm(e) & 07777;
-            le.uid = uint32_t(archive_entry_uid(e));
-            le.gid = uint32_t(archive_entry_gid(e));
-            if (hard) le.link = hard;
-            else if (const char* s = archive_entry_symlink(e)) le.link = s;
-            OciEntry oe = classify_oci_path(le.path);
-            if (oe.kind == OciEntry::Kind::Whiteout) {
-                le.whiteout = true;
-                le.hidden = oe.dir.empty() ? oe.name : oe.dir + "/" + oe.name;
-            } else if (oe.kind == OciEntry::Kind::Opaque) {
-                le.opaque = true;
-                le.hidden = oe.dir;
-            }
-            fn(le);
+    if (src.tar_source.open(a) != ARCHIVE_OK) fail("not a tar");
+    for (;;) {
+        struct archive_entry* e = nullptr;
+        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r < ARCHIVE_WARN) fail("bad tar header");
+        LayerEntry le;
+        const char* p = archive_entry_pathname(e);
+        le.path = clean_entry_path(p ? p : "");
+        const char* hard = archive_entry_hardlink(e);
+        le.type = type_char(archive_entry_filetype(e), hard != nullptr);
+        le.size = uint64_t(archive_entry_size(e));
+        le.mode = archive_entry_perm(e) & 07777;
+        le.uid = uint32_t(archive_entry_uid(e));
+        le.gid = uint32_t(archive_entry_gid(e));
+        if (hard) le.link = hard;
+        else if (const char* s = archive_entry_symlink(e)) le.link = s;
+        OciEntry oe = classify_oci_path(le.path);
+        if (oe.kind == OciEntry::Kind::Whiteout) {
+            le.whiteout = true;
+            le.hidden = oe.dir.empty() ? oe.name : oe.dir + "/" + oe.name;
+        } else if (oe.kind == OciEntry::Kind::Opaque) {
+            le.opaque = true;
+            le.hidden = oe.dir;
         }
-    } catch (...) {
-        archive_read_free(a);
-        throw;
+        fn(le);
     }
-    archive_read_free(a);
 }
 
 std::vector<LayerEntry> list_layer(const cas::Store& store, const cas::Digest& layer) {

@@ -32,12 +32,12 @@ std::string fs_log(int fsfd) {
 void set(int fsfd, const char* key, const std::string& value, const std::string& target) {
     if (::fsconfig(fsfd, FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0) {
         int err = errno;
-        throw sys::errno_error("mount overlay at " + target + ": option " + key + "=" + value + fs_log(fsfd), err);
+        sys::throw_errno("mount overlay at " + target + ": option " + key + "=" + value + fs_log(fsfd), err);
     }
 }
 
 sys::UniqueFd overlay(const MountSpec& spec, const std::string& target) {
-    if (spec.lowerdirs.empty()) throw sys::Error(sys::Code::InvalidInput, "mount overlay at " + target + ": no lower dirs");
+    if (spec.lowerdirs.empty()) sys::fail(sys::Code::InvalidInput, "mount overlay at " + target + ": no lower dirs");
     sys::UniqueFd fsfd(::fsopen("overlay", FSOPEN_CLOEXEC));
     if (!fsfd) sys::throw_errno("mount overlay at " + target + ": fsopen");
     for (const auto& l : spec.lowerdirs) set(fsfd.get(), "lowerdir+", l, target);
@@ -51,7 +51,7 @@ sys::UniqueFd overlay(const MountSpec& spec, const std::string& target) {
     set(fsfd.get(), "index", "off", target);
     if (::fsconfig(fsfd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
         int err = errno;
-        throw sys::errno_error("mount overlay at " + target + " (" + std::to_string(spec.lowerdirs.size()) + " layers)" +
+        sys::throw_errno("mount overlay at " + target + " (" + std::to_string(spec.lowerdirs.size()) + " layers)" +
                                    fs_log(fsfd.get()), err);
     }
     // nodev: a device node an image or a RUN step ships is never usable through a build root,
@@ -60,7 +60,7 @@ sys::UniqueFd overlay(const MountSpec& spec, const std::string& target) {
     sys::UniqueFd mfd(::fsmount(fsfd.get(), FSMOUNT_CLOEXEC, attrs));
     if (!mfd) {
         int err = errno;
-        throw sys::errno_error("mount overlay at " + target + ": fsmount" + fs_log(fsfd.get()), err);
+        sys::throw_errno("mount overlay at " + target + ": fsmount" + fs_log(fsfd.get()), err);
     }
     return mfd;
 }

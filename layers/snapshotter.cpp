@@ -61,7 +61,7 @@ std::optional<SnapshotInfo> from_json(const std::string& text) {
 
 void rename_noreplace(const std::string& from, const std::string& to, const std::string& what) {
     if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
-        if (errno == EEXIST || errno == ENOTEMPTY) throw sys::Error(sys::Code::AlreadyExists, what + ": already exists", errno);
+        if (errno == EEXIST || errno == ENOTEMPTY) sys::fail(sys::Code::AlreadyExists, what + ": already exists", errno);
         sys::throw_errno(what + ": rename " + from + " to " + to);
     }
 }
@@ -121,10 +121,10 @@ static std::vector<std::string> chain_dirs(const Snapshotter& s, const std::stri
     std::string cur = key;
     while (!cur.empty()) {
         auto info = s.stat(cur);
-        if (!info) throw sys::Error(sys::Code::NotFound, "snapshot " + cur + " not found");
+        if (!info) sys::fail(sys::Code::NotFound, "snapshot " + cur + " not found");
         if (info->kind != Kind::Committed)
-            throw sys::Error(sys::Code::FailedPrecondition, "snapshot " + cur + " is not committed");
-        if (out.size() > 4096) throw sys::Error(sys::Code::FailedPrecondition, "snapshot chain of " + key + " is too deep");
+            sys::fail(sys::Code::FailedPrecondition, "snapshot " + cur + " is not committed");
+        if (out.size() > 4096) sys::fail(sys::Code::FailedPrecondition, "snapshot chain of " + key + " is too deep");
         out.push_back(s.layer_dir(cur));
         cur = info->parent;
     }
@@ -134,7 +134,7 @@ static std::vector<std::string> chain_dirs(const Snapshotter& s, const std::stri
 static MountSpec create(Snapshotter& s, const std::string& root, const std::string& key, const std::string& parent,
                         Kind kind, const std::map<std::string, std::string>& labels) {
     return sys::with_context("prepare snapshot " + key, [&] {
-        if (key.empty()) throw sys::Error(sys::Code::InvalidInput, "empty snapshot key");
+        if (key.empty()) sys::fail(sys::Code::InvalidInput, "empty snapshot key");
         MountSpec spec;
         spec.lowerdirs = chain_dirs(s, root, parent);
         sys::TempDir tmp(root, "tmp-");
@@ -169,7 +169,7 @@ MountSpec Snapshotter::view(const std::string& key, const std::string& parent) {
 
 MountSpec Snapshotter::mounts_for(const std::string& key) const {
     MountSpec spec;
-    if (key.empty()) throw sys::Error(sys::Code::InvalidInput, "mounts for an empty snapshot key");
+    if (key.empty()) sys::fail(sys::Code::InvalidInput, "mounts for an empty snapshot key");
     spec.lowerdirs = chain_dirs(*this, dir_, key);
     // Overlay without an upper dir needs two lowers: add the shared empty dir at the bottom.
     if (spec.lowerdirs.size() == 1) spec.lowerdirs.push_back(dir_ + "/empty");
@@ -180,9 +180,9 @@ MountSpec Snapshotter::mounts_for(const std::string& key) const {
 void Snapshotter::commit(const std::string& name, const std::string& key) {
     sys::with_context("commit snapshot " + key + " as " + name, [&] {
         auto info = stat(key);
-        if (!info) throw sys::Error(sys::Code::NotFound, "snapshot " + key + " not found");
-        if (info->kind != Kind::Active) throw sys::Error(sys::Code::FailedPrecondition, "snapshot " + key + " is not active");
-        if (stat(name)) throw sys::Error(sys::Code::AlreadyExists, "snapshot " + name + " already exists");
+        if (!info) sys::fail(sys::Code::NotFound, "snapshot " + key + " not found");
+        if (info->kind != Kind::Active) sys::fail(sys::Code::FailedPrecondition, "snapshot " + key + " is not active");
+        if (stat(name)) sys::fail(sys::Code::AlreadyExists, "snapshot " + name + " already exists");
         std::string src = snap_dir(dir_, key);
         sys::remove_tree(src + "/work");  // refuses if something is still mounted there
         strip_to_layer_content(src + "/fs");  // shared by chain id: exactly what the layer holds
@@ -204,13 +204,13 @@ void Snapshotter::commit(const std::string& name, const std::string& key) {
 void Snapshotter::remove(const std::string& key) {
     sys::with_context("remove snapshot " + key, [&] {
         auto info = stat(key);
-        if (!info) throw sys::Error(sys::Code::NotFound, "snapshot " + key + " not found");
+        if (!info) sys::fail(sys::Code::NotFound, "snapshot " + key + " not found");
         // Only committed snapshots can be parents: removing an active one or a view (every
         // build step and `run`) need not read every snapshot's metadata.
         if (info->kind == Kind::Committed)
             for (const auto& s : walk())
                 if (s.parent == key)
-                    throw sys::Error(sys::Code::FailedPrecondition, "snapshot " + s.key + " is based on it");
+                    sys::fail(sys::Code::FailedPrecondition, "snapshot " + s.key + " is based on it");
         // Make it disappear atomically, then delete (never across a mount point). Not durable:
         // if a crash brings it back, gc removes it again.
         sys::TempDir grave(dir_, "tmp-rm-");

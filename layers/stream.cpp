@@ -62,7 +62,7 @@ struct Compressor::Impl {
             z.next_out = out.data();
             z.avail_out = uInt(out.size());
             int r = deflate(&z, flush);
-            if (r == Z_STREAM_ERROR) throw sys::Error(sys::Code::Internal, "gzip: deflate failed");
+            if (r == Z_STREAM_ERROR) sys::fail(sys::Code::Internal, "gzip: deflate failed");
             size_t have = out.size() - z.avail_out;
             if (have) sink(out.data(), have);
             if (flush == Z_FINISH ? r == Z_STREAM_END : (z.avail_in == 0 && z.avail_out != 0)) break;
@@ -73,7 +73,7 @@ struct Compressor::Impl {
         for (;;) {
             ZSTD_outBuffer o{out.data(), out.size(), 0};
             size_t r = ZSTD_compressStream2(zs, &o, &in, end);
-            if (ZSTD_isError(r)) throw sys::Error(sys::Code::Internal, std::string("zstd: ") + ZSTD_getErrorName(r));
+            if (ZSTD_isError(r)) sys::fail(sys::Code::Internal, std::string("zstd: ") + ZSTD_getErrorName(r));
             if (o.pos) sink(out.data(), o.pos);
             if (end == ZSTD_e_end ? r == 0 : in.pos == in.size) break;
         }
@@ -83,10 +83,10 @@ struct Compressor::Impl {
 Compressor::Compressor(Compression c, Sink sink) : impl_(new Impl{c, std::move(sink)}) {
     if (c == Compression::Gzip) {
         if (deflateInit2(&impl_->z, kGzipLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            throw sys::Error(sys::Code::Internal, "gzip: deflateInit2 failed");
+            sys::fail(sys::Code::Internal, "gzip: deflateInit2 failed");
     } else if (c == Compression::Zstd) {
         impl_->zs = ZSTD_createCCtx();
-        if (!impl_->zs) throw sys::Error(sys::Code::Internal, "zstd: cannot create context");
+        if (!impl_->zs) sys::fail(sys::Code::Internal, "zstd: cannot create context");
         ZSTD_CCtx_setParameter(impl_->zs, ZSTD_c_compressionLevel, kZstdLevel);
         ZSTD_CCtx_setParameter(impl_->zs, ZSTD_c_checksumFlag, 1);
         // Ignored (error) when libzstd is built without threads: output is still deterministic.

@@ -17,7 +17,7 @@ la_ssize_t TarWriter::write_cb(struct archive*, void* ctx, const void* buf, size
 
 TarWriter::TarWriter(Sink sink) : out_(std::move(sink)) {
     a_ = archive_write_new();
-    if (!a_) throw sys::Error(sys::Code::Internal, "archive_write_new failed");
+    if (!a_) sys::fail(sys::Code::Internal, "archive_write_new failed");
     // pax_restricted: an extended header only when a field does not fit ustar (long
     // names, xattrs, big ids/sizes). The extended header's own name is "dir/PaxHeader/base"
     // (libarchive does not put the pid in it) -- the determinism tests check the bytes.
@@ -28,7 +28,7 @@ TarWriter::TarWriter(Sink sink) : out_(std::move(sink)) {
         archive_write_open2(a_, this, nullptr, &TarWriter::write_cb, nullptr, nullptr) != ARCHIVE_OK) {
         std::string msg = archive_error_string(a_) ? archive_error_string(a_) : "?";
         archive_write_free(a_);
-        throw sys::Error(sys::Code::Internal, "tar writer: " + msg);
+        sys::fail(sys::Code::Internal, "tar writer: " + msg);
     }
 }
 
@@ -42,7 +42,7 @@ TarWriter::~TarWriter() {
 
 void TarWriter::fail(const std::string& what) {
     if (err_) std::rethrow_exception(err_);
-    throw sys::Error(sys::Code::Internal,
+    sys::fail(sys::Code::Internal,
                      "write tar entry " + what + ": " + (archive_error_string(a_) ? archive_error_string(a_) : "?"));
 }
 

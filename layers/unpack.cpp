@@ -16,9 +16,9 @@ static std::string temp_key(const std::string& key) {
 std::string ensure_unpacked(cas::Store& store, Snapshotter& snapshots, const std::vector<cas::Digest>& layer_blobs,
                             const std::vector<cas::Digest>& diff_ids, const ApplyLimits& limits) {
     if (layer_blobs.size() != diff_ids.size())
-        throw sys::Error(sys::Code::InvalidInput, "unpack: " + std::to_string(layer_blobs.size()) + " layers but " +
+        sys::fail(sys::Code::InvalidInput, "unpack: " + std::to_string(layer_blobs.size()) + " layers but " +
                                                       std::to_string(diff_ids.size()) + " diff_ids");
-    if (diff_ids.empty()) throw sys::Error(sys::Code::InvalidInput, "unpack: no layers");
+    if (diff_ids.empty()) sys::fail(sys::Code::InvalidInput, "unpack: no layers");
     std::string parent;
     std::vector<cas::Digest> prefix;
     for (size_t i = 0; i < diff_ids.size(); i++) {
@@ -26,7 +26,7 @@ std::string ensure_unpacked(cas::Store& store, Snapshotter& snapshots, const std
         std::string key = chain_id(prefix).str();
         if (auto info = snapshots.stat(key)) {
             if (info->kind != SnapshotInfo::Kind::Committed)
-                throw sys::Error(sys::Code::FailedPrecondition, "unpack: snapshot " + key + " exists but is not committed");
+                sys::fail(sys::Code::FailedPrecondition, "unpack: snapshot " + key + " exists but is not committed");
             parent = key;
             continue;
         }

@@ -44,7 +44,7 @@ nlohmann::json read_json(const std::string& path) {
     try {
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
-        throw sys::Error(sys::Code::InvalidInput, path + ": not valid JSON: " + e.what());
+        sys::fail(sys::Code::InvalidInput, path + ": not valid JSON: " + e.what());
     }
 }
 
@@ -62,7 +62,7 @@ std::optional<Credentials> from_helper(const std::string& name, const std::strin
     pid_t pid = 0;
     int rc = posix_spawnp(&pid, prog.c_str(), &fa, nullptr, const_cast<char**>(argv), environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw sys::errno_error("credential helper " + prog, rc);
+    if (rc != 0) sys::throw_errno("credential helper " + prog, rc);
     in_r.reset();
     out_w.reset();
     std::string host = registry == "docker.io" ? "https://index.docker.io/v1/" : registry;
@@ -78,14 +78,14 @@ std::optional<Credentials> from_helper(const std::string& name, const std::strin
         auto j = nlohmann::json::parse(text);
         return Credentials{j.value("Username", ""), j.value("Secret", "")};
     } catch (const nlohmann::json::exception&) {
-        throw sys::Error(sys::Code::InvalidInput, "credential helper " + prog + ": output is not JSON");
+        sys::fail(sys::Code::InvalidInput, "credential helper " + prog + ": output is not JSON");
     }
 }
 
 std::optional<Credentials> from_file(const std::string& path, const std::string& registry) {
     if (!sys::exists(path)) return std::nullopt;
     nlohmann::json j = read_json(path);
-    if (!j.is_object()) throw sys::Error(sys::Code::InvalidInput, path + ": not a JSON object");
+    if (!j.is_object()) sys::fail(sys::Code::InvalidInput, path + ": not a JSON object");
     if (j.contains("credHelpers") && j["credHelpers"].is_object())
         for (auto& [k, v] : j["credHelpers"].items())
             if (key_host(k) == registry && v.is_string()) return from_helper(v.get<std::string>(), registry);
@@ -96,7 +96,7 @@ std::optional<Credentials> from_file(const std::string& path, const std::string&
                 std::string dec = sys::with_context(path + ": auths." + k, [&] { return base64_decode(v["auth"].get<std::string>()); });
                 auto c = dec.find(':');
                 if (c == std::string::npos)
-                    throw sys::Error(sys::Code::InvalidInput, path + ": auths." + k + ".auth is not user:password");
+                    sys::fail(sys::Code::InvalidInput, path + ": auths." + k + ".auth is not user:password");
                 return Credentials{dec.substr(0, c), dec.substr(c + 1)};
             }
             if (v.contains("identitytoken") && v["identitytoken"].is_string())
@@ -133,7 +133,7 @@ std::optional<Credentials> find_credentials(const AuthFiles& files, const std::s
 void save_credentials(const AuthFiles& files, const std::string& registry, const Credentials& c) {
     std::string path = files.write_path();
     nlohmann::json j = sys::exists(path) ? read_json(path) : nlohmann::json::object();
-    if (!j.is_object()) throw sys::Error(sys::Code::InvalidInput, path + ": not a JSON object");
+    if (!j.is_object()) sys::fail(sys::Code::InvalidInput, path + ": not a JSON object");
     if (!j.contains("auths") || !j["auths"].is_object()) j["auths"] = nlohmann::json::object();
     for (auto it = j["auths"].begin(); it != j["auths"].end();)
         it = key_host(it.key()) == registry ? j["auths"].erase(it) : std::next(it);
@@ -169,10 +169,10 @@ std::string base64_encode(const std::string& s) {
 }
 
 std::string base64_decode(const std::string& s) {
-    if (s.size() % 4 != 0) throw sys::Error(sys::Code::InvalidInput, "bad base64 text");
+    if (s.size() % 4 != 0) sys::fail(sys::Code::InvalidInput, "bad base64 text");
     std::string out(s.size() / 4 * 3 + 1, '\0');
     int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()), int(s.size()));
-    if (n < 0) throw sys::Error(sys::Code::InvalidInput, "bad base64 text");
+    if (n < 0) sys::fail(sys::Code::InvalidInput, "bad base64 text");
     size_t pad = (!s.empty() && s.back() == '=') + (s.size() > 1 && s[s.size() - 2] == '=');
     out.resize(size_t(n) - pad);
     return out;

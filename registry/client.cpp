@@ -94,7 +94,7 @@ std::string Client::base_url() {
     if (!detail.empty()) msg += " (" + detail + ")";
     if (r.status == 401 || r.status == 403)
         msg += ": authentication failed; check the credentials (imgbuild login " + host_ + ")";
-    throw sys::Error(r.status == 404 ? sys::Code::NotFound : sys::Code::InvalidInput, msg);
+    sys::fail(r.status == 404 ? sys::Code::NotFound : sys::Code::InvalidInput, msg);
 }
 
 std::optional<std::chrono::steady_clock::time_point> token_expiry(std::chrono::steady_clock::time_point received,
@@ -115,10 +115,10 @@ std::string widen_scope(const std::string& own, const std::string& asked) {
 
 Client::Token Client::fetch_token(const Challenge& c, const std::string& scope) {
     auto realm_it = c.params.find("realm");
-    if (realm_it == c.params.end()) throw sys::Error(sys::Code::InvalidInput, host_ + ": Bearer challenge without realm");
+    if (realm_it == c.params.end()) sys::fail(sys::Code::InvalidInput, host_ + ": Bearer challenge without realm");
     UrlParts u = split_url(realm_it->second);
     if (u.scheme != "https" && !(u.scheme == "http" && opts_.insecure.count(u.host)))
-        throw sys::Error(sys::Code::InvalidInput, host_ + ": refusing token realm " + u.scheme + "://" + u.host +
+        sys::fail(sys::Code::InvalidInput, host_ + ": refusing token realm " + u.scheme + "://" + u.host +
                                                       " (https only unless the host is --insecure-registry)");
     std::string url = realm_it->second + (realm_it->second.find('?') == std::string::npos ? "?" : "&");
     if (c.params.count("service")) url += "service=" + url_escape(c.params.at("service")) + "&";
@@ -140,11 +140,11 @@ Client::Token Client::fetch_token(const Challenge& c, const std::string& scope) 
         auto j = nlohmann::json::parse(resp.body);
         std::string t = j.value("token", "");
         if (t.empty()) t = j.value("access_token", "");
-        if (t.empty()) throw sys::Error(sys::Code::InvalidInput, "no token");
+        if (t.empty()) sys::fail(sys::Code::InvalidInput, "no token");
         long long expires_in = j.contains("expires_in") && j["expires_in"].is_number() ? j["expires_in"].get<long long>() : 0;
         return Token{"Bearer " + t, token_expiry(sent, expires_in), c};
     } catch (const std::exception&) {
-        throw sys::Error(sys::Code::InvalidInput, "token server " + u.host + ": answer has no token or access_token");
+        sys::fail(sys::Code::InvalidInput, "token server " + u.host + ": answer has no token or access_token");
     }
 }
 
@@ -210,12 +210,12 @@ HttpResponse Client::attempt(HttpRequest req, bool push) {
             return r;
         }
         if (r.status >= 300 && r.status < 400 && !r.header("location").empty()) {
-            if (++hop > 5) throw sys::Error(sys::Code::InvalidInput, host_ + ": too many redirects");
+            if (++hop > 5) sys::fail(sys::Code::InvalidInput, host_ + ": too many redirects");
             std::string next = resolve_url(url, r.header("location"));
             UrlParts n = split_url(next);
             bool ok = n.scheme == "https" || (n.scheme == "http" && opts_.insecure.count(n.host));
             if (!ok)
-                throw sys::Error(sys::Code::InvalidInput, host_ + ": refusing redirect to " + n.scheme + "://" + n.host +
+                sys::fail(sys::Code::InvalidInput, host_ + ": refusing redirect to " + n.scheme + "://" + n.host +
                                                               " (https only; http only for --insecure-registry hosts)");
             url = next;  // Authorization is only sent to host_ (see above)
             continue;

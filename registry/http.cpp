@@ -103,9 +103,9 @@ HttpResponse http_do(const HttpRequest& req, const TlsOptions& tls) {
     global_init();
     UrlParts u = split_url(req.url);
     if (u.scheme != "https" && u.scheme != "http")
-        throw sys::Error(sys::Code::InvalidInput, "refusing URL with scheme \"" + u.scheme + "\": " + u.host);
+        sys::fail(sys::Code::InvalidInput, "refusing URL with scheme \"" + u.scheme + "\": " + u.host);
     std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
-    if (!curl) throw sys::Error(sys::Code::Internal, "curl_easy_init failed");
+    if (!curl) sys::fail(sys::Code::Internal, "curl_easy_init failed");
     CURL* c = curl.get();
     HttpResponse resp;
     Exchange x{&req, &resp, c};
@@ -163,10 +163,10 @@ HttpResponse http_do(const HttpRequest& req, const TlsOptions& tls) {
     CURLcode rc = curl_easy_perform(c);
     std::string where = req.method + " " + u.scheme + "://" + u.host + u.path_query.substr(0, u.path_query.find('?'));
     if (x.too_big)
-        throw sys::Error(sys::Code::InvalidInput, where + ": response larger than " + std::to_string(req.max_body) + " bytes");
-    if (x.sink_error) throw sys::Error(sys::Code::InvalidInput, where + ": " + x.sink_what);
+        sys::fail(sys::Code::InvalidInput, where + ": response larger than " + std::to_string(req.max_body) + " bytes");
+    if (x.sink_error) sys::fail(sys::Code::InvalidInput, where + ": " + x.sink_what);
     if (rc != CURLE_OK)
-        throw sys::Error(sys::Code::System, where + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+        sys::fail(sys::Code::System, where + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
     return resp;
 }
@@ -197,7 +197,7 @@ std::string resolve_url(const std::string& base, const std::string& location) {
         curl_free(s);
     }
     curl_url_cleanup(h);
-    if (out.empty()) throw sys::Error(sys::Code::InvalidInput, "bad redirect location \"" + location + "\"");
+    if (out.empty()) sys::fail(sys::Code::InvalidInput, "bad redirect location \"" + location + "\"");
     return out;
 }
 

@@ -9,7 +9,7 @@ namespace registry {
 namespace {
 
 [[noreturn]] void bad(std::string_view text, const std::string& why) {
-    throw sys::Error(sys::Code::InvalidInput, "invalid image reference \"" + std::string(text) + "\": " + why);
+    sys::fail(sys::Code::InvalidInput, "invalid image reference \"" + std::string(text) + "\": " + why);
 }
 
 bool valid_host(const std::string& h) {

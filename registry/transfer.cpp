@@ -21,7 +21,7 @@ const char* kAccept =
     "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
     "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-[[noreturn]] void bad(const std::string& msg) { throw sys::Error(sys::Code::InvalidInput, msg); }
+[[noreturn]] void bad(const std::string& msg) { sys::fail(sys::Code::InvalidInput, msg); }
 
 std::string strip_params(std::string ct) {
     if (auto p = ct.find(';'); p != std::string::npos) ct.resize(p);
@@ -116,7 +116,7 @@ PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, co
                 (po.variant.empty() || m.platform->variant == po.variant) && !pick)
                 pick = m;
         }
-        if (!pick) throw sys::Error(sys::Code::NotFound, ref.str() + ": no image for " + po.os + "/" + arch + " (index has" + seen + ")");
+        if (!pick) sys::fail(sys::Code::NotFound, ref.str() + ": no image for " + po.os + "/" + arch + " (index has" + seen + ")");
         man = fetch_manifest(c, pick->digest.str());
         if (man.digest != pick->digest || man.bytes.size() != pick->size)
             bad(ref.str() + ": manifest " + pick->digest.str() + " does not match its index entry");

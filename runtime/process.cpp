@@ -67,7 +67,7 @@ void make_pipe(sys::UniqueFd& r, sys::UniqueFd& w) {
     w.reset(p[1]);
 }
 
-sys::Error child_error(const detail::ChildError& e) {
+[[noreturn]] void fail_child(const detail::ChildError& e) {
     std::string what(e.what, strnlen(e.what, sizeof e.what));
     std::string msg;
     if (e.exec_failed && e.bare_name && e.err == ENOENT) {
@@ -78,7 +78,7 @@ sys::Error child_error(const detail::ChildError& e) {
         msg = what + ": " + s;
     }
     sys::Code code = e.exec_failed ? sys::Code::ExecFailed : e.err == ENOENT ? sys::Code::NotFound : sys::Code::System;
-    return sys::Error(code, msg, e.err);
+    sys::fail(code, msg, e.err);
 }
 
 }  // namespace
@@ -122,7 +122,7 @@ RunResult run(const RunSpec& spec) {
     if (got == ssize_t(sizeof ce)) {
         child.wait();
         cg.remove();
-        throw child_error(ce);
+        fail_child(ce);
     }
     if (got != 0) sys::fail(sys::Code::Internal, "run: short read from the child's error pipe");
     // The error pipe closed on exec: the process runs.

@@ -63,7 +63,10 @@ private:
 [[noreturn]] void throw_errno(const std::string& what, int err = errno);
 Error errno_error(const std::string& what, int err = errno);
 
-[[noreturn]] inline void fail(Code c, const std::string& msg) { throw Error(c, msg); }
+// The one way to raise a new error: sys::fail(code, message[, errno]), or sys::throw_errno(what)
+// for a failed syscall. `throw` itself only rethrows an Error already in hand (`throw;`,
+// `throw e.wrap(...)`, `throw e.at(...)`). See docs/ERRORS.md.
+[[noreturn]] inline void fail(Code c, const std::string& msg, int err = 0) { throw Error(c, msg, err); }
 
 // Run f(); on Error, rethrow it wrapped with the context.
 template <typename F>

@@ -39,7 +39,7 @@ std::string read_file(const std::string& path, size_t max_bytes) {
     char buf[65536];
     read_chunks(fd.get(), buf, sizeof buf, path, [&](const char* p, size_t n) {
         if (out.size() + n > max_bytes)
-            throw Error(Code::InvalidInput, path + ": larger than " + std::to_string(max_bytes) + " bytes");
+            fail(Code::InvalidInput, path + ": larger than " + std::to_string(max_bytes) + " bytes");
         out.append(p, n);
     });
     return out;
@@ -114,7 +114,7 @@ void mkdir_p(const std::string& path, mode_t mode) {
     }
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
-    if (!S_ISDIR(st.st_mode)) throw Error(Code::FailedPrecondition, path + ": not a directory");
+    if (!S_ISDIR(st.st_mode)) fail(Code::FailedPrecondition, path + ": not a directory");
 }
 
 bool exists(const std::string& path) {
@@ -142,7 +142,7 @@ static void remove_children(int dirfd, const std::string& shown, dev_t dev) {
             UniqueFd sub(::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!sub) throw_errno("open " + shown + "/" + n);
             if (st.st_dev != dev || is_mount_root(sub.get()))
-                throw Error(Code::FailedPrecondition, "refusing to delete " + shown + "/" + n + ": it is a mount point");
+                fail(Code::FailedPrecondition, "refusing to delete " + shown + "/" + n + ": it is a mount point");
             remove_children(sub.get(), shown + "/" + n, dev);
             if (::unlinkat(dirfd, n.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) throw_errno("rmdir " + shown + "/" + n);
         } else if (::unlinkat(dirfd, n.c_str(), 0) != 0 && errno != ENOENT) {
@@ -164,7 +164,7 @@ void remove_tree_at(int dirfd, const std::string& name) {
     UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub) throw_errno("open " + name);
     if (is_mount_root(sub.get()))
-        throw Error(Code::FailedPrecondition, "refusing to delete " + name + ": it is a mount point");
+        fail(Code::FailedPrecondition, "refusing to delete " + name + ": it is a mount point");
     remove_children(sub.get(), name, st.st_dev);
     sub.reset();
     if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) throw_errno("rmdir " + name);

@@ -10,12 +10,12 @@ namespace sys {
 uint64_t parse_size(const std::string& text, const std::string& what) {
     size_t i = 0;
     while (i < text.size() && (std::isdigit((unsigned char)text[i]) || text[i] == '.')) i++;
-    if (i == 0) throw sys::Error(sys::Code::InvalidInput, what + ": invalid size \"" + text + "\"");
+    if (i == 0) fail(sys::Code::InvalidInput, what + ": invalid size \"" + text + "\"");
     double v;
     try {
         v = std::stod(text.substr(0, i));
     } catch (...) {
-        throw sys::Error(sys::Code::InvalidInput, what + ": invalid size \"" + text + "\"");
+        fail(sys::Code::InvalidInput, what + ": invalid size \"" + text + "\"");
     }
     std::string unit = text.substr(i);
     for (auto& c : unit) c = char(std::tolower((unsigned char)c));
@@ -27,14 +27,14 @@ uint64_t parse_size(const std::string& text, const std::string& what) {
     else if (unit == "m") mul = 1024.0 * 1024;
     else if (unit == "g") mul = 1024.0 * 1024 * 1024;
     else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
-    else throw sys::Error(sys::Code::InvalidInput, what + ": invalid size unit in \"" + text + "\"");
+    else fail(sys::Code::InvalidInput, what + ": invalid size unit in \"" + text + "\"");
     return uint64_t(std::llround(v * mul));
 }
 
 int64_t parse_duration_ms(const std::string& text, const std::string& what) {
     size_t i = 0;
     while (i < text.size() && (std::isdigit((unsigned char)text[i]) || text[i] == '.')) i++;
-    if (i == 0) throw sys::Error(sys::Code::InvalidInput, what + ": invalid duration \"" + text + "\"");
+    if (i == 0) fail(sys::Code::InvalidInput, what + ": invalid duration \"" + text + "\"");
     double v = std::stod(text.substr(0, i));
     std::string unit = text.substr(i);
     double mul;
@@ -43,7 +43,7 @@ int64_t parse_duration_ms(const std::string& text, const std::string& what) {
     else if (unit == "m") mul = 60e3;
     else if (unit == "h") mul = 3600e3;
     else if (unit == "d") mul = 86400e3;
-    else throw sys::Error(sys::Code::InvalidInput, what + ": invalid duration unit in \"" + text + "\"");
+    else fail(sys::Code::InvalidInput, what + ": invalid duration unit in \"" + text + "\"");
     return int64_t(std::llround(v * mul));
 }
 

@@ -1,9 +1,11 @@
 // Digest parsing and the blob store's ingest/commit/read paths.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cas/digest.hpp"
+#include "cas/digest_count.hpp"
 #include "cas/store.hpp"
 #include "sys/error.hpp"
 #include "test_util.hpp"
@@ -67,6 +69,33 @@ TEST_F(StoreFixture, PutAndReadVerified) {
     EXPECT_EQ(store.blob_path(d), store.root() + "/blobs/sha256/" + d.hex());
     // Existing blob is success.
     EXPECT_EQ(store.put("some content"), d);
+    EXPECT_EQ(store.list_blobs().size(), 1u);
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+}
+
+// put hashes its data once (Digest::of, then the writer takes that digest) and looks at the
+// blob once; a blob of the wrong size under the name is replaced.
+TEST_F(StoreFixture, PutHashesOnceAndReplacesAWrongSizeBlob) {
+    std::string data(3 << 20, '\0');  // past the writer's buffer
+    for (size_t i = 0; i < data.size(); i++) data[i] = char((i * 7) & 0xff);
+    uint64_t before = cas::bytes_hashed_on_this_thread();
+    cas::Digest d = store.put(data);
+    EXPECT_EQ(cas::bytes_hashed_on_this_thread() - before, data.size());
+    EXPECT_EQ(d, cas::Digest::of(data));
+    EXPECT_EQ(store.read_verified(d, data.size()), data);
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+
+    before = cas::bytes_hashed_on_this_thread();
+    EXPECT_EQ(store.put(data), d);  // present: only the hash of the name
+    EXPECT_EQ(cas::bytes_hashed_on_this_thread() - before, data.size());
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+
+    // A short file under the name (a crash after a non-durable write) is replaced.
+    ASSERT_EQ(::chmod(store.blob_path(d).c_str(), 0644), 0);
+    sys::write_file_atomic(store.blob_path(d), data.substr(0, 10));
+    EXPECT_EQ(store.put(data), d);
+    EXPECT_EQ(store.blob_size(d), data.size());
+    EXPECT_EQ(store.read_verified(d, data.size()), data);
     EXPECT_EQ(store.list_blobs().size(), 1u);
     EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
 }

@@ -249,3 +249,25 @@ TEST_F(ContextHash, TwentyThousandFilesColdAndWarm) {
 }
 
 }  // namespace
+
+// A file that goes away between selection and hashing is reported with its own code (the
+// parallel hashers keep the error, not its text), under the hashing context.
+TEST(ContextHashErrors, VanishedFileKeepsItsCode) {
+    ctxtest::Tmp ctx;
+    for (int i = 0; i < 80; i++) put(ctx.p("f" + std::to_string(i)), "x" + std::to_string(i));  // parallel path
+    Context c = Context::open(ctx.p(), "");
+    CopySpec spec;
+    spec.sources = {"."};
+    spec.dest = "/";
+    CopyPlan plan = plan_copy(c.root(), spec);
+    ASSERT_EQ(::unlink(ctx.p("f42").c_str()), 0);
+    try {
+        content_digest(c.root(), plan, nullptr);
+        FAIL() << "expected an error";
+    } catch (const sys::Error& e) {
+        EXPECT_EQ(e.code(), sys::Code::NotFound) << e.what();
+        EXPECT_EQ(e.sys_errno(), ENOENT) << e.what();
+        EXPECT_NE(std::string(e.what()).find("hash "), std::string::npos) << e.what();
+    }
+}
+

@@ -425,3 +425,37 @@ TEST(Build, HeredocsInRunAndCopy) {
     EXPECT_EQ(read(ctx.path() + "/out/etc/greeting"), "hello world\n");
     EXPECT_FALSE(std::filesystem::exists(ctx.path() + "/out/run/imgbuild-heredoc")) << "heredoc script mount stub left";
 }
+
+// BuildKit does not expand variables in --from at all (it takes `$SRC` for an image name);
+// imgbuild expands --from like every other word of the step: the stage's ARGs, then ENV
+// (inherited from a base stage), ENV winning over an ARG of the same name. The planner (which
+// builds the stages) and the step must agree on the stage: the file comes from "two", which
+// was built, not from the global ARG's "one".
+TEST(Build, CopyFromVariablePrefersInheritedEnvOverArg) {
+    if (::geteuid() != 0) GTEST_SKIP() << "builds need root";
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("one.txt", "one\n");
+    ctx.file("two.txt", "two\n");
+    ctx.file("Buildfile", R"(ARG SRC=one
+FROM scratch AS one
+COPY one.txt /f
+FROM scratch AS two
+COPY two.txt /f
+FROM scratch AS base
+ENV SRC=two
+FROM base AS with_arg
+ARG SRC
+COPY --from=$SRC /f /got
+FROM base AS env_only
+COPY --from=${SRC} /f /got
+)");
+    for (const char* target : {"with_arg", "env_only"}) {
+        std::string out = ctx.path() + "/out-" + target;
+        auto r = env.ib("build --progress plain --target " + std::string(target) + " --output type=local,dest=" + out +
+                        " " + ctx.path());
+        ASSERT_EQ(r.status, 0) << target << "\n" << r.out;
+        EXPECT_EQ(read(out + "/got"), "two\n") << target;
+        EXPECT_EQ(r.out.find("COPY one.txt"), std::string::npos) << target << ": stage one was built\n" << r.out;
+    }
+}

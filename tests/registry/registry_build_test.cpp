@@ -6,22 +6,12 @@
 
 #include "../e2e/build_env.hpp"
 #include "registry_fixture.hpp"
+#include "test_registry.hpp"
 
 using e2e::BuildEnv;
 using regtest::Registry;
 
 namespace {
-
-Registry& reg() {
-    static Registry r;
-    return r;
-}
-
-#define NEED_REGISTRY()                                                                           \
-    do {                                                                                          \
-        if (!reg().skip_reason().empty()) GTEST_SKIP() << reg().skip_reason();                    \
-        if (!BuildEnv::get().base_error().empty()) GTEST_SKIP() << BuildEnv::get().base_error(); \
-    } while (0)
 
 std::string ib(const std::string& root, const std::string& args) {
     return e2e::bin() + " --root " + root + " " + reg().ib_flags() + args;

@@ -8,22 +8,12 @@
 #include "../e2e/build_env.hpp"
 #include "../interop/peer_env.hpp"
 #include "registry_fixture.hpp"
+#include "test_registry.hpp"
 
 using e2e::BuildEnv;
 using regtest::Registry;
 
 namespace {
-
-Registry& reg() {
-    static Registry r;
-    return r;
-}
-
-#define NEED_REGISTRY()                                                        \
-    do {                                                                       \
-        if (!reg().skip_reason().empty()) GTEST_SKIP() << reg().skip_reason(); \
-        if (!BuildEnv::get().base_error().empty()) GTEST_SKIP() << BuildEnv::get().base_error(); \
-    } while (0)
 
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
