@@ -278,6 +278,22 @@ TEST(RegistryFault, LayerWithAnUnsafeEntryIsNotStored) {
     env.expect_consistent();
 }
 
+// Layers download in parallel and are read as they arrive, but what depends on the earlier
+// layers is checked in layer order: a symlink planted by layer 1 that layer 2 writes through
+// fails the pull (whichever download finished first), and nothing is stored.
+TEST(RegistryFault, PathThroughASymlinkOfAnEarlierLayerIsRejectedInLayerOrder) {
+    FakeImage img({regtest::ustar({{"lnk", "/etc", '2'}}), regtest::ustar({{"lnk/passwd", "x"}})});
+    FaultServer s([&](const Req& r) { return img.answer(r); }, true);
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(img.layers[1].d.str()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("planted by an earlier layer"), std::string::npos) << r.out;
+    for (auto& l : img.layers) EXPECT_FALSE(env.has(l.d)) << l.d.str();
+    EXPECT_FALSE(env.has(img.manifest_d));
+    env.expect_consistent();
+}
+
 // A Bearer token whose expires_in has passed is fetched again before the next request (the
 // registry here would refuse it): the config answer is held back past the 1 s lifetime, so the
 // layer request must carry a second token.
