@@ -21,13 +21,13 @@ namespace {
 
 // The decompressed stream: hashed, counted against the caps, handed to libarchive.
 struct Stream {
-    Stream(int fd, Compression c, const std::string& what, uint64_t blob_size, const LayerCaps& caps, LayerBudget& b)
+    Stream(int fd, Compression c, const std::string& what, uint64_t blob_size, const LayerCaps& caps, LayerBudget b)
         : in(fd, c, what), what(what), blob_size(blob_size), caps(caps), budget(b) {}
     Decompressor in;
     std::string what;
     uint64_t blob_size;
     const LayerCaps& caps;
-    LayerBudget& budget;
+    LayerBudget budget;  // the import's bytes before this layer, plus this layer's so far
     Digester diff;
     PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};
 
@@ -45,10 +45,17 @@ struct Stream {
     }
 };
 
-// Per-entry rules; the layer's own entries by path (type char) and the chain's symlinks.
+void erase_under(std::set<std::string>& s, const std::string& path, bool self) {
+    if (self) s.erase(path);
+    std::string lo = path.empty() ? "" : path + "/", hi = path.empty() ? "\xff" : path + "0";  // '0' == '/' + 1
+    s.erase(s.lower_bound(lo), s.lower_bound(hi));
+}
+
+// Per-entry rules on the layer's own entries (by path, with their type char). What depends on
+// the image's earlier layers (their symlinks) is recorded as ops, applied in image order.
 class EntryCheck {
 public:
-    EntryCheck(const LayerCaps& caps, LayerBudget& b, LayerChain& chain) : caps_(caps), budget_(b), chain_(chain) {}
+    EntryCheck(const LayerCaps& caps, LayerBudget& b, LayerChainOps& ops) : caps_(caps), budget_(b), ops_(ops) {}
 
     void entry(struct archive_entry* e, const std::string& raw) {
         if (++entries_ > caps_.max_entries) bad("more than " + std::to_string(caps_.max_entries) + " entries");
@@ -62,9 +69,9 @@ public:
         }
         OciEntry oe = classify_oci_path(path);  // rejects ".wh." naming nothing
         if (oe.kind == OciEntry::Kind::Meta) return;
-        check_ancestors(oe.kind == OciEntry::Kind::Opaque ? oe.dir + "/" : path);
-        if (oe.kind == OciEntry::Kind::Opaque) return erase_under(chain_.symlinks, oe.dir, false);
-        if (oe.kind == OciEntry::Kind::Whiteout) return erase_under(chain_.symlinks, path, true);
+        check_ancestors(oe.kind == OciEntry::Kind::Opaque ? oe.dir + "/" : path, raw);
+        if (oe.kind == OciEntry::Kind::Opaque) return erase(oe.dir, false);
+        if (oe.kind == OciEntry::Kind::Whiteout) return erase(path, true);
         char kind = 'f';
         if (hard) {
             std::string target = clean_entry_path(hard);
@@ -88,7 +95,7 @@ public:
             }
         }
         // This entry replaces whatever lower layers had at `path` (and below, unless a directory).
-        erase_under(chain_.symlinks, path, kind != 'd');
+        erase(path, kind != 'd');
         if (kind != 'd') erase_under_seen(path);
         seen_[path] = kind;
     }
@@ -96,7 +103,7 @@ public:
     // The layer's symlinks stay visible to the image's later layers.
     void finish() {
         for (auto& [p, k] : seen_)
-            if (k == 'l') chain_.symlinks.insert(p);
+            if (k == 'l') ops_.symlinks.push_back(p);
     }
     uint64_t entries() const { return entries_; }
 
@@ -128,7 +135,10 @@ private:
 
     // No proper ancestor of `path` may be a symlink: one this layer planted, or one an earlier
     // layer left that this layer has not replaced.
-    void check_ancestors(const std::string& path) {
+    // (An ancestor this layer has not named yet is checked against the earlier layers' symlinks
+    // when the ops are applied; the chain only shrinks while one layer's ops apply, so each
+    // ancestor needs checking once.)
+    void check_ancestors(const std::string& path, const std::string& raw) {
         for (size_t i = path.find('/'); i != std::string::npos; i = path.find('/', i + 1)) {
             std::string a = path.substr(0, i);
             if (a.empty()) continue;
@@ -137,14 +147,11 @@ private:
                 if (it->second == 'l') bad("path goes through the symlink \"" + a + "\" planted by an earlier entry");
                 continue;
             }
-            if (chain_.symlinks.count(a)) bad("path goes through the symlink \"" + a + "\" planted by an earlier layer");
+            if (checked_.insert(a).second) ops_.ops.push_back({LayerChainOps::Op::Check, a, raw});
         }
     }
-
-    static void erase_under(std::set<std::string>& s, const std::string& path, bool self) {
-        if (self) s.erase(path);
-        std::string lo = path.empty() ? "" : path + "/", hi = path.empty() ? "\xff" : path + "0";  // '0' == '/' + 1
-        s.erase(s.lower_bound(lo), s.lower_bound(hi));
+    void erase(const std::string& path, bool self) {
+        ops_.ops.push_back({self ? LayerChainOps::Op::EraseSelf : LayerChainOps::Op::EraseUnder, path, ""});
     }
     void erase_under_seen(const std::string& path) {
         seen_.erase(seen_.lower_bound(path + "/"), seen_.lower_bound(path + "0"));
@@ -152,18 +159,18 @@ private:
 
     const LayerCaps& caps_;
     LayerBudget& budget_;
-    LayerChain& chain_;
+    LayerChainOps& ops_;
+    std::set<std::string> checked_;
     uint64_t entries_ = 0;
     std::map<std::string, char> seen_;  // sorted: a replaced directory drops its subtree
 };
 
 }  // namespace
 
-VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id, const LayerCaps& caps,
-                                  LayerBudget& budget, LayerChain& chain) {
+StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before) {
     const std::string what = "layer " + layer.digest.str();
     Compression c = sys::with_context(what, [&] { return compression_for_media_type(layer.media_type); });
-    Stream src(fd, c, what, layer.size, caps, budget);
+    Stream src(fd, c, what, layer.size, caps, before);
     auto fail = [&](const std::string& msg) -> void {
         if (src.tar_source.failed()) {
             try {
@@ -181,7 +188,9 @@ VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest&
     archive_read_support_format_empty(tar.a);
     if (src.tar_source.open(tar.a) != ARCHIVE_OK)
         fail("not a tar archive: " + archive_err(tar.a));
-    EntryCheck check(caps, budget, chain);
+    StreamedLayer out;
+    LayerBudget declared = before;
+    EntryCheck check(caps, declared, out.chain);
     std::string last = "(start)";
     for (;;) {
         struct archive_entry* e = nullptr;
@@ -208,11 +217,40 @@ VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest&
         if (e.code() == sys::Code::InvalidInput) throw e.wrap(what);
         throw;
     }
-    VerifiedLayer v{src.diff.finish(), src.in.produced(), check.entries()};
-    if (v.diff_id != expected_diff_id)
-        bad(what + ": uncompressed content hashes to " + v.diff_id.str() + " but the config's diff_id is " +
+    out.layer = VerifiedLayer{src.diff.finish(), src.in.produced(), check.entries()};
+    out.declared_bytes = declared.declared_bytes - before.declared_bytes;
+    return out;
+}
+
+VerifiedLayer apply_layer(const StreamedLayer& s, const Descriptor& layer, const Digest& expected_diff_id,
+                          const LayerCaps& caps, LayerBudget& budget, LayerChain& chain) {
+    const std::string what = "layer " + layer.digest.str();
+    if (s.layer.diff_id != expected_diff_id)
+        bad(what + ": uncompressed content hashes to " + s.layer.diff_id.str() + " but the config's diff_id is " +
             expected_diff_id.str());
-    return v;
+    if (budget.stream_bytes + s.layer.bytes > caps.max_total_bytes)
+        bad(what + ": uncompressed size exceeds the import limit of " + std::to_string(caps.max_total_bytes) + " bytes");
+    if (budget.declared_bytes + s.declared_bytes > caps.max_total_bytes)
+        bad(what + ": declared sizes exceed the import limit of " + std::to_string(caps.max_total_bytes) +
+            " uncompressed bytes (sparse files count in full)");
+    for (const auto& op : s.chain.ops) {
+        if (op.kind == LayerChainOps::Op::Check) {
+            if (chain.symlinks.count(op.path))
+                bad(what + ": entry \"" + op.entry + "\": path goes through the symlink \"" + op.path +
+                    "\" planted by an earlier layer");
+        } else {
+            erase_under(chain.symlinks, op.path, op.kind == LayerChainOps::Op::EraseSelf);
+        }
+    }
+    chain.symlinks.insert(s.chain.symlinks.begin(), s.chain.symlinks.end());
+    budget.stream_bytes += s.layer.bytes;
+    budget.declared_bytes += s.declared_bytes;
+    return s.layer;
+}
+
+VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id, const LayerCaps& caps,
+                                  LayerBudget& budget, LayerChain& chain) {
+    return apply_layer(read_layer_stream(fd, layer, caps, budget), layer, expected_diff_id, caps, budget, chain);
 }
 
 VerifiedLayer verify_layer_stream(const Store& store, const Descriptor& layer, const Digest& expected_diff_id,

@@ -27,9 +27,11 @@
 //     first), sockets and other types a layer cannot hold.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "cas/decompress.hpp"
 #include "cas/digest.hpp"
@@ -65,7 +67,53 @@ struct VerifiedLayer {
     uint64_t entries = 0;
 };
 
-// Verify the blob readable from fd (from its current offset) as the layer `layer` (its digest
+// What one layer needs from, and does to, its image's chain of symlinks, in entry order:
+// Check (an ancestor path of an entry must not be an earlier layer's symlink), EraseSelf /
+// EraseUnder (this layer replaces or deletes a path, and what was below it); then the layer's
+// own symlinks that stay visible.
+struct LayerChainOps {
+    struct Op {
+        enum Kind { Check, EraseSelf, EraseUnder } kind;
+        std::string path;
+        std::string entry;  // Check: the entry's name (for the error)
+    };
+    std::vector<Op> ops;
+    std::vector<std::string> symlinks;
+};
+
+// Pass 1 of a layer, which depends only on its bytes (any order, any thread): the blob
+// decompressed, the diff_id computed, the tar read, every entry's own rules and the caps on
+// this layer (counting `before`, the import's bytes so far, when known).
+struct StreamedLayer {
+    VerifiedLayer layer{Digest::of(""), 0, 0};  // diff_id as computed (not yet compared with the config)
+    uint64_t declared_bytes = 0;
+    LayerChainOps chain;
+};
+StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before = {});
+// Pass 2, in the image's layer order: the diff_id against the config's, the import budget, and
+// the earlier layers' symlinks. Throws InvalidInput as verify_layer_stream; on success the chain
+// and budget are updated.
+VerifiedLayer apply_layer(const StreamedLayer& s, const Descriptor& layer, const Digest& expected_diff_id,
+                          const LayerCaps& caps, LayerBudget& budget, LayerChain& chain);
+
+// Pass 1 while the bytes arrive (a download): feed() them in order; a thread of its own reads
+// them (read_layer_stream) as they come. A verification error surfaces from the next feed()
+// (the rest is not needed) or from finish(). Destroying an unfinished one stops its thread.
+class LayerFeed {
+public:
+    LayerFeed(const Descriptor& layer, const LayerCaps& caps);
+    ~LayerFeed();
+    LayerFeed(const LayerFeed&) = delete;
+    LayerFeed& operator=(const LayerFeed&) = delete;
+    void feed(const void* data, size_t n);
+    StreamedLayer finish();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Verify the blob readable from fd (both passes) (from its current offset) as the layer `layer` (its digest
 // and size name it in errors; its media type picks the decompressor). compressed_size is the
 // blob's size for the ratio guard. Throws InvalidInput ("layer sha256:...: ...") on any of
 // the failures listed above; on success the chain and budget are updated.

@@ -10,9 +10,22 @@ std::function<cas::Image(cas::Store&, const std::string&)> make_base_resolver(co
                                                                              std::shared_ptr<ResolvedBases> rec) {
     registry::Options opts = registry_options(g);
     return [opts, policy, rec](cas::Store& store, const std::string& ref) -> cas::Image {
-        auto record = [&](const cas::Image& im) {
-            std::lock_guard<std::mutex> l(rec->mu);
-            rec->digests[ref] = im.manifest_digest.str();
+        // The resolved digest goes into the metadata file and, for a registry reference, into
+        // the image's history: an empty-layer entry "FROM REF@DIGEST" after the base's own
+        // (dated like the base, so the same base gives the same image).
+        auto record = [&](cas::Image im) {
+            {
+                std::lock_guard<std::mutex> l(rec->mu);
+                rec->digests[ref] = im.manifest_digest.str();
+            }
+            if (registry::names_registry(ref)) {
+                cas::HistoryEntry h;
+                h.created = im.config.created.value_or("");
+                h.created_by = "FROM " + (ref.find('@') == std::string::npos ? ref + "@" + im.manifest_digest.str() : ref);
+                h.comment = "imgbuild: base image";
+                h.empty_layer = true;
+                im.config.history.push_back(h);
+            }
             return im;
         };
         bool remote = registry::names_registry(ref) || ref.find('@') != std::string::npos || policy == "always";

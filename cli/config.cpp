@@ -36,7 +36,8 @@ Config load_config(const std::string& path, bool required) {
         sys::fail(Code::InvalidInput, path + ": " + e.what());
     }
     if (root.IsNull()) return c;
-    check_keys(root, {"root", "run", "compression", "gc", "allow", "insecure_registries", "import"}, "", path);
+    check_keys(root, {"root", "run", "compression", "gc", "allow", "insecure_registries", "import",
+                      "max_concurrent_transfers"}, "", path);
     try {
         if (root["root"]) c.root = root["root"].as<std::string>();
         if (root["compression"]) {
@@ -61,6 +62,11 @@ Config load_config(const std::string& path, bool required) {
         // Read by the registry commands (cli/remote_util.cpp); validated here.
         if (auto ir = root["insecure_registries"])
             for (const auto& h : ir) (void)h.as<std::string>();
+        if (auto m = root["max_concurrent_transfers"]) {
+            c.max_concurrent_transfers = m.as<int>();
+            if (c.max_concurrent_transfers < 1 || c.max_concurrent_transfers > 64)
+                throw Error(Code::InvalidInput, path + ": max_concurrent_transfers must be 1 to 64");
+        }
         if (auto g = root["gc"]) {
             check_keys(g, {"keep_storage", "keep_duration"}, "gc.", path);
             if (g["keep_storage"]) c.gc_keep_storage = parse_size(g["keep_storage"].as<std::string>(), path + ": gc.keep_storage");

@@ -25,6 +25,8 @@ struct Config {
     uint64_t import_max_uncompressed = 0;
     uint64_t import_max_ratio = 0;
     uint64_t import_ratio_min = 0;
+    // Blob transfers at once per registry (pull, push, build, bake); 0 = the default (3).
+    int max_concurrent_transfers = 0;
 };
 
 // Load from `path`. If `required` is false and the file does not exist, returns defaults.

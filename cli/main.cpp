@@ -22,12 +22,13 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
     while (i < args.size()) {
         const std::string& a = args[i];
         if (a == "--root" || a == "--config" || a == "--log-level" || a == "--authfile" || a == "--insecure-registry" ||
-            a == "--ca") {
+            a == "--ca" || a == "--max-concurrent-transfers") {
             i += 2;
             continue;
         }
         if (a.rfind("--root=", 0) == 0 || a.rfind("--config=", 0) == 0 || a.rfind("--log-level=", 0) == 0 ||
-            a.rfind("--authfile=", 0) == 0 || a.rfind("--insecure-registry=", 0) == 0 || a.rfind("--ca=", 0) == 0) {
+            a.rfind("--authfile=", 0) == 0 || a.rfind("--insecure-registry=", 0) == 0 || a.rfind("--ca=", 0) == 0 ||
+            a.rfind("--max-concurrent-transfers=", 0) == 0) {
             i++;
             continue;
         }
@@ -65,6 +66,9 @@ int main(int argc, char** argv) {
     app.add_option("--authfile", rf.authfile, "registry credentials file (env REGISTRY_AUTH_FILE)");
     app.add_option("--insecure-registry", rf.insecure, "HOST:PORT reached over http or unverified TLS (repeatable)");
     app.add_option("--ca", rf.ca, "HOST:PORT=FILE: extra trusted CA certificate for a registry (repeatable)");
+    app.add_option("--max-concurrent-transfers", rf.max_concurrent,
+                   "blob transfers at once per registry: pull, push, build, bake (default 3; config max_concurrent_transfers)")
+        ->check(CLI::Range(1, 64));
 
     // Resolve config and root before any command callback runs.
     app.parse_complete_callback([&] {

@@ -46,6 +46,8 @@ registry::Options registry_options(const Globals& g, int retries) {
         o.ca_files[c.substr(0, eq)] = c.substr(eq + 1);
     }
     o.retries = retries;
+    if (f.max_concurrent > 0) o.max_concurrent = f.max_concurrent;
+    else if (g.config.max_concurrent_transfers > 0) o.max_concurrent = g.config.max_concurrent_transfers;
     if (g.log_level != "error" && g.log_level != "warn")
         o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
     return o;

@@ -72,6 +72,7 @@ TlsOptions Client::tls_for(const std::string& host) const {
 }
 
 std::string Client::base_url() {
+    std::lock_guard<std::mutex> l(mu_);
     if (scheme_.empty()) {
         scheme_ = "https";
         if (opts_.insecure.count(host_)) {
@@ -166,14 +167,19 @@ bool Client::authorize(const HttpResponse& r, bool push, std::string& header) {
     if (ch->scheme == "basic") {
         if (!creds_) return false;
         std::string h = "Basic " + base64_encode(creds_->username + ":" + creds_->password);
-        if (tokens_.count("basic") && tokens_["basic"].header == h) return false;  // already tried: wrong password
+        if (header == h) return false;  // already tried: wrong password
         header = h;
         tokens_["basic"] = Token{h, std::nullopt, std::nullopt};
         return true;
     }
     if (ch->scheme != "bearer") return false;
+    // Another thread fetched a token for this scope since this request was sent: use it.
+    if (auto it = tokens_.find(scope); it != tokens_.end() && it->second.header != header) {
+        header = it->second.header;
+        return true;
+    }
     Token t = fetch_token(*ch, scope);
-    if (tokens_.count(scope) && tokens_[scope].header == t.header && r.status == 401) return false;
+    if (t.header == header && r.status == 401) return false;
     header = t.header;
     if (scope != own) tokens_[own] = t;
     tokens_[scope] = std::move(t);
@@ -197,7 +203,11 @@ std::string Client::auth_for(const std::string& scope) {
 HttpResponse Client::attempt(HttpRequest req, bool push) {
     std::string url = req.url.rfind("http", 0) == 0 ? req.url : base_url() + req.url;
     std::string scope = "repository:" + repo_ + (push ? ":pull,push" : ":pull");
-    std::string auth = auth_for(scope);
+    std::string auth;
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        auth = auth_for(scope);
+    }
     std::vector<std::string> base_headers = req.headers;
     for (int hop = 0, tries = 0;; ) {
         UrlParts u = split_url(url);
@@ -206,6 +216,7 @@ HttpResponse Client::attempt(HttpRequest req, bool push) {
         if (!auth.empty() && u.host == host_) req.headers.push_back("Authorization: " + auth);
         HttpResponse r = http_do(req, tls_for(u.host));
         if ((r.status == 401 || r.status == 403) && u.host == host_ && tries++ < 3) {
+            std::lock_guard<std::mutex> l(mu_);
             if (authorize(r, push, auth)) continue;
             return r;
         }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,9 +28,14 @@ struct Options {
     // Blob uploads: 0 = one monolithic PUT; else PATCH chunks of this many bytes for blobs larger
     // than one chunk (an interrupted chunk resumes from the offset the upload session reports).
     uint64_t chunk_size = 0;
+    // Blob transfers (pull layers, push blobs) at once per registry host, counted across the
+    // whole process (all clients, all threads); see transfer.hpp.
+    int max_concurrent = 3;
     std::function<void(const std::string&)> log;  // progress lines (never credentials)
 };
 
+// One Client may be used by several threads at once (parallel blob transfers): its token
+// cache, credentials and scheme are guarded by a mutex; requests themselves run unlocked.
 class Client {
 public:
     Client(std::string host, std::string repository, Options opts);
@@ -69,6 +75,7 @@ private:
     std::optional<Credentials> creds_;
     bool creds_loaded_ = false;
     std::map<std::string, Token> tokens_;  // scope (or "basic") -> token
+    std::mutex mu_;                        // guards scheme_, creds_, creds_loaded_, tokens_
 };
 
 // When a token answered at `received` with expires_in (seconds; absent or <= 0: unknown) must be

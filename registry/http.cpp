@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <exception>
 #include <memory>
 #include <mutex>
 
@@ -24,8 +25,7 @@ struct Exchange {
     CURL* curl;
     uint64_t received = 0;
     bool too_big = false;
-    bool sink_error = false;
-    std::string sink_what;
+    std::exception_ptr sink_error;  // what the sink threw (a verification failure, a full disk, ...)
     size_t upload_off = 0;
 };
 
@@ -61,9 +61,8 @@ size_t on_body(char* data, size_t size, size_t n, void* p) {
     if (ok && x->req->sink) {
         try {
             x->req->sink(data, len);
-        } catch (const std::exception& e) {
-            x->sink_error = true;
-            x->sink_what = e.what();
+        } catch (...) {
+            x->sink_error = std::current_exception();
             return 0;
         }
     } else if (x->resp->body.size() < (ok ? x->req->max_body : 64u << 10)) {
@@ -164,7 +163,15 @@ HttpResponse http_do(const HttpRequest& req, const TlsOptions& tls) {
     std::string where = req.method + " " + u.scheme + "://" + u.host + u.path_query.substr(0, u.path_query.find('?'));
     if (x.too_big)
         sys::fail(sys::Code::InvalidInput, where + ": response larger than " + std::to_string(req.max_body) + " bytes");
-    if (x.sink_error) sys::fail(sys::Code::InvalidInput, where + ": " + x.sink_what);
+    if (x.sink_error) {
+        try {
+            std::rethrow_exception(x.sink_error);
+        } catch (const sys::Error& e) {
+            throw e.wrap(where);  // its code kept: Cancelled, InvalidInput, System (retried)
+        } catch (const std::exception& e) {
+            sys::fail(sys::Code::InvalidInput, where + ": " + e.what());
+        }
+    }
     if (rc != CURLE_OK)
         sys::fail(sys::Code::System, where + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);

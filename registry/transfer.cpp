@@ -4,14 +4,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "cas/layer_verify.hpp"
 #include "cas/oci.hpp"
 #include "cas/refs.hpp"
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
+#include "sys/flight.hpp"
+#include "sys/slots.hpp"
 
 namespace registry {
 
@@ -27,6 +33,142 @@ std::string strip_params(std::string ct) {
     if (auto p = ct.find(';'); p != std::string::npos) ct.resize(p);
     while (!ct.empty() && ct.back() == ' ') ct.pop_back();
     return ct;
+}
+
+// At most Options::max_concurrent blob transfers per registry host, process-wide.
+sys::KeyedSlots& host_slots() {
+    static sys::KeyedSlots s;
+    return s;
+}
+
+// A blob downloaded once for this process (one transfer per digest and store): a sealed,
+// digest-checked ingest file until the first user commits it, and for a layer what pass 1 of
+// its verification found. Shared by every pull (thread) that needs the digest meanwhile.
+struct StagedBlob {
+    explicit StagedBlob(cas::Descriptor d) : desc(std::move(d)) {}
+    cas::Descriptor desc;
+    std::mutex mu;
+    std::optional<cas::BlobWriter> w;         // nullopt: in the store
+    std::optional<cas::StreamedLayer> read;   // layers only
+    std::mutex read_mu;                        // filling `read` after the download
+
+    void commit(cas::Store& store) {
+        std::lock_guard<std::mutex> l(mu);
+        if (w && !store.has_blob(desc.digest)) w->commit(desc.size, desc.digest);
+        w.reset();
+    }
+    sys::UniqueFd open(const cas::Store& store) {
+        std::lock_guard<std::mutex> l(mu);
+        return w ? w->open_for_read() : store.open_blob(desc.digest);
+    }
+};
+
+sys::SingleFlight<StagedBlob>& blob_flights() {
+    static sys::SingleFlight<StagedBlob> f;
+    return f;
+}
+
+sys::SingleFlight<bool>& upload_flights() {
+    static sys::SingleFlight<bool> f;
+    return f;
+}
+
+void check_cap(const cas::Descriptor& d, uint64_t cap) {
+    if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
+}
+
+// GET the blob into a fresh ingest file (sealed, size and digest checked); with `caps`, pass 1
+// of the layer's verification reads the bytes as they arrive (cas::LayerFeed). `cancel` stops
+// the transfer (Cancelled) when another transfer of the same pull has failed.
+std::shared_ptr<StagedBlob> download(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap,
+                                     const cas::LayerCaps* caps, const std::atomic<bool>* cancel) {
+    check_cap(d, cap);
+    auto s = std::make_shared<StagedBlob>(d);
+    std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
+    std::optional<cas::LayerFeed> feed;
+    HttpRequest req;
+    req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
+    req.max_body = d.size;  // more than declared aborts the transfer
+    req.sink = [&](const char* p, size_t n) {
+        if (cancel && *cancel) throw sys::Error(sys::Code::Cancelled, "stopped: another transfer failed");
+        s->w->write(p, n);
+        if (feed) feed->feed(p, n);
+    };
+    sys::KeyedSlots::Slot slot = host_slots().acquire(c.host(), c.options().max_concurrent);
+    HttpResponse r = sys::with_context(what, [&] {
+        return c.send(req, false, [&] {
+            s->w.emplace(store.writer());
+            if (caps) feed.emplace(d, *caps);
+        });
+    });
+    if (r.status != 200) c.fail(what, r);
+    cas::Digest got = s->w->seal();
+    if (s->w->size() != d.size)
+        bad(what + ": got " + std::to_string(s->w->size()) + " bytes, the descriptor says " + std::to_string(d.size));
+    if (got != d.digest) bad(what + ": content hashes to " + got.str());
+    if (feed) s->read = feed->finish();
+    return s;
+}
+
+// The blob staged for this process: downloaded by this call, or shared with the call of
+// another thread that was already downloading it; nothing transferred when the store has it.
+std::shared_ptr<StagedBlob> stage(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap,
+                                  const cas::LayerCaps* caps, const std::atomic<bool>* cancel) {
+    std::shared_ptr<StagedBlob> s;
+    while (!s) {
+        try {
+            s = blob_flights().run(store.root() + "\n" + d.digest.str(), [&] {
+                if (!store.has_blob(d.digest)) return download(c, store, d, cap, caps, cancel);
+                return std::make_shared<StagedBlob>(d);
+            }).value;
+        } catch (const sys::Error& e) {
+            // The transfer this call waited for was stopped by the failure of another pull: try again.
+            if (e.code() != sys::Code::Cancelled || (cancel && *cancel)) throw;
+        }
+    }
+    if (caps) {  // in the store already, or staged by a caller that did not verify it: read it here
+        std::lock_guard<std::mutex> l(s->read_mu);
+        if (!s->read) {
+            sys::UniqueFd fd = s->open(store);
+            s->read = cas::read_layer_stream(fd.get(), d, *caps);
+        }
+    }
+    return s;
+}
+
+// Run job(i) for i in [0, n) on up to `width` threads; the first failure (by index, a
+// cancelled job's only when nothing else failed) is rethrown after all have stopped. `cancel`
+// is set at the first failure: jobs not started are skipped, running ones may check it.
+void run_parallel(size_t n, int width, std::atomic<bool>& cancel, const std::function<void(size_t)>& job) {
+    std::vector<std::exception_ptr> errs(n);
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+        for (size_t i; (i = next++) < n && !cancel;) {
+            try {
+                job(i);
+            } catch (...) {
+                errs[i] = std::current_exception();
+                cancel = true;
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < std::min<size_t>(n, size_t(std::max(width, 1))); t++) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    std::exception_ptr first;
+    for (auto& e : errs) {
+        if (!e) continue;
+        try {
+            std::rethrow_exception(e);
+        } catch (const sys::Error& err) {
+            if (err.code() != sys::Code::Cancelled) std::rethrow_exception(e);
+        } catch (...) {
+            std::rethrow_exception(e);
+        }
+        if (!first) first = e;
+    }
+    if (first) std::rethrow_exception(first);
 }
 
 }  // namespace
@@ -63,13 +205,14 @@ FetchedManifest fetch_manifest(Client& c, const std::string& reference) {
 
 std::optional<cas::BlobWriter> download_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
     if (store.has_blob(d.digest)) return std::nullopt;
-    if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
+    check_cap(d, cap);
     std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
     std::optional<cas::BlobWriter> w;
     HttpRequest req;
     req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
     req.max_body = d.size;  // more than declared aborts the transfer
     req.sink = [&](const char* p, size_t n) { w->write(p, n); };
+    sys::KeyedSlots::Slot slot = host_slots().acquire(c.host(), c.options().max_concurrent);
     HttpResponse r = sys::with_context(what, [&] { return c.send(req, false, [&] { w.emplace(store.writer()); }); });
     if (r.status != 200) c.fail(what, r);
     cas::Digest got = w->seal();
@@ -80,7 +223,7 @@ std::optional<cas::BlobWriter> download_blob(Client& c, cas::Store& store, const
 }
 
 std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap) {
-    if (d.size > cap) bad("blob " + d.digest.str() + ": declared size " + std::to_string(d.size) + " exceeds the cap");
+    check_cap(d, cap);
     std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
     HttpRequest req;
     req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
@@ -94,8 +237,7 @@ std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap) 
 }
 
 void fetch_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
-    auto w = download_blob(c, store, d, cap);
-    if (w) w->commit(d.size, d.digest);
+    stage(c, store, d, cap, nullptr, nullptr)->commit(store);
 }
 
 PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, const PullOptions& po) {
@@ -132,25 +274,29 @@ PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, co
     if (cfg.diff_ids.size() != m.layers.size())
         bad(ref.str() + ": config has " + std::to_string(cfg.diff_ids.size()) + " diff_ids but the manifest has " +
             std::to_string(m.layers.size()) + " layers");
-    std::map<cas::Digest, std::optional<cas::BlobWriter>> staged;  // one transfer per digest
+    // Layers are downloaded in parallel (at most max_concurrent per registry, one transfer per
+    // digest), each read by pass 1 of its verification while it arrives; pass 2 (diff_ids,
+    // budget, symlinks of earlier layers) runs in layer order once all are there.
+    std::vector<cas::Descriptor> uniq;
+    std::map<cas::Digest, size_t> index;
     for (const auto& l : m.layers) {
         if (!cas::is_layer_type(l.media_type)) bad(ref.str() + ": layer " + l.digest.str() + " has media type " + l.media_type);
-        if (staged.count(l.digest)) continue;
-        if (opts.log) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
-        staged[l.digest] = download_blob(c, store, l, l.size);  // descriptor urls are ignored
+        if (index.emplace(l.digest, uniq.size()).second) uniq.push_back(l);  // descriptor urls are ignored
     }
+    std::vector<std::shared_ptr<StagedBlob>> staged(uniq.size());
+    std::atomic<bool> cancel{false};
+    run_parallel(uniq.size(), opts.max_concurrent, cancel, [&](size_t i) {
+        const cas::Descriptor& l = uniq[i];
+        if (opts.log && !store.has_blob(l.digest)) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
+        staged[i] = sys::with_context(ref.str(), [&] { return stage(c, store, l, l.size, &po.caps, &cancel); });
+    });
     cas::LayerBudget budget;
     cas::LayerChain chain;
     for (size_t i = 0; i < m.layers.size(); i++) {
-        auto& w = staged.at(m.layers[i].digest);
-        sys::UniqueFd fd = w ? w->open_for_read() : store.open_blob(m.layers[i].digest);
-        sys::with_context(ref.str(), [&] { cas::verify_layer_stream(fd.get(), m.layers[i], cfg.diff_ids[i], po.caps, budget, chain); });
+        const StagedBlob& s = *staged[index.at(m.layers[i].digest)];
+        sys::with_context(ref.str(), [&] { cas::apply_layer(*s.read, m.layers[i], cfg.diff_ids[i], po.caps, budget, chain); });
     }
-    for (auto& l : m.layers) {
-        auto& w = staged.at(l.digest);
-        if (w && !store.has_blob(l.digest)) w->commit(l.size, l.digest);
-        w.reset();
-    }
+    for (auto& s : staged) s->commit(store);
     if (!have_config) store.put(config);
     cas::Digest put = store.put(man.bytes);
     if (put != man.digest) bad("manifest digest changed while storing");
@@ -244,7 +390,9 @@ bool upload_chunks(Client& c, const cas::Store& store, const cas::Descriptor& d,
 
 }  // namespace
 
-void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from) {
+namespace {
+
+void upload_one(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from) {
     std::string what = "upload " + d.digest.str() + " to " + c.host() + "/" + c.repository();
     std::string path = "/v2/" + c.repository() + "/blobs/";
     HttpRequest head;
@@ -298,6 +446,16 @@ void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, c
     }
 }
 
+}  // namespace
+
+void upload_blob(Client& c, const cas::Store& store, const cas::Descriptor& d, const std::vector<std::string>& mount_from) {
+    upload_flights().run(c.host() + "/" + c.repository() + "\n" + d.digest.str(), [&] {
+        sys::KeyedSlots::Slot slot = host_slots().acquire(c.host(), c.options().max_concurrent);
+        upload_one(c, store, d, mount_from);
+        return std::make_shared<bool>(true);
+    });
+}
+
 cas::Digest put_manifest(Client& c, const std::string& reference, const std::string& bytes, const std::string& media_type) {
     std::string what = "push manifest " + c.host() + "/" + c.repository() + ":" + reference;
     HttpRequest req;
@@ -317,21 +475,28 @@ cas::Digest push(const cas::Store& store, const cas::Image& image, const RemoteR
                  const PushOptions& po) {
     Client c(dest.api_host(), dest.repository, opts);
     cas::Manifest m = image.manifest;
-    std::set<cas::Digest> done;
-    auto send_blob = [&](const cas::Descriptor& d) {
-        if (!done.insert(d.digest).second) return;  // one transfer per digest
+    // Blobs go up in parallel (at most max_concurrent per registry; one upload per digest):
+    // each layer mapped (compressed) first, the config as it is; the manifest last.
+    std::vector<cas::Descriptor> blobs;
+    std::map<cas::Digest, size_t> index;
+    for (const auto& l : m.layers)
+        if (index.emplace(l.digest, blobs.size()).second) blobs.push_back(l);
+    size_t n_layers = blobs.size();
+    if (index.emplace(m.config.digest, blobs.size()).second) blobs.push_back(m.config);
+    std::vector<cas::Descriptor> sent(blobs.size());
+    std::atomic<bool> cancel{false};
+    run_parallel(blobs.size(), opts.max_concurrent, cancel, [&](size_t i) {
+        cas::Descriptor d = blobs[i];
+        if (i < n_layers && po.map_layer) {
+            d = po.map_layer(d);
+            if (d.media_type == cas::media::kDockerLayerGzip) d.media_type = cas::media::kLayerGzip;
+            if (d.media_type == cas::media::kDockerLayer) d.media_type = cas::media::kLayer;
+        }
         if (opts.log) opts.log("pushing " + d.digest.short_hex() + " (" + std::to_string(d.size) + " bytes)");
         upload_blob(c, store, d, po.mount_from);
-    };
-    for (auto& l : m.layers) {
-        if (po.map_layer) {
-            l = po.map_layer(l);
-            if (l.media_type == cas::media::kDockerLayerGzip) l.media_type = cas::media::kLayerGzip;
-            if (l.media_type == cas::media::kDockerLayer) l.media_type = cas::media::kLayer;
-        }
-        send_blob(l);
-    }
-    send_blob(m.config);
+        sent[i] = d;
+    });
+    for (auto& l : m.layers) l = sent[index.at(l.digest)];
     std::string bytes;
     std::string mt = image.manifest_media_type.empty() ? cas::media::kManifest : image.manifest_media_type;
     if (po.map_layer) {

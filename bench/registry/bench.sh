@@ -2,7 +2,8 @@
 # Push and pull of a 512 MiB image (one layer of urandom, gzip) by imgbuild and by `skopeo copy`,
 # side by side, against the same loopback docker-registry (plain http, no auth: the transfer is
 # what is measured). Each run starts from a fresh registry storage (so nothing is skipped or
-# mounted; skopeo's blob-info cache is emptied too) and, for pulls, a fresh destination. Prints the medians of RUNS runs and the load
+# mounted; skopeo's blob-info cache is emptied too) and, for pulls, a fresh destination; `sync`
+# before every timed command (outside the timing). Prints the medians of RUNS runs and the load
 # average. Usage: bench/registry/bench.sh [IMGBUILD] [RUNS] [SIZE_MIB]   (root; docker-registry, skopeo)
 set -euo pipefail
 IB=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/imgbuild}
@@ -29,7 +30,10 @@ CFG
     for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
     echo "registry did not start" >&2; cat "$W/registry.log" >&2; exit 1
 }
+# Each timed command starts with no dirty page cache left by the one before (the registry's
+# write of a pushed blob would otherwise be flushed during the next command's fsync).
 now() { date +%s.%N; }
+start() { sync; now; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ib() { "$IB" --root "$1" --insecure-registry "$H" "${@:2}"; }
 export HOME=$W/home XDG_RUNTIME_DIR=$W/xdg   # skopeo: private blob-info cache (no cross-run mounts)
@@ -47,15 +51,15 @@ skopeo copy -q --src-tls-verify=false "docker://$H/bench/big:1" "oci:$W/oci:big"
 declare -A T
 for i in $(seq "$RUNS"); do
     start_registry
-    t0=$(now); ib "$W/src" push --compression gzip big:1 "$H/bench/ib:1" > /dev/null 2>&1; t1=$(now)
+    t0=$(start); ib "$W/src" push --compression gzip big:1 "$H/bench/ib:1" > /dev/null 2>&1; t1=$(now)
     T[ib_push]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     start_registry; rm -rf "$HOME" && mkdir -p "$HOME"   # nothing to skip or mount for skopeo either
-    t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$W/oci:big" "docker://$H/bench/sk:1" > /dev/null; t1=$(now)
+    t0=$(start); skopeo copy -q --dest-tls-verify=false "oci:$W/oci:big" "docker://$H/bench/sk:1" > /dev/null; t1=$(now)
     T[sk_push]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     rm -rf "$W/pull" "$W/pulloci"
-    t0=$(now); ib "$W/pull" pull "$H/bench/sk:1" > /dev/null 2>&1; t1=$(now)
+    t0=$(start); ib "$W/pull" pull "$H/bench/sk:1" > /dev/null 2>&1; t1=$(now)
     T[ib_pull]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
-    t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$H/bench/sk:1" "oci:$W/pulloci:big" > /dev/null; t1=$(now)
+    t0=$(start); skopeo copy -q --src-tls-verify=false "docker://$H/bench/sk:1" "oci:$W/pulloci:big" > /dev/null; t1=$(now)
     T[sk_pull]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
     echo "run $i: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done

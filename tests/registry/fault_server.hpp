@@ -1,6 +1,8 @@
 // A small scripted HTTP/1.1 server on 127.0.0.1 for fault tests: each request is handed to a
 // handler that returns the raw bytes to send (status line, headers, body; possibly cut short).
-// One request per connection (Connection: close). Stopped in the destructor.
+// One request per connection (Connection: close). Stopped in the destructor. Connections are
+// served one after the other, or each on a thread of its own when `concurrent` (the handler
+// must then be thread-safe: parallel-transfer tests hold requests to count them in flight).
 #pragma once
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,7 +39,7 @@ inline std::string http_response(int status, const std::string& reason, const st
 class FaultServer {
 public:
     using Handler = std::function<std::string(const Req&)>;
-    explicit FaultServer(Handler h) : handler_(std::move(h)) {
+    explicit FaultServer(Handler h, bool concurrent = false) : handler_(std::move(h)), concurrent_(concurrent) {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
         ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -48,12 +50,13 @@ public:
         socklen_t len = sizeof a;
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
         port_ = ntohs(a.sin_port);
-        ::listen(fd_, 16);
+        ::listen(fd_, 64);
         thread_ = std::thread([this] { loop(); });
     }
     ~FaultServer() {
         stop_ = true;
         thread_.join();
+        for (auto& t : conns_) t.join();
         ::close(fd_);
     }
     int port() const { return port_; }
@@ -69,6 +72,13 @@ private:
             if (::poll(&p, 1, 100) <= 0) continue;
             int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (c < 0) continue;
+            if (concurrent_) {
+                conns_.emplace_back([this, c] {
+                    serve(c);
+                    ::close(c);
+                });
+                continue;
+            }
             serve(c);
             ::close(c);
         }
@@ -125,6 +135,8 @@ private:
         }
     }
     Handler handler_;
+    bool concurrent_ = false;
+    std::vector<std::thread> conns_;
     int fd_ = -1, port_ = 0;
     std::atomic<bool> stop_{false};
     std::thread thread_;

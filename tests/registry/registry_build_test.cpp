@@ -66,6 +66,13 @@ TEST(RegistryBuild, FromRegistryImageIntoEmptyStorePullsAndRuns) {
     if (insp.status == 0) {
         EXPECT_EQ(resolved + "\n", insp.out);
     }
+    // The image's history names the base with the digest it resolved to.
+    auto hist = regtest::run_cmd(e2e::bin() + " --root " + store.path() + " history --json built:1", false);
+    ASSERT_EQ(hist.status, 0) << hist.out;
+    bool named = false;
+    for (auto& h : nlohmann::json::parse(hist.out))
+        named |= h.value("created_by", "") == "FROM " + base_ref() + "@" + resolved;
+    EXPECT_TRUE(named) << hist.out;
     auto run = regtest::run_cmd(e2e::bin() + " --root " + store.path() + " run --rm built:1 cat /ran.txt", false);
     ASSERT_EQ(run.status, 0) << run.out;
     EXPECT_EQ(run.out, "hi\nbuilt\n");

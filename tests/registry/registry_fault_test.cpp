@@ -5,8 +5,10 @@
 // the store holds nothing partial (no blob with bad content, empty ingest/).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -15,6 +17,8 @@
 
 #include "../e2e/busybox_fixture.hpp"
 #include "cas/digest.hpp"
+#include "cas/store.hpp"
+#include "registry/transfer.hpp"
 #include "fault_server.hpp"
 #include "tar_bytes.hpp"
 #include "sys/fs.hpp"
@@ -274,6 +278,22 @@ TEST(RegistryFault, LayerWithAnUnsafeEntryIsNotStored) {
     env.expect_consistent();
 }
 
+// Layers download in parallel and are read as they arrive, but what depends on the earlier
+// layers is checked in layer order: a symlink planted by layer 1 that layer 2 writes through
+// fails the pull (whichever download finished first), and nothing is stored.
+TEST(RegistryFault, PathThroughASymlinkOfAnEarlierLayerIsRejectedInLayerOrder) {
+    FakeImage img({regtest::ustar({{"lnk", "/etc", '2'}}), regtest::ustar({{"lnk/passwd", "x"}})});
+    FaultServer s([&](const Req& r) { return img.answer(r); }, true);
+    Env env;
+    auto r = env.pull(s.port());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find(img.layers[1].d.str()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("planted by an earlier layer"), std::string::npos) << r.out;
+    for (auto& l : img.layers) EXPECT_FALSE(env.has(l.d)) << l.d.str();
+    EXPECT_FALSE(env.has(img.manifest_d));
+    env.expect_consistent();
+}
+
 // A Bearer token whose expires_in has passed is fetched again before the next request (the
 // registry here would refuse it): the config answer is held back past the 1 s lifetime, so the
 // layer request must carry a second token.
@@ -434,4 +454,158 @@ TEST(RegistryFault, SameLayerTwiceIsDownloadedOnce) {
     EXPECT_EQ(gets, 1);
     EXPECT_TRUE(env.has(img.layer_d));
     env.expect_consistent();
+}
+
+namespace {
+
+// Holds each request it is given until `width` are in flight at once (or the deadline passes),
+// and counts the most that were ever in flight: a client that keeps at most N transfers
+// outstanding shows exactly N when width is N; a serial one shows 1; an unlimited one more.
+struct Holder {
+    explicit Holder(int w, std::chrono::seconds d = std::chrono::seconds(5)) : width(w), deadline(d) {}
+    void hold() {
+        std::unique_lock<std::mutex> l(mu);
+        max_seen = std::max(max_seen, ++in_flight);
+        unsigned my = gen;
+        if (in_flight >= width) {
+            gen++;
+            cv.notify_all();
+        } else {
+            cv.wait_for(l, deadline, [&] { return gen != my; });
+        }
+        in_flight--;
+    }
+    int most() {
+        std::lock_guard<std::mutex> l(mu);
+        return max_seen;
+    }
+    int width;
+    std::chrono::seconds deadline;
+    std::mutex mu;
+    std::condition_variable cv;
+    int in_flight = 0, max_seen = 0;
+    unsigned gen = 0;
+};
+
+int count_requests(FaultServer& s, const std::string& method, const std::string& part) {
+    int n = 0;
+    for (auto& q : s.requests()) n += q.method == method && q.path.find(part) != std::string::npos;
+    return n;
+}
+
+}  // namespace
+
+// Layers are downloaded in parallel: at most N at once (--max-concurrent-transfers N, default
+// 3), more than one really at once, and a digest listed twice is fetched once.
+TEST(RegistryParallel, PullDownloadsLayersInParallelAtMostN) {
+    std::vector<std::string> tars;
+    for (int i = 0; i < 6; i++) tars.push_back(regtest::ustar({{"f" + std::to_string(i), std::string(100000 + i, char('a' + i))}}));
+    tars.push_back(tars[0]);  // the first layer again
+    FakeImage img(tars);
+    for (int n : {2, 3}) {
+        Holder h(n);
+        FaultServer s(
+            [&](const Req& r) {
+                for (auto& l : img.layers)
+                    if (r.path.find("/blobs/" + l.d.str()) != std::string::npos) h.hold();
+                return img.answer(r);
+            },
+            true);
+        Env env;
+        auto r = env.pull(s.port(), n == 3 ? "" : "--max-concurrent-transfers " + std::to_string(n));
+        ASSERT_EQ(r.status, 0) << r.out;
+        EXPECT_EQ(h.most(), n) << "layer GETs in flight at once";
+        for (auto& l : img.layers) {
+            EXPECT_EQ(count_requests(s, "GET", "/blobs/" + l.d.str()), 1) << l.d.str();
+            EXPECT_TRUE(env.has(l.d));
+        }
+        EXPECT_TRUE(env.has(img.manifest_d));
+        env.expect_consistent();
+    }
+}
+
+// Two pulls of one process (as two bake targets or a FROM and a COPY --from resolving at once)
+// that need the same layer transfer it once: the second waits for the first.
+TEST(RegistryParallel, ConcurrentPullsInOneProcessFetchASharedLayerOnce) {
+    std::string common = regtest::ustar({{"common.txt", std::string(150000, 'c')}});
+    FakeImage a({common, regtest::ustar({{"a.txt", "a"}})}), b({common, regtest::ustar({{"b.txt", "b"}})});
+    ASSERT_EQ(a.layer_d, b.layer_d);
+    Holder h(2, std::chrono::seconds(3));  // a second GET of the shared layer would meet the first here
+    FaultServer s(
+        [&](const Req& r) {
+            if (r.path.find("/blobs/" + a.layer_d.str()) != std::string::npos) h.hold();
+            return r.path.find("/x/b/") != std::string::npos ? b.answer(r) : a.answer(r);
+        },
+        true);
+    Env env;
+    std::string host = "127.0.0.1:" + std::to_string(s.port());
+    registry::Options o;
+    o.insecure.insert(host);
+    o.auth.authfile = env.dir.path() + "/auth.json";
+    std::vector<std::string> errors(2);
+    std::vector<std::thread> pulls;
+    for (int i = 0; i < 2; i++)
+        pulls.emplace_back([&, i] {
+            try {
+                cas::Store st = cas::Store::open(env.store());
+                registry::pull(st, registry::parse_remote_ref(host + (i ? "/x/b:1" : "/x/a:1")), o);
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    for (auto& t : pulls) t.join();
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    EXPECT_EQ(count_requests(s, "GET", "/blobs/" + a.layer_d.str()), 1);
+    EXPECT_EQ(h.most(), 1);
+    for (auto* im : {&a, &b}) {
+        EXPECT_TRUE(env.has(im->manifest_d));
+        for (auto& l : im->layers) EXPECT_TRUE(env.has(l.d));
+    }
+    env.expect_consistent();
+}
+
+// Blobs of a push go up in parallel, at most N at once, each digest once.
+TEST(RegistryParallel, PushUploadsBlobsInParallelAtMostN) {
+    Env env;
+    std::string ctx = env.dir.path() + "/ctx";
+    sys::mkdir_p(ctx, 0755);
+    std::string bf = "FROM scratch\n";
+    for (int i = 0; i < 4; i++) {
+        sys::write_file_atomic(ctx + "/f" + std::to_string(i), std::string(50000 + i, char('p' + i)));
+        bf += "COPY f" + std::to_string(i) + " /f" + std::to_string(i) + "\n";
+    }
+    sys::write_file_atomic(ctx + "/Buildfile", bf);
+    auto b = e2e::run_cmd(std::string(IMGBUILD_BIN) + " --root " + env.store() + " build -t pimg:1 " + ctx);
+    ASSERT_EQ(b.status, 0) << b.out;
+    Holder h(2);
+    std::atomic<int> session{0};
+    FaultServer s(
+        [&](const Req& r) {
+            if (r.path == "/v2/") return http_response(200, "OK", {}, "{}");
+            if (r.method == "HEAD") return http_response(404, "Not Found", {}, "");
+            if (r.method == "POST" && r.path.find("/blobs/uploads/") != std::string::npos)
+                return http_response(202, "Accepted", {"Location: /v2/x/pimg/blobs/uploads/u" + std::to_string(session++)}, "");
+            if (r.method == "PUT" && r.path.find("/blobs/uploads/") != std::string::npos) {
+                h.hold();
+                std::string dg = r.path.substr(r.path.find("digest=") + 7);
+                for (size_t p; (p = dg.find("%3A")) != std::string::npos;) dg.replace(p, 3, ":");
+                if (cas::Digest::of(r.body).str() != dg) return http_response(400, "Bad Request", {}, "");
+                return http_response(201, "Created", {"Docker-Content-Digest: " + dg}, "");
+            }
+            if (r.method == "PUT" && r.path.find("/manifests/") != std::string::npos)
+                return http_response(201, "Created", {"Docker-Content-Digest: " + cas::Digest::of(r.body).str()}, "");
+            return http_response(404, "Not Found", {}, "");
+        },
+        true);
+    std::string host = "127.0.0.1:" + std::to_string(s.port());
+    auto r = e2e::run_cmd(std::string(IMGBUILD_BIN) + " --root " + env.store() + " --insecure-registry " + host +
+                          " push --max-concurrent-transfers 2 pimg:1 " + host + "/x/pimg:1");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(h.most(), 2) << "blob PUTs in flight at once";
+    std::map<std::string, int> per_digest;
+    for (auto& q : s.requests())
+        if (q.method == "PUT" && q.path.find("/blobs/uploads/") != std::string::npos) per_digest[q.path.substr(q.path.find("digest="))]++;
+    EXPECT_EQ(per_digest.size(), 5u) << "4 layers and the config";
+    for (auto& [d, n] : per_digest) EXPECT_EQ(n, 1) << d;
 }
