@@ -540,13 +540,16 @@ TEST(Security, BindSourceSwappedForHostSymlinkNeverExposesHost) {
         std::string a = ctx.path() + "/src", b = ctx.path() + "/alt";
         for (;;) {
             ::syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), 2 /*RENAME_EXCHANGE*/);
-            ::usleep(200);
+            ::usleep(1000);
         }
     }
     std::string all;
     int ok_builds = 0;
     std::vector<Tracked> runs;
-    for (int i = 0; i < 4; i++) {
+    // A build may also fail (the context changes under its hashing); build until enough bind
+    // mounts were seen.
+    auto mounts_seen = [&] { return e2e::count_substr(all, "vol-content\n") + e2e::count_substr(all, "confined-content\n"); };
+    for (int i = 0; i < 8 && mounts_seen() < 16; i++) {
         runs.push_back(ib_tracked(env.root(), "build --no-cache --progress plain " + ctx.path()));
         all += runs.back().r.out;
         ok_builds += runs.back().r.status == 0;
