@@ -165,18 +165,15 @@ public:
     }
 
 private:
-    // Never opens a FIFO or a device of the layout: O_NONBLOCK, then the type is checked.
+    // Never opens a FIFO, device node or socket of the layout (nothing blocks, no driver
+    // runs): resolved O_PATH, type-checked, then reopened (sys::try_open_regular_in_root).
     sys::UniqueFd open_regular(const std::string& path, bool required) {
-        sys::UniqueFd fd = sys::try_open_in_root(dirfd_.get(), path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+        sys::UniqueFd fd = sys::try_open_regular_in_root(dirfd_.get(), path, "layout file " + path);
         if (!fd) {
             if (errno == ENOENT && !required) return fd;
             if (errno == ENOENT) sys::fail(sys::Code::NotFound, "layout has no file " + path);
             sys::throw_errno("open " + path);
         }
-        struct stat st;
-        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) bad(path + ": not a regular file");
-        int fl = ::fcntl(fd.get(), F_GETFL);
-        if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
         return fd;
     }
     const ImportOptions& opts_;

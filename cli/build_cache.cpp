@@ -6,12 +6,14 @@
 #include <cstdio>
 
 #include "cas/decompress.hpp"
+#include "cas/layer_verify.hpp"
 #include "cas/oci.hpp"
 #include "cli/remote_util.hpp"
 #include "layers/layer.hpp"
 #include "registry/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/passwd.hpp"
 
 namespace cli {
 
@@ -51,18 +53,32 @@ std::map<std::string, builder::CacheRecord> parse_cache_config(const std::string
     return out;
 }
 
+// A blob of an OCI layout directory staged in the store's ingest (size and digest checked),
+// not committed. Only a regular file is opened (a FIFO or device there never blocks or runs
+// a driver).
+cas::BlobWriter stage_local_blob(cas::Store& store, const std::string& dir, const cas::Digest& d, uint64_t size) {
+    std::string what = dir + ": blob " + d.str();
+    sys::UniqueFd root = sys::open_dir(dir);
+    sys::UniqueFd fd = sys::try_open_regular_in_root(root.get(), cas::layout_blob_rel(d), what);
+    if (!fd) sys::throw_errno(what);
+    cas::BlobWriter w = store.writer();
+    char buf[1 << 16];
+    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) sys::throw_errno("read " + what);
+        if (w.size() + uint64_t(n) > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
+        w.write(buf, size_t(n));
+    }
+    cas::Digest got = w.seal();
+    if (w.size() != size) bad(what + " has " + std::to_string(w.size()) + " bytes, not " + std::to_string(size));
+    if (got != d) bad(what + " hashes to " + got.str());
+    return w;
+}
+
 // Copy a blob from an OCI layout directory into the store (verified).
 void copy_local_blob(cas::Store& store, const std::string& dir, const cas::Digest& d, uint64_t size) {
     if (store.has_blob(d)) return;
-    sys::UniqueFd fd(::open((dir + "/blobs/sha256/" + d.hex()).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) sys::throw_errno(dir + ": blob " + d.str());
-    cas::BlobWriter w = store.writer();
-    char buf[1 << 16];
-    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) {
-        if (w.size() + uint64_t(n) > size) bad(dir + ": blob " + d.str() + " is larger than " + std::to_string(size) + " bytes");
-        w.write(buf, size_t(n));
-    }
-    w.commit(size, d);
+    stage_local_blob(store, dir, d, size).commit(size, d);
 }
 
 }  // namespace
@@ -102,9 +118,16 @@ RemoteCache::RemoteCache(const Globals& g, cas::Store& store, const std::vector<
         try {
             std::string cfg;
             if (s.spec.type == "local") {
-                json idx = json::parse(sys::read_file(s.spec.ref + "/index.json", 1 << 20));
+                // Regular files only (a FIFO or device there is never opened): sys::read_root_file.
+                sys::UniqueFd dir = sys::open_dir(s.spec.ref);
+                auto read = [&](const std::string& rel, size_t cap) {
+                    auto data = sys::read_root_file(dir.get(), rel, cap);
+                    if (!data) throw sys::Error(sys::Code::NotFound, s.spec.ref + ": no " + rel);
+                    return *data;
+                };
+                json idx = json::parse(read("index.json", 1 << 20));
                 cas::Descriptor md = cas::parse_descriptor(idx.at("manifests").at(0));
-                std::string mb = sys::read_file(s.spec.ref + "/blobs/sha256/" + md.digest.hex(), registry::kMaxManifest);
+                std::string mb = read(cas::layout_blob_rel(md.digest), registry::kMaxManifest);
                 if (cas::Digest::of(mb) != md.digest) bad(s.spec.ref + ": manifest does not match its digest");
                 cas::Manifest m = cas::parse_manifest(mb, cas::media::kManifest);
                 if (m.config.media_type != kCacheMediaType) bad(s.spec.ref + ": not an imgbuild cache");
@@ -128,18 +151,32 @@ RemoteCache::RemoteCache(const Globals& g, cas::Store& store, const std::vector<
 }
 
 builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::LayerRef& l) {
+    cas::Descriptor d;
+    d.media_type = l.media_type;
+    d.digest = l.digest;
+    d.size = l.size;
     if (!store_.has_blob(l.digest)) {
+        // Staged, then verified as a pulled or imported layer is (declared decompressor, tar
+        // integrity, diff_id, caps, unsafe entries), committed only then: a corrupt or hostile
+        // cache entry never becomes visible, and the caller rebuilds the step.
+        std::optional<cas::BlobWriter> w;
         if (s.spec.type == "local") {
-            copy_local_blob(store_, s.spec.ref, l.digest, l.size);
+            w.emplace(stage_local_blob(store_, s.spec.ref, l.digest, l.size));
         } else {
             registry::RemoteRef r = registry::parse_remote_ref(s.spec.ref);
             registry::Client c(r.api_host(), r.repository, registry_options(g_));
-            cas::Descriptor d;
-            d.media_type = l.media_type;
-            d.digest = l.digest;
-            d.size = l.size;
-            registry::fetch_blob(c, store_, d, l.size);
+            w = registry::download_blob(c, store_, d, l.size);
         }
+        if (w) {
+            sys::UniqueFd fd = w->open_for_read();
+            cas::LayerBudget budget;
+            cas::LayerChain chain;
+            cas::verify_layer_stream(fd.get(), d, l.diff_id, cas::LayerCaps{}, budget, chain);
+            fd.reset();
+            w->commit(l.size, l.digest);
+        }
+    } else if (cas::compression_for_media_type(l.media_type) == cas::Compression::None && l.diff_id != l.digest) {
+        bad("cache layer " + l.digest.str() + " is uncompressed but its record gives the diff_id " + l.diff_id.str());
     }
     if (cas::compression_for_media_type(l.media_type) == cas::Compression::None) return l;
     // Exported compressed (compression=): layers are stored uncompressed, so the image built
@@ -155,10 +192,17 @@ std::optional<builder::CacheRecord> RemoteCache::lookup(const cas::Digest& key) 
         if (it == s.records.end()) continue;
         builder::CacheRecord rec = it->second;
         if (rec.layer && !explain_only_) {
+            std::string id = s.spec.ref + "@" + rec.layer->digest.str();
+            {
+                std::lock_guard<std::mutex> l(mu_);
+                if (refused_.count(id)) continue;  // reported once; the step runs
+            }
             try {
                 rec.layer = fetch_layer(s, *rec.layer);  // downloaded on a hit only
             } catch (const sys::Error& e) {
-                std::fprintf(stderr, "warning: cache %s: %s\n", s.spec.ref.c_str(), e.what());
+                std::fprintf(stderr, "warning: cache %s: %s (the step is rebuilt)\n", s.spec.ref.c_str(), e.what());
+                std::lock_guard<std::mutex> l(mu_);
+                refused_.insert(id);
                 continue;
             }
         }

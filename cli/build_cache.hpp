@@ -52,6 +52,7 @@ private:
     std::vector<Source> sources_;
     mutable std::mutex mu_;
     std::map<std::string, std::string> hits_;
+    std::set<std::string> refused_;  // "source@layer digest" that failed verification
 };
 
 // Export the records of the build's steps (mode=min: the final stage's) to each --cache-to.

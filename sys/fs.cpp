@@ -245,6 +245,19 @@ UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t
     return UniqueFd(openat2_fd(rootfd, path.empty() ? "." : path.c_str(), flags, kResolveInRoot, mode));
 }
 
+UniqueFd try_open_regular_in_root(int rootfd, const std::string& path, const std::string& shown, struct stat* st_out) {
+    UniqueFd pfd = try_open_in_root(rootfd, path, O_PATH);
+    if (!pfd) return pfd;
+    struct stat st{};
+    if (::fstat(pfd.get(), &st) != 0) throw_errno("stat " + shown);
+    if (!S_ISREG(st.st_mode)) fail(Code::InvalidInput, shown + " is not a regular file");
+    if (st_out) *st_out = st;
+    std::string self = "/proc/self/fd/" + std::to_string(pfd.get());
+    UniqueFd fd(::open(self.c_str(), O_RDONLY | O_NOCTTY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + shown);
+    return fd;
+}
+
 UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags) {
     const char* p = path.empty() ? "." : path.c_str();
     UniqueFd fd(openat2_fd(rootfd, p, flags | O_NOFOLLOW, kResolveNoSymlinks));

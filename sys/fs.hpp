@@ -2,6 +2,7 @@
 // delete that never crosses a mount point, RAII temp dir and file lock, and root-confined
 // path resolution (openat2 RESOLVE_IN_ROOT) for paths that come from images or contexts.
 #pragma once
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -80,6 +81,13 @@ private:
 UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
 // Same, but returns an empty fd instead of throwing (errno is set).
 UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
+// A regular file inside the tree at rootfd, opened for reading without ever opening anything
+// else: resolved first as an O_PATH fd (a FIFO, device node or socket is not opened, so no
+// driver runs and nothing blocks), type-checked, then that same inode reopened through
+// /proc/self/fd (no second path lookup). Empty fd with errno set when it cannot be resolved
+// (ENOENT, ENOTDIR, ...); throws InvalidInput "<shown> is not a regular file" otherwise.
+// `st` (optional) receives its stat.
+UniqueFd try_open_regular_in_root(int rootfd, const std::string& path, const std::string& shown, struct stat* st = nullptr);
 // Same as open_in_root, but no symlink at all may appear in the path (RESOLVE_NO_SYMLINKS,
 // O_NOFOLLOW): for paths that are already canonical.
 UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags);

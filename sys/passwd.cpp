@@ -10,19 +10,13 @@
 namespace sys {
 
 std::optional<std::string> read_root_file(int rootfd, const std::string& path, size_t max_bytes) {
-    UniqueFd pfd = try_open_in_root(rootfd, path, O_PATH);
-    if (!pfd) {
+    struct stat st{};
+    UniqueFd fd = try_open_regular_in_root(rootfd, path, path + " in the root", &st);
+    if (!fd) {
         if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
         throw_errno("open " + path + " in the root");
     }
-    struct stat st{};
-    if (::fstat(pfd.get(), &st) != 0) throw_errno("stat " + path + " in the root");
-    if (!S_ISREG(st.st_mode)) fail(Code::InvalidInput, path + " in the root is not a regular file");
     if (uint64_t(st.st_size) > max_bytes) fail(Code::InvalidInput, path + " in the root is too large");
-    // Reopen the inode the O_PATH fd pins (no second path lookup).
-    std::string self = "/proc/self/fd/" + std::to_string(pfd.get());
-    UniqueFd fd(::open(self.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-    if (!fd) throw_errno("open " + path + " in the root");
     std::string data;
     char buf[65536];
     for (;;) {

@@ -1,7 +1,7 @@
 // The one reader of an image's /etc/passwd and /etc/group on the host side (USER, --chown).
 // The file is resolved inside the root (openat2 RESOLVE_IN_ROOT) as an O_PATH fd, so nothing
-// is opened yet; only a regular file is then reopened for reading (through /proc/self/fd,
-// O_NONBLOCK), size-capped. A device node, FIFO or socket is never opened on the host.
+// is opened yet; only a regular file is then reopened for reading (through /proc/self/fd:
+// sys::try_open_regular_in_root), size-capped. A device node, FIFO or socket is never opened on the host.
 #pragma once
 #include <optional>
 #include <string>

@@ -113,6 +113,15 @@ case("through_lower_symlink", [plain(tar([("a", "l", "/etc", None)])), plain(tar
 lzo = b"\x89LZO\x00\r\n\x1a\n" + bytes(200)
 case("lzop_magic", [(lzo, GZ, sha(b"whatever"))], 0, "", "gzip")
 
+# 12. (good layouts) a directory deleted and re-created in one layer, whiteout first or last:
+# the lower layer's content of /d must not show through
+lower = tar([("d", "d", None, None), ("d/old", "f", b"old\n", None), ("d/sub", "d", None, None),
+             ("d/sub/deep", "f", b"deep\n", None)])
+layout("whiteout_recreate", [plain(lower), plain(tar([(".wh.d", "f", b"", None), ("d", "d", None, None),
+                                                      ("d/new", "f", b"new\n", None)]))])
+layout("recreate_whiteout", [plain(lower), plain(tar([("d", "d", None, None), ("d/new", "f", b"new\n", None),
+                                                      (".wh.d", "f", b"", None)]))])
+
 # 11. a layout tar with a 64 MiB member nothing refers to (sparse in the tar file itself
 # would need GNU sparse; zeros keep it simple and fast)
 with tarfile.open(os.path.join(OUT, "unref.tar"), "w", format=tarfile.PAX_FORMAT) as t:

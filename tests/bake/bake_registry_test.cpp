@@ -52,11 +52,7 @@ void write_two_targets(Ctx& ctx, const std::string& word, const std::string& ext
                                        "groups: {default: [a, b]}\n");
 }
 
-size_t count(const std::string& hay, const std::string& needle) {
-    size_t n = 0;
-    for (size_t i = hay.find(needle); i != std::string::npos; i = hay.find(needle, i + 1)) n++;
-    return n;
-}
+using e2e::count_substr;
 
 }  // namespace
 
@@ -120,13 +116,13 @@ TEST_P(BakeRemoteCache, EmptyStoreTakesEveryStepFromTheCache) {
     write_two_targets(ctx_b, word, keys("a", false), keys("b", false));
     auto ra = regtest::run_cmd(ib(a.path(), "bake --progress plain -f " + ctx_a.path() + "/imgbuild-bake.yaml"));
     ASSERT_EQ(ra.status, 0) << ra.out;
-    EXPECT_EQ(count(ra.out, "ran-a-42"), 1u) << ra.out;
+    EXPECT_EQ(count_substr(ra.out, "ran-a-42"), 1u) << ra.out;
     std::string md = b.path() + "/md.json";
     auto rb = regtest::run_cmd(ib(b.path(), "bake --progress plain --metadata-file " + md + " -f " + ctx_b.path() + "/imgbuild-bake.yaml"));
     ASSERT_EQ(rb.status, 0) << rb.out;
     EXPECT_EQ(rb.out.find("ran-a-42"), std::string::npos) << "no RUN step runs in store B:\n" << rb.out;
     EXPECT_EQ(rb.out.find("ran-b-42"), std::string::npos) << "no RUN step runs in store B:\n" << rb.out;
-    EXPECT_EQ(count(rb.out, "CACHED"), 4u) << "COPY and RUN of both targets are cached:\n" << rb.out;
+    EXPECT_EQ(count_substr(rb.out, "CACHED"), 4u) << "COPY and RUN of both targets are cached:\n" << rb.out;
     // Both targets are FROM the registry base: store B pulls it once, not once per target.
     std::vector<std::string> pulls;
     std::istringstream lines(rb.out);

@@ -40,6 +40,13 @@ inline CmdResult run_cmd(const std::string& cmd, bool merge_stderr = true) {
     return r;
 }
 
+// How many times `needle` occurs in `hay` (overlapping occurrences count).
+inline size_t count_substr(const std::string& hay, const std::string& needle) {
+    size_t n = 0;
+    for (size_t i = hay.find(needle); i != std::string::npos; i = hay.find(needle, i + 1)) n++;
+    return n;
+}
+
 inline bool have_tool(const std::string& name) { return run_cmd("command -v " + name + " >/dev/null").status == 0; }
 
 inline std::string shell_quote(const std::string& s) {

@@ -3,6 +3,10 @@
 // at test time). Every rejected import names the layer digest (and the entry) and leaves the
 // store as it was: no blob, no ref, no ingest file; `imgbuild fsck` passes.
 #include <dirent.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -127,6 +131,68 @@ TEST_F(ImportAttack, ForeignCompressionNeverExecsAProgram) {
     }
     rejected("lzop_magic", "", "PATH=" + shell_quote(bin) + ":$PATH ");
     EXPECT_FALSE(sys::exists(marker)) << "an external decompressor ran: " << (sys::exists(marker) ? sys::read_file(marker) : "");
+}
+
+// 5, for imported layouts: a blob, index.json or oci-layout that is a FIFO without a writer or
+// a device node is never opened (an inotify watch on it sees no IN_OPEN) and never blocks
+// (`timeout` turns a hang into a failure): the import fails naming the file; nothing stored.
+TEST_F(ImportAttack, FifoOrDeviceInLayoutIsNeverOpened) {
+    std::string good = dir() + "/good";
+    json index = json::parse(sys::read_file(good + "/index.json"));
+    std::string man = index["manifests"][0]["digest"].get<std::string>().substr(7);
+    json m = json::parse(sys::read_file(good + "/blobs/sha256/" + man));
+    std::string cfg = m["config"]["digest"].get<std::string>().substr(7);
+    std::string layer = m["layers"][0]["digest"].get<std::string>().substr(7);
+    struct Case {
+        std::string rel;
+        bool device;
+    };
+    std::vector<Case> cases = {{"oci-layout", false},           {"index.json", false},
+                               {"blobs/sha256/" + man, false}, {"blobs/sha256/" + cfg, false},
+                               {"blobs/sha256/" + layer, false}, {"blobs/sha256/" + layer, true},
+                               {"index.json", true}};
+    int n = 0;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.rel + (c.device ? " (char device 1:5)" : " (FIFO)"));
+        if (c.device && ::geteuid() != 0) continue;
+        std::string lay = tmp_.path() + "/lay" + std::to_string(n++);
+        ASSERT_EQ(run_cmd("cp -a " + shell_quote(good) + " " + shell_quote(lay)).status, 0);
+        std::string p = lay + "/" + c.rel;
+        ASSERT_EQ(::unlink(p.c_str()), 0);
+        int rc = c.device ? ::mknod(p.c_str(), S_IFCHR | 0644, makedev(1, 5)) : ::mkfifo(p.c_str(), 0644);
+        ASSERT_EQ(rc, 0) << p;
+        int ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        ASSERT_GE(ino, 0);
+        ASSERT_GE(::inotify_add_watch(ino, p.c_str(), IN_OPEN | IN_ACCESS), 0);
+        CmdResult r = run_cmd("timeout 120 " + std::string(IMGBUILD_BIN) + " --root " + shell_quote(root()) + " import " +
+                              shell_quote(lay) + " --tag t:1");
+        EXPECT_NE(r.status, 124) << "the import blocked on the special file:\n" << r.out;
+        EXPECT_NE(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find(c.rel), std::string::npos) << "must name the file: " << r.out;
+        char buf[4096];
+        ssize_t got = ::read(ino, buf, sizeof buf);
+        EXPECT_LE(got, 0) << "imgbuild opened the special file on the host";
+        ::close(ino);
+        nothing_left();
+    }
+}
+
+// 12. through the binary: an imported image whose top layer deletes /d (.wh.d) and re-creates
+// it, whiteout first or last, shows only the new /d (the lower layer's files stay hidden) in
+// the root a build sees (--output type=local copies the build's overlay view).
+TEST_F(ImportAttack, WhiteoutThenRecreatedDirectoryHidesLowerContent) {
+    for (const char* name : {"whiteout_recreate", "recreate_whiteout"}) {
+        SCOPED_TRACE(name);
+        CmdResult r = ib("import " + shell_quote(dir() + "/" + name) + " --tag wr:1");
+        ASSERT_EQ(r.status, 0) << r.out;
+        std::string ctx = tmp_.path() + "/ctx-" + name, out = tmp_.path() + "/out-" + name;
+        sys::mkdir_p(ctx);
+        sys::write_file_atomic(ctx + "/Buildfile", "FROM wr:1\n");
+        r = ib("build --output type=local,dest=" + shell_quote(out) + " " + shell_quote(ctx));
+        ASSERT_EQ(r.status, 0) << r.out;
+        EXPECT_EQ(run_cmd("cd " + shell_quote(out) + " && find d | sort").out, "d\nd/new\n");
+        EXPECT_EQ(ib("fsck").status, 0);
+    }
 }
 
 // 11. A layout tar with a 64 MiB member that nothing refers to: only the image's blobs are stored.

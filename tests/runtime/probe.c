@@ -13,7 +13,9 @@
 #include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -133,6 +135,22 @@ int main(int argc, char** argv) {
         return report(setxattr(arg, "security.capability", cap, sizeof cap, 0));
     }
     if (!strcmp(cmd, "hascap")) return report(getxattr(arg, "security.capability", NULL, 0));
+    if (!strcmp(cmd, "mksock")) {  /* a bound unix socket at ARG */
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        strncpy(a.sun_path, arg, sizeof a.sun_path - 1);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        return report(s < 0 ? s : bind(s, (struct sockaddr*)&a, sizeof a));
+    }
+    if (!strcmp(cmd, "setacl")) {  /* access ACL user::rw- user:1000:r-- group::r-- mask::r-- other::r-- */
+        struct { unsigned short tag, perm; unsigned int id; } __attribute__((packed)) e[5] = {
+            {0x01, 6, 0xffffffffu}, {0x02, 4, 1000}, {0x04, 4, 0xffffffffu}, {0x10, 4, 0xffffffffu}, {0x20, 4, 0xffffffffu}};
+        char buf[4 + sizeof e];
+        unsigned int version = 2;
+        memcpy(buf, &version, 4);
+        memcpy(buf + 4, e, sizeof e);
+        return report(setxattr(arg, "system.posix_acl_access", buf, sizeof buf, 0));
+    }
+    if (!strcmp(cmd, "hasacl")) return report(getxattr(arg, "system.posix_acl_access", NULL, 0));
     if (!strcmp(cmd, "segv")) { *(volatile int*)0 = 1; return 0; }
     if (!strcmp(cmd, "zombie")) {  /* leave a zombie child behind and exit */
         if (fork() == 0) _exit(0);
