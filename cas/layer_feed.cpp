@@ -58,14 +58,14 @@ LayerFeed::~LayerFeed() {
 
 void LayerFeed::feed(const void* data, size_t n) {
     if (impl_->failed) std::rethrow_exception(impl_->err);
-    if (!impl_->wr) throw sys::Error(sys::Code::FailedPrecondition, "feed after the end of a layer");
+    if (!impl_->wr) sys::fail(sys::Code::FailedPrecondition, "feed after the end of a layer");
     sys::write_all(impl_->wr.get(), static_cast<const char*>(data), n, "layer pipe");
 }
 
 StreamedLayer LayerFeed::finish() {
     impl_->close_and_join();
     if (impl_->err) std::rethrow_exception(impl_->err);
-    if (!impl_->out) throw sys::Error(sys::Code::Internal, "layer verification ended without a result");
+    if (!impl_->out) sys::fail(sys::Code::Internal, "layer verification ended without a result");
     return std::move(*impl_->out);
 }
 

@@ -44,7 +44,7 @@ struct BlobWriter::Impl {
     bool done = false;
     std::optional<Digest> sealed;
     bool durable = true;
-    uint64_t written = 0, writeback_from = 0;
+    uint64_t flushed = 0, writeback_from = 0;  // bytes on the file; where write-back last started
 
     void flush() {
         if (buf.empty()) return;
@@ -53,10 +53,10 @@ struct BlobWriter::Impl {
     }
     void write_through(const char* p, size_t n) {
         sys::write_all(fd.get(), p, n, tmp_path);
-        written += n;
-        if (durable && written - writeback_from >= kWritebackStep) {
-            ::sync_file_range(fd.get(), off64_t(writeback_from), off64_t(written - writeback_from), SYNC_FILE_RANGE_WRITE);
-            writeback_from = written;  // best effort: commit's fsync is what counts
+        flushed += n;
+        if (durable && flushed - writeback_from >= kWritebackStep) {
+            ::sync_file_range(fd.get(), off64_t(writeback_from), off64_t(flushed - writeback_from), SYNC_FILE_RANGE_WRITE);
+            writeback_from = flushed;  // best effort: commit's fsync is what counts
         }
     }
     void discard() noexcept {

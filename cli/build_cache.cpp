@@ -122,7 +122,7 @@ RemoteCache::RemoteCache(const Globals& g, cas::Store& store, const std::vector<
                 sys::UniqueFd dir = sys::open_dir(s.spec.ref);
                 auto read = [&](const std::string& rel, size_t cap) {
                     auto data = sys::read_root_file(dir.get(), rel, cap);
-                    if (!data) throw sys::Error(sys::Code::NotFound, s.spec.ref + ": no " + rel);
+                    if (!data) sys::fail(sys::Code::NotFound, s.spec.ref + ": no " + rel);
                     return *data;
                 };
                 json idx = json::parse(read("index.json", 1 << 20));

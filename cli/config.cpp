@@ -65,7 +65,7 @@ Config load_config(const std::string& path, bool required) {
         if (auto m = root["max_concurrent_transfers"]) {
             c.max_concurrent_transfers = m.as<int>();
             if (c.max_concurrent_transfers < 1 || c.max_concurrent_transfers > 64)
-                throw Error(Code::InvalidInput, path + ": max_concurrent_transfers must be 1 to 64");
+                sys::fail(Code::InvalidInput, path + ": max_concurrent_transfers must be 1 to 64");
         }
         if (auto g = root["gc"]) {
             check_keys(g, {"keep_storage", "keep_duration"}, "gc.", path);

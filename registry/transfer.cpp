@@ -90,7 +90,7 @@ std::shared_ptr<StagedBlob> download(Client& c, cas::Store& store, const cas::De
     req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
     req.max_body = d.size;  // more than declared aborts the transfer
     req.sink = [&](const char* p, size_t n) {
-        if (cancel && *cancel) throw sys::Error(sys::Code::Cancelled, "stopped: another transfer failed");
+        if (cancel && *cancel) sys::fail(sys::Code::Cancelled, "stopped: another transfer failed");
         s->w->write(p, n);
         if (feed) feed->feed(p, n);
     };
