@@ -11,7 +11,11 @@ RUNS=${2:-3}
 MIB=${3:-512}
 W=$(mktemp -d /tmp/imgbuild-regbench-XXXXXX)
 REGPID=
-cleanup() { [ -n "$REGPID" ] && kill "$REGPID" 2>/dev/null && wait "$REGPID" 2>/dev/null; rm -rf "$W"; }
+cleanup() {  # set +e: wait returns 143 for the killed registry, which must not skip the rm
+    set +e
+    [ -n "$REGPID" ] && kill "$REGPID" 2>/dev/null && wait "$REGPID" 2>/dev/null
+    rm -rf "$W"
+}
 trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 H=127.0.0.1:$PORT
