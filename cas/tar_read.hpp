@@ -40,8 +40,7 @@ public:
         while (pull_(buf_.data(), buf_.size()) > 0) {
         }
     }
-    // The exception the pull raised inside libarchive, if any.
-    std::exception_ptr error() const { return err_; }
+    // Whether the pull raised an exception inside libarchive.
     bool failed() const { return bool(err_); }
     // Rethrow that exception, if any.
     void rethrow_if_failed() const {

@@ -120,7 +120,7 @@ std::shared_ptr<StagedBlob> stage(Client& c, cas::Store& store, const cas::Descr
             s = blob_flights().run(store.root() + "\n" + d.digest.str(), [&] {
                 if (!store.has_blob(d.digest)) return download(c, store, d, cap, caps, cancel);
                 return std::make_shared<StagedBlob>(d);
-            }).value;
+            });
         } catch (const sys::Error& e) {
             // The transfer this call waited for was stopped by the failure of another pull: try again.
             if (e.code() != sys::Code::Cancelled || (cancel && *cancel)) throw;
@@ -205,21 +205,7 @@ FetchedManifest fetch_manifest(Client& c, const std::string& reference) {
 
 std::optional<cas::BlobWriter> download_blob(Client& c, cas::Store& store, const cas::Descriptor& d, uint64_t cap) {
     if (store.has_blob(d.digest)) return std::nullopt;
-    check_cap(d, cap);
-    std::string what = "blob " + d.digest.str() + " from " + c.host() + "/" + c.repository();
-    std::optional<cas::BlobWriter> w;
-    HttpRequest req;
-    req.url = "/v2/" + c.repository() + "/blobs/" + d.digest.str();
-    req.max_body = d.size;  // more than declared aborts the transfer
-    req.sink = [&](const char* p, size_t n) { w->write(p, n); };
-    sys::KeyedSlots::Slot slot = host_slots().acquire(c.host(), c.options().max_concurrent);
-    HttpResponse r = sys::with_context(what, [&] { return c.send(req, false, [&] { w.emplace(store.writer()); }); });
-    if (r.status != 200) c.fail(what, r);
-    cas::Digest got = w->seal();
-    if (w->size() != d.size)
-        bad(what + ": got " + std::to_string(w->size()) + " bytes, the descriptor says " + std::to_string(d.size));
-    if (got != d.digest) bad(what + ": content hashes to " + got.str());
-    return w;
+    return std::move(download(c, store, d, cap, nullptr, nullptr)->w);
 }
 
 std::string fetch_small_blob(Client& c, const cas::Descriptor& d, uint64_t cap) {

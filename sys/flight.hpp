@@ -14,14 +14,9 @@ namespace sys {
 template <typename T>
 class SingleFlight {
 public:
-    struct Result {
-        std::shared_ptr<T> value;
-        bool shared = false;  // another caller ran f(); this one waited for it
-    };
-
-    // f() returns std::shared_ptr<T>.
+    // f() returns std::shared_ptr<T>; so does run(), the same value for every caller of one flight.
     template <typename F>
-    Result run(const std::string& key, F&& f) {
+    std::shared_ptr<T> run(const std::string& key, F&& f) {
         std::shared_ptr<Call> call;
         bool owner = false;
         {
@@ -39,7 +34,7 @@ public:
             std::unique_lock<std::mutex> l(mu_);
             cv_.wait(l, [&] { return call->done; });
             if (call->error) std::rethrow_exception(call->error);
-            return {call->value, true};
+            return call->value;
         }
         std::shared_ptr<T> value;
         std::exception_ptr error;
@@ -57,7 +52,7 @@ public:
         }
         cv_.notify_all();
         if (error) std::rethrow_exception(error);
-        return {value, false};
+        return value;
     }
 
 private:

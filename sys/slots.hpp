@@ -34,10 +34,6 @@ public:
         used_[key]++;
         return Slot(this, key);
     }
-    int in_use(const std::string& key) {
-        std::lock_guard<std::mutex> l(mu_);
-        return used_[key];
-    }
 
 private:
     void release(const std::string& key) {
