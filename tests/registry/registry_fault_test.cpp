@@ -426,7 +426,9 @@ TEST(RegistryFault, ChunkedUploadResumesFromTheSessionRangeAfterACutPatch) {
     });
     std::string host = "127.0.0.1:" + std::to_string(dst.port());
     auto r = e2e::run_cmd(std::string(IMGBUILD_BIN) + " --root " + env.store() + " --authfile " + env.dir.path() +
-                          "/auth.json --insecure-registry " + host + " push --chunk-size 65536 127.0.0.1:" +
+                          "/auth.json --insecure-registry " + host +
+                          // one upload at a time: this fake registry keeps a single upload session
+                          " --max-concurrent-transfers 1 push --chunk-size 65536 127.0.0.1:" +
                           std::to_string(src.port()) + "/x/img:1 " + host + "/y/img:1");
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(cuts, 1);
