@@ -524,8 +524,8 @@ BuildResult Solver::run() {
     if (opts.statcaches) {
         statcache = opts.statcaches->get(context->path(), statcache_dir);
     } else {
-        statcache = std::make_shared<SharedStatCache>();
-        statcache->cache = StatCache(statcache_dir);
+        statcache = std::make_shared<SharedStatCache>(context->path());
+        statcache->load_in_background(statcache_dir, false);
     }
 
     // Stages in dependency order; independent ones in parallel, at most `jobs` at once.
@@ -571,7 +571,7 @@ BuildResult Solver::run() {
     }
     try {
         std::lock_guard<std::mutex> l(statcache->mu);
-        statcache->cache.save();
+        statcache->cache().save();
     } catch (const std::exception& e) {
         progress.info(std::string("warning: cannot save the context stat cache: ") + e.what());
     }

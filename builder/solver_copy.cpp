@@ -88,7 +88,7 @@ void execute_copy_step(Solver& s, const StageState& st, const Instruction& in, s
     } else if (!spec.sources.empty()) {
         std::lock_guard<std::mutex> l(s.statcache->mu);
         ctx_plan = plan_copy(s.context->root(), spec);
-        content = content_digest(s.context->root(), *ctx_plan, &s.statcache->cache).str();
+        content = content_digest(s.context->root(), *ctx_plan, &s.statcache->cache()).str();
     }
     const json inputs = copy_inputs(st, in, from_key, content);
     cas::Digest key = cache_key(inputs);
@@ -108,7 +108,7 @@ void execute_copy_step(Solver& s, const StageState& st, const Instruction& in, s
                 if (S_ISREG(e.mode)) {
                     size_t i = size_t(&e - ctx_plan->entries.data());
                     if (i < ctx_plan->hexes.size()) h = ctx_plan->hexes[i];  // hashed for the key moments ago
-                    if (h.empty()) h = s.statcache->cache.lookup(e.src, FileStamp::of(e));
+                    if (h.empty()) h = s.statcache->cache().lookup(e.src, FileStamp::of(e));
                     if (h.empty()) h = sha256_file_in_root(s.context->fd(), e.src);
                 }
                 files[e.dst.empty() ? "." : e.dst] = std::to_string(e.mode) + ":" + h;

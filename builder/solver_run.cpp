@@ -312,7 +312,7 @@ static std::map<size_t, std::string> bind_mount_contents(Solver& s, const StageS
             cs.label = "RUN --mount=type=bind";
             std::lock_guard<std::mutex> l(s.statcache->mu);
             CopyPlan p = plan_copy(s.context->root(), cs);
-            out[mi] = content_digest(s.context->root(), p, &s.statcache->cache).str();
+            out[mi] = content_digest(s.context->root(), p, &s.statcache->cache()).str();
         } else {
             StageRef ref = s.from_ref(st, idx, m.from, mi);
             out[mi] = ref.stage >= 0 ? s.finished_stage(ref.stage)->key : s.image(ref.image).manifest_digest.str();

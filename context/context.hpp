@@ -10,12 +10,15 @@
 //   sc.save();                                              // once, at the end of the build
 // For COPY --from=<stage|image>, make a SourceRoot over that rootfs (is_context = false).
 #pragma once
+#include <array>
 #include <sys/stat.h>
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <exception>
+#include <thread>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -158,7 +161,7 @@ public:
 private:
     struct Rec {
         FileStamp stamp;
-        std::string hex;
+        std::array<char, 64> hex{};  // sha256 hex, not a heap string: the cache holds one per context file
         bool own = false;  // stored by this object
     };
     std::string dir_;
@@ -169,11 +172,29 @@ private:
     Stats stats_;
 };
 
-// A context's stat cache and the lock its users hold while planning and hashing.
-struct SharedStatCache {
+// A context's stat cache and the lock its users hold while planning and hashing. It can be
+// loaded on a thread of its own (a big context's cache is megabytes) while the build parses,
+// resolves the base image and walks the context; cache() waits for that load.
+class SharedStatCache {
+public:
+    SharedStatCache() = default;
+    explicit SharedStatCache(std::string context_dir) : context_dir(std::move(context_dir)) {}
+    ~SharedStatCache();
+    SharedStatCache(const SharedStatCache&) = delete;
+    SharedStatCache& operator=(const SharedStatCache&) = delete;
+
+    // Starts loading <cache_dir>/statcache in the background (once, before any cache()).
+    void load_in_background(const std::string& cache_dir, bool trust_own_entries);
+    StatCache& cache();  // the loaded cache; hold `mu` while using it
+
     std::string context_dir;
     std::mutex mu;
-    StatCache cache;
+
+private:
+    std::once_flag joined_;
+    std::thread loader_;
+    std::exception_ptr load_error_;
+    StatCache cache_;
 };
 
 // The stat caches of the builds of one process (`imgbuild bake`): one per context directory,

@@ -53,6 +53,7 @@ StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
     size_t nl = data.find('\n');
     if (nl == std::string::npos || data.compare(0, std::strlen(kMagic), kMagic) != 0) return;
     write_time_ns_ = std::strtoll(data.c_str() + std::strlen(kMagic), nullptr, 10);
+    map_.reserve(data.size() / 100);  // an entry is ~120 bytes: no rehash while loading
     size_t pos = nl + 1;
     while (pos < data.size()) {
         size_t end = data.find('\0', pos);
@@ -61,7 +62,7 @@ StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
         char* q;
         Rec r;
         if (end - pos < 66 || p[64] != ' ') break;
-        r.hex.assign(p, 64);
+        std::memcpy(r.hex.data(), p, 64);
         p += 65;
         r.stamp.size = std::strtoull(p, &q, 10);
         r.stamp.mtime_ns = std::strtoll(q, &q, 10);
@@ -69,8 +70,7 @@ StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
         r.stamp.ino = std::strtoull(q, &q, 10);
         r.stamp.dev = std::strtoull(q, &q, 10);
         if (*q != ' ') break;
-        std::string path(static_cast<const char*>(q) + 1, data.c_str() + end);
-        map_[std::move(path)] = std::move(r);
+        map_.insert_or_assign(std::string(static_cast<const char*>(q) + 1, data.c_str() + end), r);
         pos = end + 1;
     }
 }
@@ -97,26 +97,48 @@ std::string StatCache::lookup(const std::string& path, const FileStamp& st) {
         return "";
     }
     ++stats_.hits;
-    return it->second.hex;
+    return std::string(it->second.hex.data(), 64);
 }
 
 void StatCache::store(const std::string& path, const FileStamp& st, const std::string& hex) {
+    if (hex.size() != 64) return;  // not a sha256 hex: nothing to remember
     auto& r = map_[path];
     r.own = true;
-    if (r.stamp == st && r.hex == hex) return;
+    if (r.stamp == st && std::memcmp(r.hex.data(), hex.data(), 64) == 0) return;
     r.stamp = st;
-    r.hex = hex;
+    std::memcpy(r.hex.data(), hex.data(), 64);
     dirty_ = true;
+}
+
+void SharedStatCache::load_in_background(const std::string& cache_dir, bool trust_own_entries) {
+    loader_ = std::thread([this, cache_dir, trust_own_entries] {
+        try {
+            cache_ = StatCache(cache_dir);
+            if (trust_own_entries) cache_.trust_own_entries();
+        } catch (...) {
+            load_error_ = std::current_exception();
+        }
+    });
+}
+
+StatCache& SharedStatCache::cache() {
+    std::call_once(joined_, [this] {
+        if (loader_.joinable()) loader_.join();
+    });
+    if (load_error_) std::rethrow_exception(load_error_);
+    return cache_;
+}
+
+SharedStatCache::~SharedStatCache() {
+    if (loader_.joinable()) loader_.join();
 }
 
 std::shared_ptr<SharedStatCache> StatCacheSet::get(const std::string& context_dir, const std::string& cache_dir) {
     std::lock_guard<std::mutex> l(mu_);
     auto& slot = by_dir_[cache_dir];
     if (!slot) {
-        slot = std::make_shared<SharedStatCache>();
-        slot->context_dir = context_dir;
-        slot->cache = StatCache(cache_dir);
-        slot->cache.trust_own_entries();
+        slot = std::make_shared<SharedStatCache>(context_dir);
+        slot->load_in_background(cache_dir, true);
     }
     return slot;
 }
@@ -126,7 +148,7 @@ std::map<std::string, StatCache::Stats> StatCacheSet::stats() {
     std::map<std::string, StatCache::Stats> out;
     for (auto& [dir, sc] : by_dir_) {
         std::lock_guard<std::mutex> l2(sc->mu);
-        out[sc->context_dir] = sc->cache.stats();
+        out[sc->context_dir] = sc->cache().stats();
     }
     return out;
 }
@@ -144,7 +166,7 @@ void StatCache::save_with_time(int64_t t) {
     std::map<std::string_view, const Rec*> sorted;
     for (auto& [k, v] : map_) sorted.emplace(k, &v);
     for (auto& [k, v] : sorted) {
-        out += v->hex;
+        out.append(v->hex.data(), 64);
         out += ' ' + std::to_string(v->stamp.size) + ' ' + std::to_string(v->stamp.mtime_ns) + ' ' +
                std::to_string(v->stamp.ctime_ns) + ' ' + std::to_string(v->stamp.ino) + ' ' +
                std::to_string(v->stamp.dev) + ' ';
@@ -204,16 +226,17 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         if (e) sys::with_context(spec.error_prefix() + "hash " + root.name, [&] { std::rethrow_exception(e); });
     if (cache)
         for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
-    plan.hexes = hexes;
+    plan.hexes = std::move(hexes);
+    const std::vector<std::string>& hex_of = plan.hexes;
 
     // ADD --checksum on a single local file.
     if (spec.checksum) {
         cas::Digest want = cas::Digest::parse(*spec.checksum);
         if (plan.entries.size() != 1 || !S_ISREG(plan.entries[0].mode))
             sys::fail(sys::Code::InvalidInput, spec.error_prefix() + "ADD --checksum needs exactly one file source");
-        if (want.hex() != hexes[0])
+        if (want.hex() != hex_of[0])
             sys::fail(sys::Code::InvalidInput, spec.error_prefix() + "ADD " + spec.sources[0] + ": checksum mismatch: expected " +
-                                                          want.str() + ", got sha256:" + hexes[0]);
+                                                          want.str() + ", got sha256:" + hex_of[0]);
         plan.checksum_verified = true;
     }
 
@@ -251,7 +274,7 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         rec += std::to_string(e.size) + '\0';
         if (type == 'c' || type == 'b') rec += std::to_string(e.rdev);
         rec += '\0';
-        rec += hexes[i];
+        rec += hex_of[i];
         rec += '\n';
         dg.update(rec);
     }

@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <iterator>
+#include <thread>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -114,16 +118,74 @@ void fill_entry(CopyEntry& e, int dirfd, const char* name, const struct stat& st
     }
 }
 
+// Walks a directory tree into `out` in depth-first order of the destination path. The
+// subdirectories of the first level that has several are walked on worker threads (each into
+// its own list, spliced in order): a cached rebuild of a big context is 20,000 stats, and they
+// are independent.
 struct Walker {
     const SourceRoot& root;
     const IgnoreMatcher& excludes;
     std::vector<CopyEntry>& out;
 
-    // Walk the directory open at `dirfd` (canonical `src`), placing children under `dst`.
-    void walk(int dirfd, const std::string& src, const std::string& dst, int depth) {
+    void walk(int dirfd, const std::string& src, const std::string& dst, int depth) { walk_into(out, dirfd, src, dst, depth, true); }
+
+private:
+    // One child of a directory: its entry, and whether to descend (`keep_if_empty` false: an
+    // ignored directory walked only for re-included entries below it).
+    struct Child {
+        CopyEntry entry;
+        bool descend = false;
+        bool keep_if_empty = true;
+    };
+
+    void walk_into(std::vector<CopyEntry>& into, int dirfd, const std::string& src, const std::string& dst, int depth,
+                   bool parallel) const {
         if (depth > 1024) sys::fail(sys::Code::InvalidInput, "copy " + src + ": directory tree too deep");
+        std::vector<Child> kids = children(dirfd, src, dst);
+        size_t ndirs = size_t(std::count_if(kids.begin(), kids.end(), [](const Child& k) { return k.descend; }));
+        std::vector<std::vector<CopyEntry>> below(kids.size());
+        unsigned nthreads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
+        if (parallel && ndirs >= 2 && nthreads > 1) {
+            std::vector<size_t> dirs;
+            for (size_t i = 0; i < kids.size(); ++i)
+                if (kids[i].descend) dirs.push_back(i);
+            std::atomic<size_t> next{0};
+            std::vector<std::exception_ptr> errors(kids.size());
+            auto work = [&] {
+                for (size_t k; (k = next.fetch_add(1)) < dirs.size();) {
+                    size_t i = dirs[k];
+                    try {
+                        descend(below[i], dirfd, kids[i].entry, depth, false);
+                    } catch (...) {
+                        errors[i] = std::current_exception();
+                    }
+                }
+            };
+            std::vector<std::thread> ts;
+            for (unsigned w = 1; w < std::min<size_t>(nthreads, dirs.size()); ++w) ts.emplace_back(work);
+            work();
+            for (auto& t : ts) t.join();
+            for (auto& e : errors)
+                if (e) std::rethrow_exception(e);  // the first in walk order
+        } else {
+            for (size_t i = 0; i < kids.size(); ++i)
+                if (kids[i].descend) descend(below[i], dirfd, kids[i].entry, depth, parallel && ndirs == 1);
+        }
+        size_t total = into.size();
+        for (size_t i = 0; i < kids.size(); ++i) total += 1 + below[i].size();
+        into.reserve(total);
+        for (size_t i = 0; i < kids.size(); ++i) {
+            if (!kids[i].keep_if_empty && below[i].empty()) continue;
+            into.push_back(std::move(kids[i].entry));
+            std::move(below[i].begin(), below[i].end(), std::back_inserter(into));
+        }
+    }
+
+    std::vector<Child> children(int dirfd, const std::string& src, const std::string& dst) const {
         std::vector<std::string> names = sys::list_dir(dirfd, src.empty() ? "." : src);
         std::sort(names.begin(), names.end());
+        std::vector<Child> kids;
+        kids.reserve(names.size());
         for (const auto& name : names) {
             std::string csrc = src.empty() ? name : src + "/" + name;
             std::string cdst = dst.empty() ? name : dst + "/" + name;
@@ -135,31 +197,26 @@ struct Walker {
             bool isdir = S_ISDIR(st.st_mode);
             bool ign = root.ignore && root.ignore->excluded(csrc, isdir);
             bool exc = !excludes.empty() && excludes.excluded(cdst, isdir);
+            Child k;
             if (ign || exc) {
                 if (!isdir) continue;
                 if (ign && !root.ignore->may_contain_exception(csrc)) continue;
                 if (exc && !excludes.may_contain_exception(cdst)) continue;
-                size_t at = out.size();
-                CopyEntry e;
-                e.src = csrc;
-                e.dst = cdst;
-                fill_entry(e, dirfd, name.c_str(), st);
-                descend(dirfd, name, csrc, cdst, depth);
-                if (out.size() > at) out.insert(out.begin() + long(at), std::move(e));  // re-included below
-                continue;
+                k.keep_if_empty = false;  // listed only if something below is re-included
             }
-            CopyEntry e;
-            e.src = csrc;
-            e.dst = cdst;
-            fill_entry(e, dirfd, name.c_str(), st);
-            out.push_back(std::move(e));
-            if (isdir) descend(dirfd, name, csrc, cdst, depth);
+            k.descend = isdir;
+            k.entry.src = std::move(csrc);
+            k.entry.dst = std::move(cdst);
+            fill_entry(k.entry, dirfd, name.c_str(), st);
+            kids.push_back(std::move(k));
         }
+        return kids;
     }
-    void descend(int dirfd, const std::string& name, const std::string& csrc, const std::string& cdst, int depth) {
-        sys::UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!sub) sys::throw_errno("open " + csrc);
-        walk(sub.get(), csrc, cdst, depth + 1);
+
+    void descend(std::vector<CopyEntry>& into, int dirfd, const CopyEntry& dir, int depth, bool parallel) const {
+        sys::UniqueFd sub(::openat(dirfd, sys::base_name(dir.src).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub) sys::throw_errno("open " + dir.src);
+        walk_into(into, sub.get(), dir.src, dir.dst, depth + 1, parallel);
     }
 };
 
@@ -292,14 +349,16 @@ void select_candidate(const SourceRoot& root, const CopySpec& spec, const Ignore
 }
 
 // Depth-first order; when two sources land on the same path the later one wins.
-std::vector<CopyEntry> sorted_unique(std::vector<CopyEntry> entries) {
-    std::stable_sort(entries.begin(), entries.end(), dst_less);
-    std::vector<CopyEntry> uniq;
-    for (auto& e : entries) {
-        if (!uniq.empty() && uniq.back().dst == e.dst) uniq.back() = std::move(e);
-        else uniq.push_back(std::move(e));
+// In place: a directory walk is already in this order (the common case sorts nothing).
+void sort_unique(std::vector<CopyEntry>& entries) {
+    if (!std::is_sorted(entries.begin(), entries.end(), dst_less))
+        std::stable_sort(entries.begin(), entries.end(), dst_less);
+    size_t w = 0;
+    for (size_t r = 0; r < entries.size(); ++r) {
+        if (w > 0 && entries[w - 1].dst == entries[r].dst) entries[w - 1] = std::move(entries[r]);
+        else if (w++ != r) entries[w - 1] = std::move(entries[r]);
     }
-    return uniq;
+    entries.resize(w);
 }
 
 }  // namespace
@@ -363,7 +422,8 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
 
     plan.matched_nothing = sel.top_items == 0 && !sel.any_dir;
     plan.dest_is_dir = trailing || spec.parents || sel.any_dir || sel.top_items > 1 || spec.sources.size() > 1;
-    plan.entries = sorted_unique(std::move(sel.entries));
+    sort_unique(sel.entries);
+    plan.entries = std::move(sel.entries);
     return plan;
 }
 

@@ -109,8 +109,8 @@ TEST_F(ContextHash, SharedSetHashesEachFileOnceAcrossBuilds) {
     auto a = set.get(ctx.p(), cache_dir());
     auto b = set.get(ctx.p(), cache_dir());
     ASSERT_EQ(a.get(), b.get());
-    cas::Digest d1 = digest(all(), &a->cache);
-    cas::Digest d2 = digest(all(), &b->cache);  // the second build reads no file
+    cas::Digest d1 = digest(all(), &a->cache());
+    cas::Digest d2 = digest(all(), &b->cache());  // the second build reads no file
     EXPECT_EQ(d1, d2);
     StatCache::Stats st = set.stats().at(ctx.p());
     EXPECT_EQ(st.misses + st.racy, 3u);
@@ -123,8 +123,8 @@ TEST_F(ContextHash, SharedSetHashesEachFileOnceAcrossBuilds) {
     EXPECT_EQ(plain.stats().hits, 0u);
     // An edit (other size) is seen through the shared cache too.
     put(ctx.p("a.txt"), "ALPHA!");
-    EXPECT_NE(digest(all(), &a->cache), d1);
-    EXPECT_EQ(digest(all(), &a->cache), digest(all(), nullptr));
+    EXPECT_NE(digest(all(), &a->cache()), d1);
+    EXPECT_EQ(digest(all(), &a->cache()), digest(all(), nullptr));
 }
 
 TEST_F(ContextHash, EditsAreDetected) {
