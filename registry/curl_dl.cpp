@@ -5,13 +5,12 @@
 // the first call dlopen()s libcurl.so.4 and each definition forwards to the real function.
 #define CURL_DISABLE_TYPECHECK 1  // the type-checking macros would rename our definitions
 #include <curl/curl.h>
-#include <dlfcn.h>
 
 #include <cstdarg>
 #include <mutex>
 #include <string>
 
-#include "sys/error.hpp"
+#include "sys/dl.hpp"
 
 namespace {
 
@@ -32,21 +31,13 @@ struct Curl {
     CURLUcode (*url_set)(CURLU*, CURLUPart, const char*, unsigned int);
 };
 
-template <class F>
-void bind(void* lib, F& f, const char* name) {
-    f = reinterpret_cast<F>(::dlsym(lib, name));
-    if (!f) sys::fail(sys::Code::Internal, std::string("libcurl.so.4 lacks ") + name);
-}
+void bind(void* lib, auto& f, const char* name) { sys::bind_symbol(lib, f, name, "libcurl.so.4"); }
 
 const Curl& curl() {
     static std::once_flag once;
     static Curl c;
     std::call_once(once, [] {
-        // Never unloaded: handles and callbacks live until exit.
-        void* lib = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!lib)
-            sys::fail(sys::Code::FailedPrecondition,
-                      std::string("registry access needs libcurl (Debian package libcurl4): ") + ::dlerror());
+        void* lib = sys::open_library("libcurl.so.4", "registry access", "libcurl4");
         bind(lib, c.global_init, "curl_global_init");
         bind(lib, c.easy_init, "curl_easy_init");
         bind(lib, c.easy_setopt, "curl_easy_setopt");

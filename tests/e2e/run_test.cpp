@@ -82,12 +82,16 @@ TEST(Run, WritesAreThrownAwayAndNothingLeaks) {
 }
 
 // Start-up cost: libcurl and its ~26 dependencies are dlopen()ed by the first registry request
-// (registry/curl_dl.cpp), not loaded by the dynamic linker for every command. ld.so lists what
-// it loads when LD_TRACE_LOADED_OBJECTS is set (what ldd does), without running the program.
-TEST(Run, BinaryDoesNotLoadLibcurlAtStartup) {
+// (registry/curl_dl.cpp), libarchive and its ~11 (libxml2, ICU, nettle, ...) by the first tar
+// read or written (cas/archive_dl.cpp), not loaded by the dynamic linker for every command. ld.so
+// lists what it loads when LD_TRACE_LOADED_OBJECTS is set (what ldd does), without running it.
+TEST(Run, BinaryDoesNotLoadLibcurlOrLibarchiveAtStartup) {
     auto r = e2e::run_cmd("LD_TRACE_LOADED_OBJECTS=1 " + e2e::bin(), false);
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("libc.so.6"), std::string::npos) << r.out;  // the listing is real
     EXPECT_EQ(r.out.find("libcurl"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("libgnutls"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("libarchive"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("libxml2"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("libicu"), std::string::npos) << r.out;
 }
