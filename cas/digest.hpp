@@ -1,14 +1,14 @@
 // Digests are a type, not a string: a Digest only comes from a validating parse
 // ("sha256:" + 64 lowercase hex) or from a Digester. Only the store maps one to a path.
 #pragma once
-#include <openssl/evp.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+
+struct SHA256state_st;  // OpenSSL's SHA256_CTX
 
 namespace cas {
 
@@ -35,7 +35,7 @@ private:
     std::string text_;
 };
 
-// Streaming sha256 (OpenSSL EVP).
+// Streaming sha256 (OpenSSL's SHA256 functions, see digest.cpp).
 class Digester {
 public:
     Digester();
@@ -50,9 +50,9 @@ public:
 
 private:
     struct Free {
-        void operator()(EVP_MD_CTX* c) const;
+        void operator()(::SHA256state_st* c) const;
     };
-    std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+    std::unique_ptr<::SHA256state_st, Free> ctx_;
     uint64_t size_ = 0;
 };
 

@@ -32,6 +32,16 @@ TEST(Digest, ParsesValid) {
     EXPECT_EQ(cas::Digest::of("").str(), kEmpty);
 }
 
+// Known answers (FIPS 180-2 examples), whole and streamed in uneven pieces.
+TEST(Digest, KnownAnswers) {
+    EXPECT_EQ(cas::Digest::of("abc").hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cas::Digester d;
+    std::string a(1001, 'a');
+    for (int i = 0; i < 1000; ++i) d.update(a.data(), size_t(i % 2 ? 999 : 1001));
+    EXPECT_EQ(d.size(), 1000000u);
+    EXPECT_EQ(d.finish().hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 TEST(Digest, RejectsBad) {
     std::string upper = kEmpty;
     upper[10] = 'E';
