@@ -96,6 +96,19 @@ TEST(Run, BinaryDoesNotLoadLibcurlOrLibarchiveAtStartup) {
     EXPECT_EQ(r.out.find("libicu"), std::string::npos) << r.out;
 }
 
+// With the static archives of the -dev packages (IMGBUILD_STATIC_DEPS, docs/ARCHITECTURE.md),
+// the binary loads libc and libm only: no libstdc++, libcrypto, yaml-cpp, libseccomp, zlib, zstd.
+TEST(Run, BinaryNeedsOnlyLibcAtStartup) {
+#ifndef IMGBUILD_STATIC_DEPS_LINKED
+    GTEST_SKIP() << "built without IMGBUILD_STATIC_DEPS (a static archive was missing at configure time)";
+#endif
+    auto r = e2e::run_cmd("LD_TRACE_LOADED_OBJECTS=1 " + e2e::bin(), false);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("libc.so.6"), std::string::npos) << r.out;
+    for (const char* lib : {"libstdc++", "libcrypto", "libyaml-cpp", "libseccomp", "libz.so", "libzstd", "libgcc_s"})
+        EXPECT_EQ(r.out.find(lib), std::string::npos) << lib << " is loaded at start-up:\n" << r.out;
+}
+
 // A run's (and a build step's) writable overlay is scratch: mounted volatile, so unmounting it
 // does not syncfs() the file system under the store (that was ~10 ms of every `run`, and the
 // whole dirty page cache after a big RUN). Kernels before 5.10 lack the option.
