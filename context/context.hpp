@@ -21,6 +21,7 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -156,7 +157,6 @@ public:
         size_t hits = 0, misses = 0, racy = 0;
     };
     const Stats& stats() const { return stats_; }
-    size_t size() const { return map_.size(); }
 
 private:
     struct Rec {
@@ -164,8 +164,20 @@ private:
         std::array<char, 64> hex{};  // sha256 hex, not a heap string: the cache holds one per context file
         bool own = false;  // stored by this object
     };
+    // The loaded file's entries, in the file's (sorted) path order, their paths left in `data_`:
+    // loading allocates nothing per entry, and lookups arrive in walk order, so the next one is
+    // almost always the entry after the last (`hint_`); otherwise a binary search.
+    struct Loaded {
+        uint32_t off = 0, len = 0;  // the path in data_
+        Rec rec;
+    };
+    std::string_view path_of(const Loaded& l) const { return std::string_view(data_).substr(l.off, l.len); }
+    Rec* find(std::string_view path);
     std::string dir_;
-    std::unordered_map<std::string, Rec> map_;
+    std::string data_;
+    std::vector<Loaded> loaded_;
+    size_t hint_ = 0;
+    std::unordered_map<std::string, Rec> added_;  // paths the loaded file did not have
     int64_t write_time_ns_ = 0;
     bool dirty_ = false;
     bool trust_own_ = false;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <exception>
@@ -44,35 +45,74 @@ FileStamp FileStamp::of(const struct stat& st) {
 
 StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
     std::string file = sys::path_join(dir_, "statcache");
-    std::string data;
     try {
-        data = sys::read_file(file, 1u << 30);
+        data_ = sys::read_file(file, 1u << 30);
     } catch (const sys::Error&) {
         return;  // missing or unreadable: start empty
     }
+    const std::string& data = data_;
     size_t nl = data.find('\n');
     if (nl == std::string::npos || data.compare(0, std::strlen(kMagic), kMagic) != 0) return;
     write_time_ns_ = std::strtoll(data.c_str() + std::strlen(kMagic), nullptr, 10);
-    map_.reserve(data.size() / 100);  // an entry is ~120 bytes: no rehash while loading
+    loaded_.reserve(data.size() / 100);  // an entry is ~120 bytes
     size_t pos = nl + 1;
+    bool sorted = true;
     while (pos < data.size()) {
         size_t end = data.find('\0', pos);
         if (end == std::string::npos) break;  // truncated tail: ignore it
         const char* p = data.c_str() + pos;
         char* q;
-        Rec r;
+        Loaded l;
         if (end - pos < 66 || p[64] != ' ') break;
-        std::memcpy(r.hex.data(), p, 64);
+        std::memcpy(l.rec.hex.data(), p, 64);
         p += 65;
-        r.stamp.size = std::strtoull(p, &q, 10);
-        r.stamp.mtime_ns = std::strtoll(q, &q, 10);
-        r.stamp.ctime_ns = std::strtoll(q, &q, 10);
-        r.stamp.ino = std::strtoull(q, &q, 10);
-        r.stamp.dev = std::strtoull(q, &q, 10);
+        l.rec.stamp.size = std::strtoull(p, &q, 10);
+        l.rec.stamp.mtime_ns = std::strtoll(q, &q, 10);
+        l.rec.stamp.ctime_ns = std::strtoll(q, &q, 10);
+        l.rec.stamp.ino = std::strtoull(q, &q, 10);
+        l.rec.stamp.dev = std::strtoull(q, &q, 10);
         if (*q != ' ') break;
-        map_.insert_or_assign(std::string(static_cast<const char*>(q) + 1, data.c_str() + end), r);
+        l.off = uint32_t(q + 1 - data.c_str());
+        l.len = uint32_t(data.c_str() + end - (q + 1));
+        if (!loaded_.empty()) {
+            int c = path_of(loaded_.back()).compare(path_of(l));
+            if (c == 0) {
+                loaded_.back() = l;  // a repeated path: the later entry wins
+                pos = end + 1;
+                continue;
+            }
+            sorted &= c < 0;
+        }
+        loaded_.push_back(l);
         pos = end + 1;
     }
+    // save() writes paths sorted; a file written otherwise is sorted here (later entries win).
+    if (!sorted) {
+        std::stable_sort(loaded_.begin(), loaded_.end(), [&](const Loaded& a, const Loaded& b) { return path_of(a) < path_of(b); });
+        std::vector<Loaded> uniq;
+        for (auto& l : loaded_) {
+            if (!uniq.empty() && path_of(uniq.back()) == path_of(l)) uniq.back() = l;
+            else uniq.push_back(l);
+        }
+        loaded_ = std::move(uniq);
+    }
+}
+
+StatCache::Rec* StatCache::find(std::string_view path) {
+    if (!added_.empty()) {
+        auto it = added_.find(std::string(path));
+        if (it != added_.end()) return &it->second;
+    }
+    for (size_t i : {hint_, hint_ + 1})
+        if (i < loaded_.size() && path_of(loaded_[i]) == path) {
+            hint_ = i;
+            return &loaded_[i].rec;
+        }
+    auto it = std::lower_bound(loaded_.begin(), loaded_.end(), path,
+                               [&](const Loaded& l, std::string_view p) { return path_of(l) < p; });
+    if (it == loaded_.end() || path_of(*it) != path) return nullptr;
+    hint_ = size_t(it - loaded_.begin());
+    return &it->rec;
 }
 
 StatCache::~StatCache() {
@@ -85,24 +125,25 @@ StatCache::~StatCache() {
 }
 
 std::string StatCache::lookup(const std::string& path, const FileStamp& st) {
-    auto it = map_.find(path);
-    if (it == map_.end() || !(it->second.stamp == st)) {
+    const Rec* r = find(path);
+    if (!r || !(r->stamp == st)) {
         ++stats_.misses;
         return "";
     }
     // Racy: modified in (or after) the second the cache was written.
-    if (!(trust_own_ && it->second.own) && (st.mtime_ns / kNs >= write_time_ns_ / kNs || st.ctime_ns / kNs >= write_time_ns_ / kNs)) {
+    if (!(trust_own_ && r->own) && (st.mtime_ns / kNs >= write_time_ns_ / kNs || st.ctime_ns / kNs >= write_time_ns_ / kNs)) {
         ++stats_.racy;
         dirty_ = true;  // rewrite with a newer time so the entry stops being racy
         return "";
     }
     ++stats_.hits;
-    return std::string(it->second.hex.data(), 64);
+    return std::string(r->hex.data(), 64);
 }
 
 void StatCache::store(const std::string& path, const FileStamp& st, const std::string& hex) {
     if (hex.size() != 64) return;  // not a sha256 hex: nothing to remember
-    auto& r = map_[path];
+    Rec* found = find(path);
+    Rec& r = found ? *found : added_[path];
     r.own = true;
     if (r.stamp == st && std::memcmp(r.hex.data(), hex.data(), 64) == 0) return;
     r.stamp = st;
@@ -162,9 +203,12 @@ void StatCache::save_with_time(int64_t t) {
     if (dir_.empty()) return;
     sys::mkdir_p(dir_, 0700);
     std::string out = kMagic + std::to_string(t) + "\n";
-    out.reserve(map_.size() * 120);
-    std::map<std::string_view, const Rec*> sorted;
-    for (auto& [k, v] : map_) sorted.emplace(k, &v);
+    out.reserve((loaded_.size() + added_.size()) * 120);
+    std::vector<std::pair<std::string_view, const Rec*>> sorted;
+    sorted.reserve(loaded_.size() + added_.size());
+    for (auto& l : loaded_) sorted.emplace_back(path_of(l), &l.rec);
+    for (auto& [k, v] : added_) sorted.emplace_back(k, &v);
+    std::sort(sorted.begin(), sorted.end());
     for (auto& [k, v] : sorted) {
         out.append(v->hex.data(), 64);
         out += ' ' + std::to_string(v->stamp.size) + ' ' + std::to_string(v->stamp.mtime_ns) + ' ' +

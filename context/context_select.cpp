@@ -130,32 +130,34 @@ struct Walker {
     void walk(int dirfd, const std::string& src, const std::string& dst, int depth) { walk_into(out, dirfd, src, dst, depth, true); }
 
 private:
-    // One child of a directory: its entry, and whether to descend (`keep_if_empty` false: an
-    // ignored directory walked only for re-included entries below it).
-    struct Child {
-        CopyEntry entry;
-        bool descend = false;
-        bool keep_if_empty = true;
-    };
+    // How a directory's children are taken: descend into it; listed only if something below it
+    // is re-included (an ignored directory walked for '!' exceptions).
+    enum Flag : uint8_t { kDescend = 1, kOnlyIfNonEmpty = 2 };
 
     void walk_into(std::vector<CopyEntry>& into, int dirfd, const std::string& src, const std::string& dst, int depth,
                    bool parallel) const {
         if (depth > 1024) sys::fail(sys::Code::InvalidInput, "copy " + src + ": directory tree too deep");
-        std::vector<Child> kids = children(dirfd, src, dst);
-        size_t ndirs = size_t(std::count_if(kids.begin(), kids.end(), [](const Child& k) { return k.descend; }));
+        std::vector<CopyEntry> kids;
+        std::vector<uint8_t> flags;
+        children(dirfd, src, dst, kids, flags);
+        size_t ndirs = size_t(std::count_if(flags.begin(), flags.end(), [](uint8_t f) { return f & kDescend; }));
+        if (ndirs == 0 && into.empty()) {  // a leaf directory: its list is the result, nothing moves
+            into = std::move(kids);
+            return;
+        }
         std::vector<std::vector<CopyEntry>> below(kids.size());
         unsigned nthreads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
         if (parallel && ndirs >= 2 && nthreads > 1) {
             std::vector<size_t> dirs;
             for (size_t i = 0; i < kids.size(); ++i)
-                if (kids[i].descend) dirs.push_back(i);
+                if (flags[i] & kDescend) dirs.push_back(i);
             std::atomic<size_t> next{0};
             std::vector<std::exception_ptr> errors(kids.size());
             auto work = [&] {
                 for (size_t k; (k = next.fetch_add(1)) < dirs.size();) {
                     size_t i = dirs[k];
                     try {
-                        descend(below[i], dirfd, kids[i].entry, depth, false);
+                        descend(below[i], dirfd, kids[i], depth, false);
                     } catch (...) {
                         errors[i] = std::current_exception();
                     }
@@ -169,23 +171,25 @@ private:
                 if (e) std::rethrow_exception(e);  // the first in walk order
         } else {
             for (size_t i = 0; i < kids.size(); ++i)
-                if (kids[i].descend) descend(below[i], dirfd, kids[i].entry, depth, parallel && ndirs == 1);
+                if (flags[i] & kDescend) descend(below[i], dirfd, kids[i], depth, parallel && ndirs == 1);
         }
         size_t total = into.size();
         for (size_t i = 0; i < kids.size(); ++i) total += 1 + below[i].size();
         into.reserve(total);
         for (size_t i = 0; i < kids.size(); ++i) {
-            if (!kids[i].keep_if_empty && below[i].empty()) continue;
-            into.push_back(std::move(kids[i].entry));
+            if ((flags[i] & kOnlyIfNonEmpty) && below[i].empty()) continue;
+            into.push_back(std::move(kids[i]));
             std::move(below[i].begin(), below[i].end(), std::back_inserter(into));
         }
     }
 
-    std::vector<Child> children(int dirfd, const std::string& src, const std::string& dst) const {
+    // The selected children of one directory, in name order, and how to take each (Flag).
+    void children(int dirfd, const std::string& src, const std::string& dst, std::vector<CopyEntry>& kids,
+                  std::vector<uint8_t>& flags) const {
         std::vector<std::string> names = sys::list_dir(dirfd, src.empty() ? "." : src);
         std::sort(names.begin(), names.end());
-        std::vector<Child> kids;
         kids.reserve(names.size());
+        flags.reserve(names.size());
         for (const auto& name : names) {
             std::string csrc = src.empty() ? name : src + "/" + name;
             std::string cdst = dst.empty() ? name : dst + "/" + name;
@@ -197,20 +201,19 @@ private:
             bool isdir = S_ISDIR(st.st_mode);
             bool ign = root.ignore && root.ignore->excluded(csrc, isdir);
             bool exc = !excludes.empty() && excludes.excluded(cdst, isdir);
-            Child k;
+            uint8_t f = isdir ? kDescend : 0;
             if (ign || exc) {
                 if (!isdir) continue;
                 if (ign && !root.ignore->may_contain_exception(csrc)) continue;
                 if (exc && !excludes.may_contain_exception(cdst)) continue;
-                k.keep_if_empty = false;  // listed only if something below is re-included
+                f |= kOnlyIfNonEmpty;
             }
-            k.descend = isdir;
-            k.entry.src = std::move(csrc);
-            k.entry.dst = std::move(cdst);
-            fill_entry(k.entry, dirfd, name.c_str(), st);
-            kids.push_back(std::move(k));
+            CopyEntry& e = kids.emplace_back();
+            e.src = std::move(csrc);
+            e.dst = std::move(cdst);
+            fill_entry(e, dirfd, name.c_str(), st);
+            flags.push_back(f);
         }
-        return kids;
     }
 
     void descend(std::vector<CopyEntry>& into, int dirfd, const CopyEntry& dir, int depth, bool parallel) const {

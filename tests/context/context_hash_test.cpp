@@ -196,6 +196,37 @@ TEST_F(ContextHash, DamagedCacheFileIsIgnored) {
     EXPECT_EQ(build(), d0);
 }
 
+// The loaded file is searched in place: entries in any order (a file not written by save()),
+// a repeated path (the later entry wins), lookups out of order, new paths added and saved.
+TEST_F(ContextHash, CacheFileInAnyOrderIsSearchedAndMergedOnSave) {
+    const std::string h1(64, '1'), h2(64, '2'), h3(64, '3'), h4(64, '4');
+    auto rec = [](const std::string& hex, uint64_t size, const std::string& path) {
+        return hex + " " + std::to_string(size) + " 1000000000 1000000000 7 9 " + path + std::string(1, '\0');
+    };
+    std::string file = std::string("imgbuild-statcache 1 ") + std::to_string(int64_t(2000000000) * 1000000000) + "\n" +
+                       rec(h1, 1, "z/last") + rec(h2, 2, "a.txt") + rec(h3, 3, "a/b") + rec(h4, 4, "a.txt");
+    put(cache_dir() + "/statcache", file, 0600);
+    auto stamp = [](uint64_t size) { return FileStamp{size, 7, 9, 1000000000, 1000000000}; };
+    {
+        StatCache sc(cache_dir());
+        EXPECT_EQ(sc.lookup("a/b", stamp(3)), h3);
+        EXPECT_EQ(sc.lookup("a.txt", stamp(4)), h4);  // the later of the two
+        EXPECT_EQ(sc.lookup("a.txt", stamp(2)), "");
+        EXPECT_EQ(sc.lookup("z/last", stamp(1)), h1);
+        EXPECT_EQ(sc.lookup("a/b", stamp(3)), h3);    // backwards: binary search
+        EXPECT_EQ(sc.lookup("nope", stamp(1)), "");
+        sc.store("m/new", stamp(5), std::string(64, '5'));
+        sc.store("a/b", stamp(6), std::string(64, '6'));
+        sc.save_with_time(int64_t(2000000001) * 1000000000);
+    }
+    StatCache again(cache_dir());
+    EXPECT_EQ(again.lookup("m/new", stamp(5)), std::string(64, '5'));
+    EXPECT_EQ(again.lookup("a/b", stamp(6)), std::string(64, '6'));
+    EXPECT_EQ(again.lookup("a.txt", stamp(4)), h4);
+    EXPECT_EQ(again.lookup("z/last", stamp(1)), h1);
+    EXPECT_EQ(again.stats().hits, 4u);
+}
+
 TEST_F(ContextHash, TwentyThousandFilesColdAndWarm) {
     // File creation is slow on this CI's disk (20k creates take tens of seconds on ext4
     // here), so the tree lives on tmpfs when there is one; IMGBUILD_HASH_BENCH_DIR overrides.
