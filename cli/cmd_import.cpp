@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cas/transfer.hpp"
+#include "layers/rootfs.hpp"
 #include "cli/store_util.hpp"
 #include "sys/units.hpp"
 
@@ -28,7 +29,9 @@ static cli::Registrar reg("import", [](CLI::App& app, cli::Globals& g) {
         if (!max_uncompressed.empty()) o.caps.max_total_bytes = sys::parse_size(max_uncompressed, "--max-uncompressed");
         if (max_ratio) o.caps.max_ratio = max_ratio;
         if (!ratio_min.empty()) o.caps.ratio_min_bytes = sys::parse_size(ratio_min, "--ratio-min");
-        for (auto& img : cas::import_images(store, path, o))
+        for (auto& img : cas::import_images(store, path, o)) {
+            layers::unpack_after_import(store, img.manifest.digest);
             for (auto& r : img.refs) std::printf("Loaded image: %s (%s)\n", r.c_str(), img.config.str().c_str());
+        }
     });
 });

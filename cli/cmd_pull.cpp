@@ -3,6 +3,7 @@
 
 #include "cli/remote_util.hpp"
 #include "cli/store_util.hpp"
+#include "layers/rootfs.hpp"
 #include "registry/transfer.hpp"
 #include "sys/error.hpp"
 
@@ -26,6 +27,7 @@ static cli::Registrar reg("pull", [](CLI::App& app, cli::Globals& g) {
             }
         }
         registry::PullResult res = registry::pull(store, r, cli::registry_options(g), po);
+        layers::unpack_after_import(store, res.manifest.digest);
         std::printf("Pulled %s\nDigest: %s\n", res.local_name.empty() ? r.str().c_str() : res.local_name.c_str(),
                     res.resolved.str().c_str());
     });

@@ -9,6 +9,7 @@
 #include <random>
 #include <utility>
 
+#include "cas/image.hpp"
 #include "layers/unpack.hpp"
 #include "sys/error.hpp"
 
@@ -29,6 +30,17 @@ std::string unpack_image(cas::Store& store, layers::Snapshotter& snaps, const ca
     std::vector<cas::Digest> blobs;
     for (const auto& l : image.manifest.layers) blobs.push_back(l.digest);
     return unpack_chain(store, snaps, blobs, image.config.diff_ids);
+}
+
+void unpack_after_import(cas::Store& store, const cas::Digest& manifest) {
+    try {
+        layers::Snapshotter snaps(store);
+        sys::FileLock gc_guard = store.lock_shared();
+        unpack_image(store, snaps, cas::load_image(store, manifest));
+    } catch (const sys::Error& e) {
+        std::fprintf(stderr, "imgbuild: warning: %s: not unpacked now (it will be on first use): %s\n",
+                     manifest.str().c_str(), e.what());
+    }
 }
 
 static std::string unique_suffix() {
