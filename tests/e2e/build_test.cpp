@@ -42,8 +42,10 @@ void expect_no_leaks() {
     e2e::CmdResult c = run_cmd("find /sys/fs/cgroup -maxdepth 4 -type d -name 'imgbuild-*' 2>/dev/null");
     std::istringstream lines(c.out);
     for (std::string dir; std::getline(lines, dir);) {
+        // imgbuild-[label-]PID-N (the runtime's unit tests name theirs imgbuild-test-PID-N).
         std::string name = dir.substr(dir.find_last_of('/') + 1);
-        std::string pid = name.substr(9, name.find('-', 9) - 9);
+        std::string head = name.substr(0, name.find_last_of('-'));
+        std::string pid = head.substr(head.find_last_of('-') + 1);
         // The owner may have removed it and exited between `find` and this check.
         bool owner_alive = std::filesystem::exists("/proc/" + pid);
         EXPECT_TRUE(owner_alive || !std::filesystem::exists(dir)) << "leaked cgroup of a finished process: " << dir;
