@@ -520,7 +520,7 @@ BuildResult Solver::run() {
     for (const auto& a : plan.unused_build_args)
         progress.info("warning: build-arg \"" + a + "\" is not used by any stage built");
     context.emplace(Context::open(opts.context_dir, buildfile_path));
-    std::string statcache_dir = store.statcache_dir() + "/" + cas::Digest::of(context->path()).short_hex(32);
+    std::string statcache_dir = store.statcache_dir(context->path());
     if (opts.statcaches) {
         statcache = opts.statcaches->get(context->path(), statcache_dir);
     } else {

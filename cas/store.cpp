@@ -301,4 +301,8 @@ void Store::read_blob_chunks(const Digest& d, const std::function<void(const cha
     sys::read_chunks(fd.get(), buf.data(), buf.size(), "blob " + d.str(), f);
 }
 
+std::string Store::statcache_dir(const std::string& context_dir) const {
+    return statcache_dir() + "/" + Digest::of(context_dir).short_hex(32);
+}
+
 }  // namespace cas

@@ -104,6 +104,7 @@ public:
     std::string cache_steps_dir() const { return cache_dir() + "/steps"; }      // last inputs per step (--explain)
     std::string cache_mounts_dir() const { return cache_dir() + "/mounts"; }    // RUN --mount=type=cache dirs
     std::string statcache_dir() const { return cache_dir() + "/statcache"; }    // context stat caches
+    std::string statcache_dir(const std::string& context_dir) const;             // one context's (path as given)
     std::string snapshots_dir() const { return root_ + "/snapshots"; }
     std::string tmp_dir() const { return root_ + "/tmp"; }
 

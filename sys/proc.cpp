@@ -5,8 +5,11 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "sys/error.hpp"
 #include "sys/fd.hpp"
+#include "sys/fs.hpp"
 
 namespace sys {
 
@@ -29,6 +32,25 @@ uint64_t process_start_time(pid_t pid) {
         pos++;
     }
     return std::strtoull(s.c_str() + pos, nullptr, 10);
+}
+
+void reexec_self_with(const std::string& name, const std::string& value) {
+    std::string cmdline;
+    try {
+        cmdline = read_file("/proc/self/cmdline", 1u << 20);
+    } catch (const Error&) {
+        return;
+    }
+    std::vector<char*> argv;
+    for (size_t p = 0; p < cmdline.size(); p = cmdline.find('\0', p) + 1) {
+        argv.push_back(cmdline.data() + p);
+        if (cmdline.find('\0', p) == std::string::npos) break;
+    }
+    if (argv.empty()) return;
+    argv.push_back(nullptr);
+    if (::setenv(name.c_str(), value.c_str(), 1) != 0) return;
+    ::execv("/proc/self/exe", argv.data());
+    ::unsetenv(name.c_str());
 }
 
 }  // namespace sys

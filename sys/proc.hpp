@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 
 namespace sys {
 
@@ -13,5 +14,10 @@ uint64_t process_start_time(pid_t pid);
 
 // True if `pid` runs and started at `start_time` (as process_start_time returned it).
 inline bool process_alive(pid_t pid, uint64_t start_time) { return start_time != 0 && process_start_time(pid) == start_time; }
+
+// Replaces this process with a fresh run of the same binary and arguments (/proc/self/exe,
+// /proc/self/cmdline), `name`=`value` added to the environment. Returns only on failure (the
+// variable is unset again); call it before any thread, lock or mount exists.
+void reexec_self_with(const std::string& name, const std::string& value);
 
 }  // namespace sys

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -121,4 +122,42 @@ TEST(BuildSyscalls, FullyCachedRebuildWritesNothing) {
         EXPECT_EQ(c["fsync"].calls + c["fdatasync"].calls, 0);
         EXPECT_EQ(c["rename"].calls + c["renameat"].calls + c["renameat2"].calls, 0);
     }
+}
+
+// A rebuild of a big context (stat cache >= 1 MiB, ~8,000 files) runs the binary once more with
+// glibc's malloc on transparent huge pages (cli/cmd_build.cpp); a small one, or one whose user
+// set GLIBC_TUNABLES, does not. The RUN steps of the tuned process see neither variable.
+TEST(BuildSyscalls, BigContextRebuildReexecutesWithMallocTunables) {
+    REQUIRE_BASE();
+    if (!have_strace()) GTEST_SKIP() << "strace missing (apt-get install strace)";
+    Ctx big, small;
+    for (int d = 0; d < 50; ++d) {
+        std::filesystem::create_directories(big.path() + "/t/d" + std::to_string(d));
+        for (int i = 0; i < 200; ++i) {
+            std::ofstream(big.path() + "/t/d" + std::to_string(d) + "/file-with-a-longer-name-" + std::to_string(i) + ".txt")
+                << d << " " << i << "\n";
+        }
+    }
+    big.file("Buildfile", "FROM busybox:latest\nCOPY t/ /t/\nARG X=1\nRUN env > /env.txt && echo $X\n");
+    small.file("f", "x\n").file("Buildfile", "FROM busybox:latest\nCOPY f /f\n");
+    const std::string root = BuildEnv::get().root();
+    ASSERT_EQ(run_cmd(e2e::bin() + " --root " + root + " build -t bigctx:1 " + big.path()).status, 0);
+    auto execs = [&](const std::string& env, const std::string& args) {
+        std::string out = big.path() + "/../strace-exec-" + std::to_string(::getpid()) + ".txt";
+        e2e::CmdResult r = run_cmd(env + " strace -f -e trace=execve -o " + out + " " + e2e::bin() + " --root " + root + " " + args);
+        EXPECT_EQ(r.status, 0) << r.out;
+        std::string t = sys::read_file(out);
+        ::unlink(out.c_str());
+        return t;
+    };
+    std::string t = execs("", "build --build-arg X=2 --output type=local,dest=" + big.path() + "/out -t bigctx:2 " + big.path());
+    EXPECT_NE(t.find("execve(\"/proc/self/exe\""), std::string::npos) << t;
+    std::string env = sys::read_file(big.path() + "/out/env.txt");
+    EXPECT_EQ(env.find("GLIBC_TUNABLES"), std::string::npos) << env;
+    EXPECT_EQ(env.find("IMGBUILD_MALLOC_TUNED"), std::string::npos) << env;
+    t = execs("GLIBC_TUNABLES=glibc.malloc.check=0", "build -t bigctx:2 " + big.path());
+    EXPECT_EQ(t.find("/proc/self/exe"), std::string::npos) << t;
+    ASSERT_EQ(run_cmd(e2e::bin() + " --root " + root + " build -t smallctx:1 " + small.path()).status, 0);
+    t = execs("", "build -t smallctx:1 " + small.path());
+    EXPECT_EQ(t.find("/proc/self/exe"), std::string::npos) << t;
 }
