@@ -42,10 +42,10 @@ void expect_no_leaks() {
     e2e::CmdResult c = run_cmd("find /sys/fs/cgroup -maxdepth 4 -type d -name 'imgbuild-*' 2>/dev/null");
     std::istringstream lines(c.out);
     for (std::string dir; std::getline(lines, dir);) {
-        // imgbuild-[label-]PID-N (the runtime's unit tests name theirs imgbuild-test-PID-N).
-        std::string name = dir.substr(dir.find_last_of('/') + 1);
-        std::string head = name.substr(0, name.find_last_of('-'));
-        std::string pid = head.substr(head.find_last_of('-') + 1);
+        // imgbuild-PID-... (builds, runs) or imgbuild-test-PID-N (the runtime's unit tests).
+        std::string rest = dir.substr(dir.find_last_of('/') + 1 + 9);
+        if (rest.rfind("test-", 0) == 0) rest = rest.substr(5);
+        std::string pid = rest.substr(0, rest.find('-'));
         // The owner may have removed it and exited between `find` and this check.
         bool owner_alive = std::filesystem::exists("/proc/" + pid);
         EXPECT_TRUE(owner_alive || !std::filesystem::exists(dir)) << "leaked cgroup of a finished process: " << dir;
