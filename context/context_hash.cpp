@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -23,6 +22,7 @@
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
+#include "sys/parallel.hpp"
 
 namespace context {
 namespace {
@@ -44,7 +44,7 @@ FileStamp FileStamp::of(const struct stat& st) {
 }
 
 StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
-    std::string file = sys::path_join(dir_, "statcache");
+    std::string file = sys::path_join(dir_, kFile);
     try {
         data_ = sys::read_file(file, 1u << 30);
     } catch (const sys::Error&) {
@@ -217,7 +217,7 @@ void StatCache::save_with_time(int64_t t) {
         out += k;
         out += '\0';
     }
-    sys::write_file_atomic(sys::path_join(dir_, "statcache"), out, 0600, false);  // a cache: atomic, not durable
+    sys::write_file_atomic(sys::path_join(dir_, kFile), out, 0600, false);  // a cache: atomic, not durable
     write_time_ns_ = t;
     dirty_ = false;
 }
@@ -242,32 +242,12 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         if (cache) hexes[i] = cache->lookup(e.src, FileStamp::of(e));
         if (hexes[i].empty()) todo.push_back(i);
     }
-    // 2. Read them, in parallel (small files are dominated by open/read latency).
-    unsigned nthreads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
-    if (todo.size() < 64) nthreads = 1;
-    std::atomic<size_t> next{0};
-    std::vector<std::exception_ptr> errors(nthreads);
-    auto work = [&](unsigned w) {
-        try {
-            for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
-                size_t i = todo[k];
-                hexes[i] = sha256_file_in_root(root.fd, plan.entries[i].src);
-            }
-        } catch (...) {
-            errors[w] = std::current_exception();
-            next = todo.size();
-        }
-    };
-    if (nthreads == 1) {
-        work(0);
-    } else {
-        std::vector<std::thread> ts;
-        for (unsigned w = 0; w < nthreads; ++w) ts.emplace_back(work, w);
-        for (auto& t : ts) t.join();
-    }
-    // Re-raised with context, keeping the code and errno (a file that vanished stays NotFound).
-    for (auto& e : errors)
-        if (e) sys::with_context(spec.error_prefix() + "hash " + root.name, [&] { std::rethrow_exception(e); });
+    // 2. Read them, in parallel (small files are dominated by open/read latency). A failure is
+    // re-raised with context, keeping the code and errno (a file that vanished stays NotFound).
+    sys::with_context(spec.error_prefix() + "hash " + root.name, [&] {
+        sys::parallel_for(todo.size(), todo.size() < 64 ? 1 : sys::cpu_width(),
+                          [&](size_t k) { hexes[todo[k]] = sha256_file_in_root(root.fd, plan.entries[todo[k]].src); });
+    });
     if (cache)
         for (size_t i : todo) cache->store(plan.entries[i].src, FileStamp::of(plan.entries[i]), hexes[i]);
     plan.hexes = std::move(hexes);

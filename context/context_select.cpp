@@ -6,10 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
 #include <iterator>
-#include <thread>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -18,6 +15,7 @@
 #include "context/context.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/parallel.hpp"
 #include "sys/path.hpp"
 
 namespace context {
@@ -140,38 +138,19 @@ private:
         std::vector<CopyEntry> kids;
         std::vector<uint8_t> flags;
         children(dirfd, src, dst, kids, flags);
-        size_t ndirs = size_t(std::count_if(flags.begin(), flags.end(), [](uint8_t f) { return f & kDescend; }));
-        if (ndirs == 0 && into.empty()) {  // a leaf directory: its list is the result, nothing moves
+        std::vector<size_t> dirs;
+        for (size_t i = 0; i < kids.size(); ++i)
+            if (flags[i] & kDescend) dirs.push_back(i);
+        if (dirs.empty() && into.empty()) {  // a leaf directory: its list is the result, nothing moves
             into = std::move(kids);
             return;
         }
         std::vector<std::vector<CopyEntry>> below(kids.size());
-        unsigned nthreads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
-        if (parallel && ndirs >= 2 && nthreads > 1) {
-            std::vector<size_t> dirs;
-            for (size_t i = 0; i < kids.size(); ++i)
-                if (flags[i] & kDescend) dirs.push_back(i);
-            std::atomic<size_t> next{0};
-            std::vector<std::exception_ptr> errors(kids.size());
-            auto work = [&] {
-                for (size_t k; (k = next.fetch_add(1)) < dirs.size();) {
-                    size_t i = dirs[k];
-                    try {
-                        descend(below[i], dirfd, kids[i], depth, false);
-                    } catch (...) {
-                        errors[i] = std::current_exception();
-                    }
-                }
-            };
-            std::vector<std::thread> ts;
-            for (unsigned w = 1; w < std::min<size_t>(nthreads, dirs.size()); ++w) ts.emplace_back(work);
-            work();
-            for (auto& t : ts) t.join();
-            for (auto& e : errors)
-                if (e) std::rethrow_exception(e);  // the first in walk order
+        if (parallel && dirs.size() >= 2) {
+            sys::parallel_for(dirs.size(), sys::cpu_width(),
+                              [&](size_t k) { descend(below[dirs[k]], dirfd, kids[dirs[k]], depth, false); });
         } else {
-            for (size_t i = 0; i < kids.size(); ++i)
-                if (flags[i] & kDescend) descend(below[i], dirfd, kids[i], depth, parallel && ndirs == 1);
+            for (size_t i : dirs) descend(below[i], dirfd, kids[i], depth, parallel && dirs.size() == 1);
         }
         size_t total = into.size();
         for (size_t i = 0; i < kids.size(); ++i) total += 1 + below[i].size();

@@ -9,7 +9,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "cas/layer_verify.hpp"
 #include "cas/oci.hpp"
@@ -17,6 +16,7 @@
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/flight.hpp"
+#include "sys/parallel.hpp"
 #include "sys/slots.hpp"
 
 namespace registry {
@@ -136,41 +136,6 @@ std::shared_ptr<StagedBlob> stage(Client& c, cas::Store& store, const cas::Descr
     return s;
 }
 
-// Run job(i) for i in [0, n) on up to `width` threads; the first failure (by index, a
-// cancelled job's only when nothing else failed) is rethrown after all have stopped. `cancel`
-// is set at the first failure: jobs not started are skipped, running ones may check it.
-void run_parallel(size_t n, int width, std::atomic<bool>& cancel, const std::function<void(size_t)>& job) {
-    std::vector<std::exception_ptr> errs(n);
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
-        for (size_t i; (i = next++) < n && !cancel;) {
-            try {
-                job(i);
-            } catch (...) {
-                errs[i] = std::current_exception();
-                cancel = true;
-            }
-        }
-    };
-    std::vector<std::thread> threads;
-    for (size_t t = 1; t < std::min<size_t>(n, size_t(std::max(width, 1))); t++) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
-    std::exception_ptr first;
-    for (auto& e : errs) {
-        if (!e) continue;
-        try {
-            std::rethrow_exception(e);
-        } catch (const sys::Error& err) {
-            if (err.code() != sys::Code::Cancelled) std::rethrow_exception(e);
-        } catch (...) {
-            std::rethrow_exception(e);
-        }
-        if (!first) first = e;
-    }
-    if (first) std::rethrow_exception(first);
-}
-
 }  // namespace
 
 FetchedManifest fetch_manifest(Client& c, const std::string& reference) {
@@ -271,11 +236,11 @@ PullResult pull(cas::Store& store, const RemoteRef& ref, const Options& opts, co
     }
     std::vector<std::shared_ptr<StagedBlob>> staged(uniq.size());
     std::atomic<bool> cancel{false};
-    run_parallel(uniq.size(), opts.max_concurrent, cancel, [&](size_t i) {
+    sys::parallel_for(uniq.size(), size_t(opts.max_concurrent), [&](size_t i) {
         const cas::Descriptor& l = uniq[i];
         if (opts.log && !store.has_blob(l.digest)) opts.log("pulling " + l.digest.short_hex() + " (" + std::to_string(l.size) + " bytes)");
         staged[i] = sys::with_context(ref.str(), [&] { return stage(c, store, l, l.size, &po.caps, &cancel); });
-    });
+    }, &cancel);
     cas::LayerBudget budget;
     cas::LayerChain chain;
     for (size_t i = 0; i < m.layers.size(); i++) {
@@ -471,7 +436,7 @@ cas::Digest push(const cas::Store& store, const cas::Image& image, const RemoteR
     if (index.emplace(m.config.digest, blobs.size()).second) blobs.push_back(m.config);
     std::vector<cas::Descriptor> sent(blobs.size());
     std::atomic<bool> cancel{false};
-    run_parallel(blobs.size(), opts.max_concurrent, cancel, [&](size_t i) {
+    sys::parallel_for(blobs.size(), size_t(opts.max_concurrent), [&](size_t i) {
         cas::Descriptor d = blobs[i];
         if (i < n_layers && po.map_layer) {
             d = po.map_layer(d);
@@ -481,7 +446,7 @@ cas::Digest push(const cas::Store& store, const cas::Image& image, const RemoteR
         if (opts.log) opts.log("pushing " + d.digest.short_hex() + " (" + std::to_string(d.size) + " bytes)");
         upload_blob(c, store, d, po.mount_from);
         sent[i] = d;
-    });
+    }, &cancel);
     for (auto& l : m.layers) l = sent[index.at(l.digest)];
     std::string bytes;
     std::string mt = image.manifest_media_type.empty() ? cas::media::kManifest : image.manifest_media_type;
