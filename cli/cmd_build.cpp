@@ -9,6 +9,7 @@
 #include "cli/build_registry.hpp"
 #include "cli/registry.hpp"
 #include "cli/store_util.hpp"
+#include "context/context.hpp"
 #include "sys/units.hpp"
 #include "layers/rootfs.hpp"
 #include "builder/solver.hpp"
@@ -17,6 +18,7 @@
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 #include "sys/proc.hpp"
 
 namespace {
@@ -139,15 +141,15 @@ void add_build_flags(CLI::App* c, BuildFlags& f) {
 // 20,000-file cached rebuild of bench/ went from 98 to 57 ms; a small build (no such cache) does
 // not pay the second exec. GLIBC_TUNABLES set by the user is left alone.
 constexpr const char* kTunedMark = "IMGBUILD_MALLOC_TUNED";
-void tune_malloc_for_big_context(const std::string& root, const std::string& context) {
+void tune_malloc_for_big_context(const cas::Store& store, const std::string& context) {
     if (std::getenv(kTunedMark)) {  // the second exec: keep the variables from RUN steps and helpers
         ::unsetenv(kTunedMark);
         ::unsetenv("GLIBC_TUNABLES");
         return;
     }
-    if (std::getenv("GLIBC_TUNABLES") || root.empty()) return;
+    if (std::getenv("GLIBC_TUNABLES")) return;
     struct stat st;
-    std::string file = cas::Store::open(root).statcache_dir(context) + "/statcache";
+    std::string file = sys::path_join(store.statcache_dir(context), context::StatCache::kFile);
     if (::stat(file.c_str(), &st) != 0 || st.st_size < (1 << 20)) return;
     if (::setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=16777216", 1) != 0) return;
     sys::reexec_self_with(kTunedMark, "1");
@@ -155,7 +157,6 @@ void tune_malloc_for_big_context(const std::string& root, const std::string& con
 }
 
 void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_explain) {
-    tune_malloc_for_big_context(g.root, f.context);
     std::vector<std::string> push_to = cli::take_registry_outputs(f.outputs);
     if (f.push && !explain_only) push_to.insert(push_to.end(), f.tags.begin(), f.tags.end());
     if (f.push && f.tags.empty()) sys::fail(Code::InvalidInput, "--push needs -t NAME (a registry reference)");
@@ -165,6 +166,7 @@ void run_build(BuildFlags& f, cli::Globals& g, bool explain_only, bool json_expl
     o.resolve_image = cli::make_base_resolver(g, f.pull, bases);
     std::unique_ptr<cli::RemoteCache> remote;
     cas::Store store = cas::Store::open(g.root);
+    tune_malloc_for_big_context(store, f.context);  // before any thread, lock or mount
     if (!f.cache_from.empty() && !f.no_cache) {
         remote = std::make_unique<cli::RemoteCache>(g, store, f.cache_from, explain_only);
         o.remote_cache = [&remote](const cas::Digest& k) { return remote->lookup(k); };

@@ -135,6 +135,7 @@ struct FileStamp {
 // older than the second the cache was written ("racy", as in git's index) are re-hashed.
 class StatCache {
 public:
+    static constexpr const char* kFile = "statcache";  // the file in its directory
     StatCache() = default;  // in-memory only (save() does nothing)
     explicit StatCache(std::string dir);
     StatCache(StatCache&&) = default;

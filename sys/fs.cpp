@@ -36,21 +36,9 @@ std::string read_file(const std::string& path, size_t max_bytes) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw_errno("open " + path);
     std::string out;
-    // A regular file's size is known: one buffer, read into directly (no growth, no copy).
+    // A regular file's size is known: one allocation, no growth while reading.
     struct stat st;
-    if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && uint64_t(st.st_size) <= max_bytes) {
-        out.resize(size_t(st.st_size));
-        size_t got = 0;
-        while (got < out.size()) {
-            ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw_errno("read " + path);
-            if (n == 0) break;
-            got += size_t(n);
-        }
-        out.resize(got);
-        if (got < size_t(st.st_size)) return out;  // shrank while reading
-    }
+    if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) <= max_bytes) out.reserve(size_t(st.st_size));
     char buf[65536];
     read_chunks(fd.get(), buf, sizeof buf, path, [&](const char* p, size_t n) {
         if (out.size() + n > max_bytes)

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -42,10 +43,7 @@ void reexec_self_with(const std::string& name, const std::string& value) {
         return;
     }
     std::vector<char*> argv;
-    for (size_t p = 0; p < cmdline.size(); p = cmdline.find('\0', p) + 1) {
-        argv.push_back(cmdline.data() + p);
-        if (cmdline.find('\0', p) == std::string::npos) break;
-    }
+    for (size_t p = 0; p < cmdline.size(); p += std::strlen(cmdline.data() + p) + 1) argv.push_back(cmdline.data() + p);
     if (argv.empty()) return;
     argv.push_back(nullptr);
     if (::setenv(name.c_str(), value.c_str(), 1) != 0) return;
