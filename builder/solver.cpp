@@ -190,7 +190,9 @@ void Solver::snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome
     out.layer = LayerRef{lb.digest, lb.diff_id, lb.size, lb.media_type};
     std::vector<cas::Digest> ids = st.config.diff_ids;
     ids.push_back(lb.diff_id);
-    root.commit(layers::chain_id(ids).str());
+    // The diff walked every entry of this upper dir (unmounted: nothing writes to it any more).
+    root.commit(layers::chain_id(ids).str(),
+                lb.entries_only_layer_content ? layers::StripScope::DirItself : layers::StripScope::Everything);
     out.clock.mark("commit");
 }
 

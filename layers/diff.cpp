@@ -31,8 +31,9 @@ std::string proc_path(int dirfd, const std::string& name) {
 // Sorted (name, value) xattrs of dirfd/name (not following a final symlink) that cross the
 // layer boundary. With fd >= 0 (the entry already open) the f*xattr calls skip the path walk
 // through /proc/self/fd that symlinks need.
+// `foreign` is set when the entry has an xattr strip_to_layer_content would remove.
 std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const std::string& name, const std::string& shown,
-                                                             int fd = -1) {
+                                                             bool& foreign, int fd = -1) {
     std::vector<std::pair<std::string, std::string>> out;
     std::string p = fd >= 0 ? std::string() : proc_path(dirfd, name);
     auto list = [&](char* buf, size_t n) { return fd >= 0 ? ::flistxattr(fd, buf, n) : ::llistxattr(p.c_str(), buf, n); };
@@ -59,7 +60,11 @@ std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const st
     for (size_t i = 0; i < names.size();) {
         std::string key(names.c_str() + i);
         i += key.size() + 1;
-        if (key.empty() || !layer_xattr_allowed(key)) continue;
+        if (key.empty()) continue;
+        if (!layer_xattr_allowed(key)) {
+            if (key != kOverlayOpaqueXattr) foreign = true;
+            continue;
+        }
         ssize_t vn = get(key, nullptr, 0);
         if (vn < 0) {
             if (errno == ENODATA) continue;
@@ -85,6 +90,7 @@ class UpperWalker {
 public:
     UpperWalker(TarWriter& w, const DiffOptions& o) : w_(w), opts_(o), buf_(1 << 20) {}
     uint64_t entries = 0;
+    bool foreign = false;  // something the tar leaves out: a socket, an xattr no layer carries
 
     void walk(int dirfd, const std::string& rel) {
         struct Kid {
@@ -96,7 +102,10 @@ public:
         for (auto& n : sys::list_dir(dirfd, shown(rel))) {
             Kid k{"", n, {}, false};
             if (::fstatat(dirfd, n.c_str(), &k.st, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("stat " + shown(join(rel, n)));
-            if (S_ISSOCK(k.st.st_mode)) continue;  // not representable in a tar
+            if (S_ISSOCK(k.st.st_mode)) {  // not representable in a tar
+                foreign = true;
+                continue;
+            }
             k.whiteout = is_overlay_whiteout(k.st.st_mode, k.st.st_rdev);
             k.tar_name = k.whiteout ? std::string(kWhiteoutPrefix) + n : n;
             kids.push_back(std::move(k));
@@ -105,6 +114,7 @@ public:
         for (auto& k : kids) {
             std::string path = join(rel, k.tar_name);
             if (k.whiteout) {
+                (void)read_xattrs(dirfd, k.fs_name, shown(path), foreign);  // the marker carries none
                 marker(path, k.st);
                 continue;
             }
@@ -135,7 +145,7 @@ private:
         archive_entry_set_uid(e.e, st.st_uid);
         archive_entry_set_gid(e.e, st.st_gid);
         archive_entry_set_mtime(e.e, clamp(st.st_mtim.tv_sec), 0);
-        for (auto& [k, v] : read_xattrs(dirfd, fs_name, shown(path), fd)) archive_entry_xattr_add_entry(e.e, k.c_str(), v.data(), v.size());
+        for (auto& [k, v] : read_xattrs(dirfd, fs_name, shown(path), foreign, fd)) archive_entry_xattr_add_entry(e.e, k.c_str(), v.data(), v.size());
     }
 
     // A whiteout or opaque marker: an empty regular file, fixed mode and owner.
@@ -237,15 +247,18 @@ LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const Diff
         sys::UniqueFd root = sys::open_dir(upper_dir);
         LayerOutput out(store, opts.compression, opts.durable);
         uint64_t entries = 0;
+        bool entries_only_layer_content = false;
         {
             TarWriter w([&](const void* p, size_t n) { out.write(p, n); });
             UpperWalker walker(w, opts);
             walker.walk(root.get(), "");
             w.close();
             entries = walker.entries;
+            entries_only_layer_content = !walker.foreign;
         }
         LayerBlob b = out.commit();
         b.empty = entries == 0;
+        b.entries_only_layer_content = entries_only_layer_content;
         return b;
     });
 }

@@ -49,6 +49,10 @@ struct LayerBlob {
     uint64_t size = 0;       // blob size
     std::string media_type;
     bool empty = false;      // the upper dir had no changes
+    // diff_upper saw no entry below the dir with something its tar leaves out (a socket; an
+    // xattr but the layer ones and overlay's opaque marker): committing the dir needs
+    // strip_to_layer_content for the dir itself only (overlay puts trusted.overlay.* there).
+    bool entries_only_layer_content = false;
 };
 
 // Walk only the overlay upper dir, write a deterministic OCI layer tar into the store.

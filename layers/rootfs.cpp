@@ -88,10 +88,10 @@ std::string MountedRoot::upper_dir() const { return snaps_->upper_dir(active_key
 
 void MountedRoot::unmount() { mount_.reset(); }
 
-void MountedRoot::commit(const std::string& name) {
+void MountedRoot::commit(const std::string& name, StripScope scope) {
     mount_.reset();
     try {
-        snaps_->commit(name, active_key_);
+        snaps_->commit(name, active_key_, scope);
     } catch (const sys::Error& e) {
         if (e.code() != sys::Code::AlreadyExists) throw;
         snaps_->remove(active_key_);  // an identical snapshot exists: keep that one

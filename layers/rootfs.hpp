@@ -52,8 +52,8 @@ public:
     // Unmount (keep the snapshot) — before diffing the upper dir.
     void unmount();
     // Commit the active snapshot as `name` (a chain key). Losing a race to an identical
-    // commit is success (the duplicate is removed).
-    void commit(const std::string& name);
+    // commit is success (the duplicate is removed). `scope` as Snapshotter::commit.
+    void commit(const std::string& name, StripScope scope = StripScope::Everything);
 
 private:
     MountedRoot(layers::Snapshotter& snaps) : snaps_(&snaps) {}

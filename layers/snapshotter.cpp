@@ -177,7 +177,7 @@ MountSpec Snapshotter::mounts_for(const std::string& key) const {
     return spec;
 }
 
-void Snapshotter::commit(const std::string& name, const std::string& key) {
+void Snapshotter::commit(const std::string& name, const std::string& key, StripScope scope) {
     sys::with_context("commit snapshot " + key + " as " + name, [&] {
         auto info = stat(key);
         if (!info) sys::fail(sys::Code::NotFound, "snapshot " + key + " not found");
@@ -185,7 +185,7 @@ void Snapshotter::commit(const std::string& name, const std::string& key) {
         if (stat(name)) sys::fail(sys::Code::AlreadyExists, "snapshot " + name + " already exists");
         std::string src = snap_dir(dir_, key);
         sys::remove_tree(src + "/work");  // refuses if something is still mounted there
-        strip_to_layer_content(src + "/fs");  // shared by chain id: exactly what the layer holds
+        strip_to_layer_content(src + "/fs", scope);  // shared by chain id: exactly what the layer holds
         // Atomic, not durable: layer data is never fsynced on the build path, so neither is
         // this metadata. The layer blob the cache record names is the source of truth; a
         // snapshot lost in a crash is unpacked again from it.

@@ -11,6 +11,7 @@
 
 #include "cas/digest.hpp"
 #include "cas/store.hpp"
+#include "layers/strip.hpp"
 
 namespace layers {
 
@@ -44,7 +45,9 @@ public:
     // The directory holding a committed snapshot's own layer contents.
     std::string layer_dir(const std::string& key) const;
     // Turn an active snapshot into committed `name` (atomic). AlreadyExists if name exists.
-    void commit(const std::string& name, const std::string& key);
+    // The upper dir is stripped to what its layer tar holds (strip_to_layer_content; `scope`
+    // DirItself when the caller's diff of that same dir found its entries clean).
+    void commit(const std::string& name, const std::string& key, StripScope scope = StripScope::Everything);
     void remove(const std::string& key);
     std::optional<SnapshotInfo> stat(const std::string& key) const;
     std::vector<SnapshotInfo> walk() const;

@@ -16,24 +16,28 @@ namespace layers {
 namespace {
 
 // Remove the xattrs of dirfd/name that no layer tar carries (overlay's opaque marker stays:
-// diff_upper turns it into .wh..wh..opq).
+// diff_upper turns it into .wh..wh..opq). An empty name is dirfd itself: through the fd, since
+// the l*xattr calls on /proc/self/fd/N would act on that magic link, not on the dir.
 void strip_xattrs(int dirfd, const std::string& name, const std::string& shown) {
-    std::string p = "/proc/self/fd/" + std::to_string(dirfd) + (name.empty() ? "" : "/" + name);
-    ssize_t n = ::llistxattr(p.c_str(), nullptr, 0);
+    std::string p = "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
+    auto list = [&](char* buf, size_t n) { return name.empty() ? ::flistxattr(dirfd, buf, n) : ::llistxattr(p.c_str(), buf, n); };
+    auto remove = [&](const std::string& key) {
+        return name.empty() ? ::fremovexattr(dirfd, key.c_str()) : ::lremovexattr(p.c_str(), key.c_str());
+    };
+    ssize_t n = list(nullptr, 0);
     if (n < 0) {
         if (errno == ENOTSUP) return;
         sys::throw_errno("list xattrs of " + shown);
     }
     if (n == 0) return;
     std::vector<char> names(size_t(n) + 1);
-    n = ::llistxattr(p.c_str(), names.data(), names.size());
+    n = list(names.data(), names.size());
     if (n < 0) sys::throw_errno("list xattrs of " + shown);
     for (size_t i = 0; i < size_t(n);) {
         std::string key(names.data() + i);
         i += key.size() + 1;
         if (key.empty() || layer_xattr_allowed(key) || key == kOverlayOpaqueXattr) continue;
-        if (::lremovexattr(p.c_str(), key.c_str()) != 0 && errno != ENODATA)
-            sys::throw_errno("remove xattr " + key + " of " + shown);
+        if (remove(key) != 0 && errno != ENODATA) sys::throw_errno("remove xattr " + key + " of " + shown);
     }
 }
 
@@ -67,12 +71,12 @@ void strip_dir(int dirfd, const std::string& shown) {
 
 }  // namespace
 
-void strip_to_layer_content(const std::string& dir) {
+void strip_to_layer_content(const std::string& dir, StripScope scope) {
     sys::with_context("strip " + dir + " to its layer content", [&] {
         sys::UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!root) sys::throw_errno("open " + dir);
         strip_xattrs(root.get(), "", dir);
-        strip_dir(root.get(), dir);
+        if (scope == StripScope::Everything) strip_dir(root.get(), dir);
     });
 }
 

@@ -9,7 +9,9 @@ namespace layers {
 // (POSIX ACLs, security.selinux, ...; see layer_xattr_allowed) are dropped, the overlay
 // opaque marker kept. Two uppers with one diff_id then commit to the same snapshot, so no
 // build can plant state a later build with the same chain id would inherit. Snapshotter::
-// commit calls it.
-void strip_to_layer_content(const std::string& dir);
+// commit calls it. DirItself strips the dir's own xattrs only: for a dir whose entries a diff
+// walk found clean (LayerBlob::entries_only_layer_content).
+enum class StripScope { Everything, DirItself };
+void strip_to_layer_content(const std::string& dir, StripScope scope = StripScope::Everything);
 
 }  // namespace layers

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "helpers.hpp"
+#include "layers/layer.hpp"
 #include "layers/strip.hpp"
 #include "layers/snapshotter.hpp"
 
@@ -32,6 +33,30 @@ std::string posix_acl() {
 
 bool has_xattr(const std::string& p, const char* name) { return ::lgetxattr(p.c_str(), name, nullptr, 0) >= 0; }
 
+void make_socket(const std::string& p) {
+    int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_GE(sock, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    ASSERT_LT(p.size(), sizeof addr.sun_path);
+    std::strcpy(addr.sun_path, p.c_str());
+    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    ::close(sock);
+}
+
+// An upper dir holding only what a layer carries: a file with a user.* xattr, an opaque dir,
+// a whiteout with a trusted.* xattr (layers carry trusted.* but overlay's own).
+void clean_upper(const std::string& u) {
+    lt::mkdir(u);
+    lt::mkdir(u + "/d");
+    lt::write(u + "/d/f", "x");
+    ASSERT_EQ(::setxattr((u + "/d/f").c_str(), "user.keep", "1", 1, 0), 0) << std::strerror(errno);
+    lt::mkdir(u + "/opq");
+    lt::set_opaque(u + "/opq");
+    lt::whiteout(u + "/d/gone");
+    ASSERT_EQ(::lsetxattr((u + "/d/gone").c_str(), "trusted.kept", "1", 1, 0), 0) << std::strerror(errno);
+}
+
 }  // namespace
 
 TEST(SnapshotStrip, CommitKeepsOnlyWhatTheLayerHolds) {
@@ -46,15 +71,8 @@ TEST(SnapshotStrip, CommitKeepsOnlyWhatTheLayerHolds) {
     if (::setxattr((up + "/d/f").c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0) != 0)
         GTEST_SKIP() << "the filesystem under " << up << " has no POSIX ACLs: " << std::strerror(errno);
     ASSERT_EQ(::setxattr((up + "/d/f").c_str(), "user.keep", "1", 1, 0), 0) << std::strerror(errno);
-    int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    ASSERT_GE(sock, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
     std::string sp = up + "/d/sock";
-    ASSERT_LT(sp.size(), sizeof addr.sun_path);
-    std::strcpy(addr.sun_path, sp.c_str());
-    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
-    ::close(sock);
+    make_socket(sp);
     ASSERT_TRUE(sys::exists(sp));
 
     s.commit("c", "k");
@@ -63,4 +81,55 @@ TEST(SnapshotStrip, CommitKeepsOnlyWhatTheLayerHolds) {
     EXPECT_FALSE(has_xattr(l + "/d/f", "system.posix_acl_access")) << "the ACL is not in the layer tar";
     EXPECT_TRUE(has_xattr(l + "/d/f", "user.keep")) << "user.* xattrs are part of the layer";
     EXPECT_EQ(lt::read(l + "/d/f"), "x");
+}
+
+// The build commits a step's upper dir without the strip walk when its diff saw nothing to
+// strip below it, so the diff must see everything the strip would remove: on any entry (a
+// whiteout too), and sockets. The dir itself (where overlay keeps trusted.overlay.uuid) is
+// stripped by the commit in either case.
+TEST(SnapshotStrip, DiffTellsWhetherTheCommitMustStrip) {
+    if (!lt::is_root()) GTEST_SKIP() << "needs root (trusted.* xattrs, whiteout devices)";
+    lt::Env env;
+    std::string clean = env.path("clean");
+    clean_upper(clean);
+    EXPECT_TRUE(diff_upper(env.store, clean).entries_only_layer_content) << "nothing to strip in " << clean;
+
+    auto foreign = [&](const char* what, const std::function<void(const std::string&)>& plant) {
+        std::string u = env.path(what);
+        clean_upper(u);
+        plant(u);
+        EXPECT_FALSE(diff_upper(env.store, u).entries_only_layer_content) << what;
+    };
+    auto set = [](const std::string& p, const char* name) {
+        ASSERT_EQ(::lsetxattr(p.c_str(), name, "1", 1, 0), 0) << name << " on " << p << ": " << std::strerror(errno);
+    };
+    foreign("xattr-on-nested-file", [&](const std::string& u) { set(u + "/d/f", "trusted.overlay.metacopy"); });
+    foreign("xattr-on-dir", [&](const std::string& u) { set(u + "/opq", "trusted.overlay.redirect"); });
+    foreign("xattr-on-whiteout", [&](const std::string& u) { set(u + "/d/gone", "trusted.overlay.origin"); });
+    foreign("socket", [&](const std::string& u) { make_socket(u + "/d/s"); });
+    std::string own = env.path("xattr-on-upper-itself");
+    clean_upper(own);
+    set(own, "trusted.overlay.uuid");
+    EXPECT_TRUE(diff_upper(env.store, own).entries_only_layer_content) << "the dir's own xattrs are the commit's";
+
+    foreign("acl", [&](const std::string& u) {
+        std::string acl = posix_acl();
+        ASSERT_EQ(::setxattr((u + "/d/f").c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0), 0)
+            << std::strerror(errno);
+    });
+}
+
+TEST(SnapshotStrip, CommitOfCleanEntriesStillStripsTheDirItself) {
+    if (!lt::is_root()) GTEST_SKIP() << "needs root (trusted.* xattrs)";
+    lt::Env env;
+    Snapshotter s(env.store);
+    s.prepare("k", "");
+    std::string up = s.upper_dir("k");
+    lt::write(up + "/f", "x");
+    ASSERT_EQ(::setxattr(up.c_str(), "trusted.overlay.uuid", "u", 1, 0), 0) << std::strerror(errno);
+    ASSERT_EQ(::setxattr((up + "/f").c_str(), "trusted.overlay.origin", "o", 1, 0), 0) << std::strerror(errno);
+    s.commit("c", "k", StripScope::DirItself);
+    std::string l = s.layer_dir("c");
+    EXPECT_FALSE(has_xattr(l, "trusted.overlay.uuid")) << "the dir's own xattrs are stripped in either scope";
+    EXPECT_TRUE(has_xattr(l + "/f", "trusted.overlay.origin")) << "DirItself trusts the caller's diff for the entries";
 }
