@@ -11,15 +11,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/parallel.hpp"
 #include "sys/path.hpp"
 
 namespace context {
 namespace {
+
+// Below this many entries a COPY stays on one thread.
+constexpr size_t kParallelCopyMin = 64;
 
 std::string rel_join(const std::string& a, const std::string& b) {
     if (a.empty() || a == "/") return b;
@@ -356,7 +361,58 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
         w.replace_symlinks = spec.to_host;
         std::map<std::pair<uint64_t, uint64_t>, std::string> links;
         std::map<uint64_t, CopyCaps> caps;  // source device -> what the kernel refused (one destination)
-        for (const CopyEntry& e : entries) {
+        // A regular file's data, owner, mode, times and xattrs (not an ADD archive, not a second link).
+        auto copy_file = [&](DestWriter& to, const CopyEntry& e, sys::UniqueFd in, CopyCaps& c, CopyStats& st) {
+            sys::UniqueFd out = to.create_file(e.dst);
+            st.bytes += copy_data(in.get(), out.get(), e.size, e.src, c);
+            to.finish_file(out.get(), meta_of(e));
+            copy_xattrs(in.get(), out.get(), !spec.to_host);
+            ++st.files;
+        };
+        // The files of a fresh directory (nothing there to replace, every destination once): their
+        // creation is the kernel's inode allocation, so they are created on all cores, one
+        // contiguous run of entries (a few directories) per thread; the directories before, links
+        // and special files after, in plan order.
+        std::vector<bool> in_parallel;
+        if (direct && !spec.is_add() && entries.size() >= kParallelCopyMin && sys::cpu_width() > 1) {
+            std::vector<std::string_view> dsts;
+            dsts.reserve(entries.size());
+            for (const CopyEntry& e : entries) dsts.push_back(e.dst);
+            std::sort(dsts.begin(), dsts.end());
+            if (std::adjacent_find(dsts.begin(), dsts.end()) == dsts.end()) {
+                in_parallel.assign(entries.size(), false);
+                for (size_t i = 0; i < entries.size(); i++) {
+                    const CopyEntry& e = entries[i];
+                    if (!S_ISREG(e.mode)) continue;
+                    if (e.nlink > 1 && !links.emplace(std::make_pair(e.dev, e.ino), e.dst).second) continue;
+                    in_parallel[i] = true;
+                }
+            }
+        }
+        for (size_t i = 0; i < entries.size() && !in_parallel.empty(); i++)
+            if (S_ISDIR(entries[i].mode)) {
+                w.dir(entries[i].dst, meta_of(entries[i]));
+                ++stats.dirs;
+            }
+        if (!in_parallel.empty()) {
+            size_t width = sys::cpu_width(), per = (entries.size() + width - 1) / width;
+            std::vector<CopyStats> part(width);
+            std::atomic<bool> cancel{false};
+            sys::parallel_for(width, width, [&](size_t t) {
+                DestWriter to(w.root_fd(), base, dir_owner);
+                std::map<uint64_t, CopyCaps> own_caps;
+                for (size_t i = t * per; i < std::min(entries.size(), (t + 1) * per) && !cancel; i++) {
+                    if (!in_parallel[i]) continue;
+                    const CopyEntry& e = entries[i];
+                    copy_file(to, e, open_canonical(src.fd, e.src, O_RDONLY), own_caps[e.dev], part[t]);
+                }
+                to.finish();
+            }, &cancel);
+            for (const CopyStats& p : part) stats.files += p.files, stats.bytes += p.bytes;
+        }
+        for (size_t i = 0; i < entries.size(); i++) {
+            const CopyEntry& e = entries[i];
+            if (!in_parallel.empty() && (in_parallel[i] || S_ISDIR(e.mode))) continue;
             DestWriter::Meta m = meta_of(e);
             if (S_ISDIR(e.mode)) {
                 w.dir(e.dst, m);
@@ -380,11 +436,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
                         continue;
                     }
                 }
-                sys::UniqueFd out = w.create_file(e.dst);
-                stats.bytes += copy_data(in.get(), out.get(), e.size, e.src, caps[e.dev]);
-                w.finish_file(out.get(), m);
-                copy_xattrs(in.get(), out.get(), !spec.to_host);
-                ++stats.files;
+                copy_file(w, e, std::move(in), caps[e.dev], stats);
             } else if (spec.to_host && (S_ISCHR(e.mode) || S_ISBLK(e.mode))) {
                 stats.skipped_devices.push_back(e.dst);
             } else if (S_ISFIFO(e.mode) || S_ISCHR(e.mode) || S_ISBLK(e.mode)) {

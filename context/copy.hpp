@@ -89,6 +89,7 @@ public:
     void special(const std::string& rel, uint32_t st_mode, const Meta& m);
     // Apply directory mtimes (children first). Called by the destructor too (best effort).
     void finish();
+    int root_fd() const { return root_; }
 
 private:
     int parent(const std::string& rel, std::string& leaf);

@@ -55,7 +55,8 @@ struct ContextCopy : ::testing::Test {
         }
         return "";
     }
-    std::set<std::string> dst_list(const std::string& rel) {
+    std::set<std::string> dst_list(const std::string& rel) { return tree(dst.p(rel)); }
+    static std::set<std::string> tree(const std::string& top) {
         std::set<std::string> out;
         std::function<void(const std::string&, const std::string&)> walk = [&](const std::string& abs, const std::string& r) {
             sys::UniqueFd d = sys::open_dir(abs);
@@ -69,7 +70,7 @@ struct ContextCopy : ::testing::Test {
             }
             closedir(dd);
         };
-        walk(dst.p(rel), "");
+        walk(top, "");
         return out;
     }
 };
@@ -273,3 +274,80 @@ TEST_F(ContextCopy, FromOtherRootKeepsOwnersAndClampsDotDot) {
 }
 
 }  // namespace
+
+// A big COPY into a fresh directory creates its files on several threads: the tree it writes
+// is the one the one-thread copy writes (directories, modes, owners, times, data, xattrs,
+// symlinks, hard links, fifos), and a failure still names the entry.
+TEST_F(ContextCopy, ManyFilesIntoAFreshDirectoryAsOneThreadWould) {
+    for (int d = 0; d < 4; d++)
+        for (int f = 0; f < 60; f++)
+            put(ctx.p("big/d" + std::to_string(d) + "/f" + std::to_string(f)), std::string(size_t(f), char('a' + d)),
+                f % 7 == 0 ? 0755 : 0640);
+    ASSERT_EQ(::link(ctx.p("big/d0/f1").c_str(), ctx.p("big/d3/hard").c_str()), 0);
+    ctxtest::link("../d0/f2", ctx.p("big/d1/sym"));
+    ASSERT_EQ(::mkfifo(ctx.p("big/d2/fifo").c_str(), 0600), 0);
+    bool xattrs = ::setxattr(ctx.p("big/d2/f5").c_str(), "user.imgbuild", "v", 1, 0) == 0;
+    ::chown(ctx.p("big/d1/f3").c_str(), 1234, 5678);
+
+    ctxtest::Tmp one, many, merged;
+    auto copy = [&](const std::string& into, DirectRoot direct) {
+        Context c = Context::open(ctx.p(), "");
+        CopySpec s = spec({"big"}, "/out");
+        s.label = "Buildfile:3";
+        s.preserve_owner = true;
+        CopyPlan plan = plan_copy(c.root(), s);
+        sys::UniqueFd fd = sys::open_dir(into);
+        return execute_copy(c.root(), plan, fd.get(), direct);
+    };
+    copy(one.p(), {});
+    sys::UniqueFd many_fd = sys::open_dir(many.p());
+    CopyStats st = copy(merged.p(), [&](const std::string& base) {
+        EXPECT_EQ(base, "/out");
+        if (::mkdirat(many_fd.get(), "out", 0755) != 0) return -1;
+        return many_fd.get();
+    });
+    EXPECT_EQ(st.files, 240u);
+    EXPECT_EQ(st.hardlinks, 1u);
+    EXPECT_EQ(st.symlinks, 1u);
+    EXPECT_EQ(st.specials, 1u);
+
+    std::set<std::string> names = tree(one.p("out"));
+    ASSERT_EQ(names.size(), 4u + 240 + 3);
+    EXPECT_EQ(tree(many.p("out")), names);
+    for (const std::string& n : names) {
+        SCOPED_TRACE(n);
+        struct stat a = lst(one.p("out/" + n)), b = lst(many.p("out/" + n));
+        EXPECT_EQ(a.st_mode, b.st_mode);
+        EXPECT_EQ(a.st_uid, b.st_uid);
+        EXPECT_EQ(a.st_gid, b.st_gid);
+        EXPECT_EQ(a.st_nlink, b.st_nlink);
+        EXPECT_EQ(a.st_size, b.st_size);
+        if (!S_ISDIR(a.st_mode)) EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec);
+        if (S_ISREG(a.st_mode)) EXPECT_EQ(get(one.p("out/" + n)), get(many.p("out/" + n)));
+        if (S_ISLNK(a.st_mode)) EXPECT_EQ(ctxtest::readlink_s(one.p("out/" + n)), ctxtest::readlink_s(many.p("out/" + n)));
+    }
+    EXPECT_EQ(lst(many.p("out/d3/hard")).st_ino, lst(many.p("out/d0/f1")).st_ino);
+    if (xattrs) {
+        char buf[4];
+        EXPECT_EQ(::getxattr(many.p("out/d2/f5").c_str(), "user.imgbuild", buf, sizeof buf), 1);
+    }
+    EXPECT_TRUE(tree(merged.p("out")).empty()) << "the files went to the direct root only";
+
+    // A file gone between plan and copy fails the COPY with its name, from whichever thread.
+    Context c = Context::open(ctx.p(), "");
+    CopySpec s2 = spec({"big"}, "/out");
+    s2.label = "Buildfile:3";
+    CopyPlan plan = plan_copy(c.root(), s2);
+    ASSERT_EQ(::unlink(ctx.p("big/d2/f9").c_str()), 0);
+    ctxtest::Tmp late, late_direct;
+    sys::UniqueFd late_fd = sys::open_dir(late.p()), late_direct_fd = sys::open_dir(late_direct.p());
+    try {
+        execute_copy(c.root(), plan, late_fd.get(), [&](const std::string&) {
+            return ::mkdirat(late_direct_fd.get(), "out", 0755) == 0 ? late_direct_fd.get() : -1;
+        });
+        ADD_FAILURE() << "copied a file that is gone";
+    } catch (const sys::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("big/d2/f9"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("Buildfile:3"), std::string::npos) << e.what();
+    }
+}
