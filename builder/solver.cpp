@@ -167,14 +167,38 @@ bool Solver::lookup(const std::string& step_id, const std::function<json()>& inp
     return false;
 }
 
-void Solver::record(const std::string& step_id, const json& inputs, const cas::Digest& key, const Instruction& in,
+void Solver::record(const std::string& step_id, json inputs, const cas::Digest& key, const Instruction& in,
                     StepOutcome& out, int64_t duration_ms) {
     CacheRecord rec{key, out.layer, created_by(in), where(in) + " " + in.original};
     rec.created = rec.last_used = out.created = int64_t(std::time(nullptr));
     rec.duration_ms = duration_ms;
     cache.put(rec);
-    cache.save_inputs(step_id, inputs);
+    constexpr size_t kSaveAsideFiles = 1000;  // below this a thread costs more than the write
+    if (inputs.contains("files") && inputs.at("files").size() >= kSaveAsideFiles) {
+        auto save = std::async(std::launch::async, [this, step_id, in = std::move(inputs)] { cache.save_inputs(step_id, in); });
+        std::lock_guard<std::mutex> l(saves_mu_);
+        saves_.push_back(std::move(save));
+    } else {
+        cache.save_inputs(step_id, inputs);
+    }
     out.clock.mark("record");
+}
+
+void Solver::wait_for_saves() {
+    std::vector<std::future<void>> saves;
+    {
+        std::lock_guard<std::mutex> l(saves_mu_);
+        saves.swap(saves_);
+    }
+    std::exception_ptr first;
+    for (auto& f : saves) {
+        try {
+            f.get();
+        } catch (...) {
+            if (!first) first = std::current_exception();
+        }
+    }
+    if (first) std::rethrow_exception(first);
 }
 
 void Solver::snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome& out) {
@@ -570,6 +594,11 @@ BuildResult Solver::run() {
                 first_is_cancel = false;
             }
         }
+    }
+    try {
+        wait_for_saves();
+    } catch (...) {
+        if (!first) first = std::current_exception();
     }
     try {
         std::lock_guard<std::mutex> l(statcache->mu);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -124,8 +125,12 @@ public:
     // `inputs` is only evaluated on a miss (to explain it).
     bool lookup(const std::string& step_id, const std::function<nlohmann::json()>& inputs, const cas::Digest& key,
                 StepOutcome& out);
-    void record(const std::string& step_id, const nlohmann::json& inputs, const cas::Digest& key,
+    // The cache record is written at once; the inputs kept for `cache explain` (20,000 file
+    // digests for a big COPY) are written on their own thread while the build goes on, and
+    // waited for before the build ends (wait_for_saves).
+    void record(const std::string& step_id, nlohmann::json inputs, const cas::Digest& key,
                 const Instruction& in, StepOutcome& out, int64_t duration_ms);
+    void wait_for_saves();
     std::string step_identity(const StageState& st, size_t instruction_index) const;
     // After a step ran in `root`: diff its upper dir into a layer (out.layer; none if nothing
     // changed) and commit the snapshot under the new chain key.
@@ -133,6 +138,8 @@ public:
     std::atomic<bool> failed{false};
 
 private:
+    std::mutex saves_mu_;
+    std::vector<std::future<void>> saves_;
     void solve_stage(int index);
     void init_from(StageState& st, const Stage& stage);
     void queue_onbuild(StageState& st, const Stage& stage, const std::vector<std::string>& triggers,
