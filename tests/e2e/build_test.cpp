@@ -263,6 +263,25 @@ RUN cat /one.txt /two.txt > /both
     EXPECT_EQ(ej[0]["reason"], "build-arg USED changed (\"a\" -> \"c\")") << e.out;
 }
 
+// A COPY of 1,000+ files writes its explain inputs on a thread of their own: they are on disk
+// when the build ends, and the next `cache explain` names the one file edited.
+TEST(Build, CacheExplainNamesTheEditedFileOfABigCopy) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\nCOPY many/ /many/\n");
+    for (int i = 0; i < 1200; i++) ctx.file("many/d" + std::to_string(i / 100) + "/f" + std::to_string(i), std::to_string(i));
+    auto r = env.ib("build --progress plain " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    ctx.file("many/d7/f777", "edited");
+    auto e = env.ib("cache explain --json " + ctx.path(), false);
+    ASSERT_EQ(e.status, 0) << e.out;
+    auto ej = json::parse(e.out);
+    ASSERT_EQ(ej.size(), 1u) << e.out;
+    EXPECT_FALSE(ej[0]["hit"].get<bool>());
+    EXPECT_EQ(ej[0]["reason"], "file \"d7/f777\" changed") << e.out;
+}
+
 TEST(Build, FailingRunReportsLineCodeAndOutput) {
     REQUIRE_BASE();
     auto& env = BuildEnv::get();
