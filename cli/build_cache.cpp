@@ -171,7 +171,7 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
             sys::UniqueFd fd = w->open_for_read();
             cas::LayerBudget budget;
             cas::LayerChain chain;
-            cas::verify_layer_stream(fd.get(), d, l.diff_id, cas::LayerCaps{}, budget, chain);
+            cas::verify_layer_stream(fd.get(), d, l.diff_id, g_.config.import_caps(), budget, chain);
             fd.reset();
             w->commit(l.size, l.digest);
         }

@@ -9,7 +9,9 @@ namespace cli {
 std::function<cas::Image(cas::Store&, const std::string&)> make_base_resolver(const Globals& g, const std::string& policy,
                                                                              std::shared_ptr<ResolvedBases> rec) {
     registry::Options opts = registry_options(g);
-    return [opts, policy, rec](cas::Store& store, const std::string& ref) -> cas::Image {
+    registry::PullOptions po;
+    po.caps = g.config.import_caps();
+    return [opts, po, policy, rec](cas::Store& store, const std::string& ref) -> cas::Image {
         // The resolved digest goes into the metadata file and, for a registry reference, into
         // the image's history: an empty-layer entry "FROM REF@DIGEST" after the base's own
         // (dated like the base, so the same base gives the same image).
@@ -39,7 +41,7 @@ std::function<cas::Image(cas::Store&, const std::string&)> make_base_resolver(co
             }
         }
         registry::RemoteRef r = registry::parse_remote_ref(ref);
-        registry::PullResult pr = registry::pull(store, r, opts);
+        registry::PullResult pr = registry::pull(store, r, opts, po);
         return record(cas::load_image(store, pr.manifest.digest));
     };
 }

@@ -22,10 +22,7 @@ static cli::Registrar reg("import", [](CLI::App& app, cli::Globals& g) {
         cas::Store store = cli::open_store(g);
         cas::ImportOptions o;
         if (!tag.empty()) o.tag = tag;
-        const cli::Config& c = g.config;
-        if (c.import_max_uncompressed) o.caps.max_total_bytes = c.import_max_uncompressed;
-        if (c.import_max_ratio) o.caps.max_ratio = c.import_max_ratio;
-        if (c.import_ratio_min) o.caps.ratio_min_bytes = c.import_ratio_min;
+        o.caps = g.config.import_caps();
         if (!max_uncompressed.empty()) o.caps.max_total_bytes = sys::parse_size(max_uncompressed, "--max-uncompressed");
         if (max_ratio) o.caps.max_ratio = max_ratio;
         if (!ratio_min.empty()) o.caps.ratio_min_bytes = sys::parse_size(ratio_min, "--ratio-min");

@@ -16,6 +16,7 @@ static cli::Registrar reg("pull", [](CLI::App& app, cli::Globals& g) {
         cas::Store store = cli::open_store(g);
         registry::RemoteRef r = registry::parse_remote_ref(ref);
         registry::PullOptions po;
+        po.caps = g.config.import_caps();
         if (!platform.empty()) {
             auto a = platform.find('/');
             if (a == std::string::npos) sys::fail(sys::Code::InvalidInput, "--platform " + platform + ": expected OS/ARCH");

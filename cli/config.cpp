@@ -11,6 +11,14 @@
 
 namespace cli {
 
+cas::LayerCaps Config::import_caps() const {
+    cas::LayerCaps caps;
+    if (import_max_uncompressed) caps.max_total_bytes = import_max_uncompressed;
+    if (import_max_ratio) caps.max_ratio = import_max_ratio;
+    if (import_ratio_min) caps.ratio_min_bytes = import_ratio_min;
+    return caps;
+}
+
 using sys::Code;
 using sys::Error;
 using sys::parse_duration_ms;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cas/layer_verify.hpp"
+
 namespace cli {
 
 struct Config {
@@ -21,10 +23,12 @@ struct Config {
     int64_t gc_keep_duration_s = 0;    // 0 = keep forever
     // Entitlements granted to every build (`allow: [network.host]`), as with --allow.
     std::vector<std::string> allow;
-    // `import` caps (cas::LayerCaps); 0 = the built-in default.
+    // Caps on layers from outside (cas::LayerCaps): `import`, `pull` and `--cache-from`; 0 = the
+    // built-in default.
     uint64_t import_max_uncompressed = 0;
     uint64_t import_max_ratio = 0;
     uint64_t import_ratio_min = 0;
+    cas::LayerCaps import_caps() const;
     // Blob transfers at once per registry (pull, push, build, bake); 0 = the default (3).
     int max_concurrent_transfers = 0;
 };

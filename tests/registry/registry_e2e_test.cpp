@@ -136,3 +136,31 @@ TEST(RegistryE2E, UntrustedCertificateIsRefused) {
                                " --insecure-registry " + reg().host() + " pull " + reg().host() + "/imgbuild/base:1");
     EXPECT_EQ(ok.status, 0) << ok.out;
 }
+
+// The config's import caps bind a pull too (and a build's FROM of a registry image): a layer over
+// them is refused, naming the cap, and the store keeps nothing of the image.
+TEST(RegistryE2E, ConfigImportCapsBindPullAndBuildFrom) {
+    NEED_REGISTRY();
+    std::string dest = reg().host() + "/imgbuild/capped:1";
+    auto push = regtest::run_cmd(ib_reg(BuildEnv::get().root(), "push busybox:latest " + dest), false);
+    ASSERT_EQ(push.status, 0) << push.out;
+    sys::TempDir work("/tmp", "imgbuild-reg-caps-");
+    std::string cfg = work.path() + "/config.yaml";
+    sys::write_file_atomic(cfg, "import:\n  max_uncompressed: 64k\n");  // busybox is ~2 MiB
+    std::string store = work.path() + "/store";
+    auto pull = regtest::run_cmd(ib_reg(store, "--config " + cfg + " pull " + dest));
+    EXPECT_NE(pull.status, 0) << pull.out;
+    EXPECT_NE(pull.out.find("import limit"), std::string::npos) << pull.out;
+    auto images = regtest::run_cmd(e2e::bin() + " --root " + store + " images", false);
+    EXPECT_EQ(images.out.find("capped"), std::string::npos) << images.out;
+
+    sys::mkdir_p(work.path() + "/ctx");
+    sys::write_file_atomic(work.path() + "/ctx/Buildfile", "FROM " + dest + "\nRUN true\n");
+    auto build = regtest::run_cmd(ib_reg(store, "--config " + cfg + " build " + work.path() + "/ctx"));
+    EXPECT_NE(build.status, 0) << build.out;
+    EXPECT_NE(build.out.find("import limit"), std::string::npos) << build.out;
+
+    // Without the config the same pull succeeds: the cap, not the image, refused it.
+    auto ok = regtest::run_cmd(ib_reg(store, "pull " + dest));
+    EXPECT_EQ(ok.status, 0) << ok.out;
+}
