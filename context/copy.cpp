@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <unordered_set>
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -375,11 +376,24 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
         // and special files after, in plan order.
         std::vector<bool> in_parallel;
         if (direct && !spec.is_add() && entries.size() >= kParallelCopyMin && sys::cpu_width() > 1) {
+            // Distinct destinations, and none below a non-directory entry (a later source's
+            // symlink `a` beside an earlier source's `a/f`: one thread writes `f` through the
+            // symlink, in plan order; the threads would make `a` a directory first).
             std::vector<std::string_view> dsts;
+            std::unordered_set<std::string_view> non_dirs;
             dsts.reserve(entries.size());
-            for (const CopyEntry& e : entries) dsts.push_back(e.dst);
+            for (const CopyEntry& e : entries) {
+                dsts.push_back(e.dst);
+                if (!S_ISDIR(e.mode)) non_dirs.insert(e.dst);
+            }
             std::sort(dsts.begin(), dsts.end());
-            if (std::adjacent_find(dsts.begin(), dsts.end()) == dsts.end()) {
+            bool below_non_dir = false;
+            for (std::string_view d : dsts) {
+                for (size_t k = d.find('/'); k != std::string_view::npos && !below_non_dir; k = d.find('/', k + 1))
+                    below_non_dir = non_dirs.count(d.substr(0, k)) > 0;
+                if (below_non_dir) break;
+            }
+            if (!below_non_dir && std::adjacent_find(dsts.begin(), dsts.end()) == dsts.end()) {
                 in_parallel.assign(entries.size(), false);
                 for (size_t i = 0; i < entries.size(); i++) {
                     const CopyEntry& e = entries[i];

@@ -351,3 +351,37 @@ TEST_F(ContextCopy, ManyFilesIntoAFreshDirectoryAsOneThreadWould) {
         EXPECT_NE(std::string(e.what()).find("Buildfile:3"), std::string::npos) << e.what();
     }
 }
+
+// Review finding: a later source's symlink `a` beside an earlier source's `a/f` (plan order: `a`,
+// then `a/f`, written through the symlink). Threads would make `a` a directory first; such a
+// plan stays on one thread, with the one-thread result.
+TEST_F(ContextCopy, EntryBelowANonDirectoryEntryKeepsPlanOrder) {
+    put(ctx.p("d1/a/f"), "through the link");
+    for (int i = 0; i < 70; i++) put(ctx.p("d1/x/f" + std::to_string(i)), "x");
+    ctxtest::link("x", ctx.p("d2/a"));
+    auto copy = [&](const std::string& into, DirectRoot direct) -> std::string {
+        Context c = Context::open(ctx.p(), "");
+        CopySpec s = spec({"d1", "d2"}, "/new/");
+        s.label = "Buildfile:2";
+        CopyPlan plan = plan_copy(c.root(), s);
+        sys::UniqueFd fd = sys::open_dir(into);
+        try {
+            execute_copy(c.root(), plan, fd.get(), direct);
+        } catch (const sys::Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    ctxtest::Tmp one, many, merged;
+    std::string err_one = copy(one.p(), {});
+    sys::UniqueFd many_fd = sys::open_dir(many.p());
+    std::string err_many = copy(merged.p(), [&](const std::string&) {
+        return ::mkdirat(many_fd.get(), "new", 0755) == 0 ? many_fd.get() : -1;
+    });
+    EXPECT_EQ(err_one, "") << "the one-thread copy writes f through the symlink";
+    EXPECT_EQ(err_many, err_one);
+    ASSERT_TRUE(S_ISLNK(lst(one.p("new/a")).st_mode));
+    ASSERT_TRUE(S_ISLNK(lst(many.p("new/a")).st_mode)) << "a directory was made where the plan has a symlink";
+    EXPECT_EQ(tree(many.p("new")), tree(one.p("new")));
+    EXPECT_EQ(get(many.p("new/x/f")), "through the link");
+}
