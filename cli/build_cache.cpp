@@ -169,10 +169,26 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
         }
         if (w) {
             sys::UniqueFd fd = w->open_for_read();
-            cas::LayerBudget budget;
+            cas::LayerCaps caps = g_.config.import_caps();
+            cas::LayerBudget before, budget;
+            {
+                std::lock_guard<std::mutex> lk(mu_);
+                before = budget = spent_;  // the cap counts every cache layer of this build, as a pull's
+            }
             cas::LayerChain chain;
-            cas::verify_layer_stream(fd.get(), d, l.diff_id, g_.config.import_caps(), budget, chain);
+            cas::verify_layer_stream(fd.get(), d, l.diff_id, caps, budget, chain);
             fd.reset();
+            {
+                std::lock_guard<std::mutex> lk(mu_);  // layers verified at once on other stages count too
+                spent_.stream_bytes += budget.stream_bytes - before.stream_bytes;
+                spent_.declared_bytes += budget.declared_bytes - before.declared_bytes;
+                if (spent_.stream_bytes > caps.max_total_bytes || spent_.declared_bytes > caps.max_total_bytes) {
+                    spent_.stream_bytes -= budget.stream_bytes - before.stream_bytes;
+                    spent_.declared_bytes -= budget.declared_bytes - before.declared_bytes;
+                    bad("layer " + l.digest.str() + ": the cache layers of this build exceed the import limit of " +
+                        std::to_string(caps.max_total_bytes) + " bytes");
+                }
+            }
             w->commit(l.size, l.digest);
         }
     } else if (cas::compression_for_media_type(l.media_type) == cas::Compression::None && l.diff_id != l.digest) {

@@ -53,6 +53,7 @@ private:
     mutable std::mutex mu_;
     std::map<std::string, std::string> hits_;
     std::set<std::string> refused_;  // "source@layer digest" that failed verification
+    cas::LayerBudget spent_;         // by the layers fetched so far: the import cap binds them all
 };
 
 // Export the records of the build's steps (mode=min: the final stage's) to each --cache-to.

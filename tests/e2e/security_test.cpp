@@ -1,5 +1,6 @@
 // Attacks from a Buildfile or a RUN step, through the real binary (issue 12). After each one
 // the store passes fsck and nothing is left behind.
+#include <algorithm>
 #include <fcntl.h>
 #include <pty.h>
 #include <signal.h>
@@ -612,6 +613,39 @@ TEST(Security, CorruptRemoteCacheLayerIsReportedAndRebuilt) {
         EXPECT_EQ(ingest.out, "") << "a refused layer left an ingest file";
         expect_no_leaks(t, b.path(), {b.path(), ctx.path()});
     }
+}
+
+// The config's import cap binds all the cache layers a build fetches together, as it binds all
+// the layers of a pull: two 600 KiB layers under a 1 MiB cap, the second is refused (named, the
+// step rebuilt, the same image).
+TEST(Security, RemoteCacheLayersShareOneImportCap) {
+    if (::geteuid() != 0) GTEST_SKIP() << "builds need root";
+    sys::TempDir a("/tmp", "imgbuild-e2e-capA-"), b("/tmp", "imgbuild-e2e-capB-"), dir("/tmp", "imgbuild-e2e-capdir-");
+    Ctx ctx;
+    std::string big(600 << 10, '\0');
+    uint32_t x = 12345;
+    for (auto& c : big) c = char((x = x * 1103515245u + 12345u) >> 24);
+    ctx.file("a", big);
+    std::reverse(big.begin(), big.end());
+    ctx.file("b", big);
+    ctx.file("Buildfile", "FROM scratch\nCOPY a /a\nCOPY b /b\n");
+    std::string sde = " --source-date-epoch 1700000000 ";
+    std::string cache = dir.path() + "/c";
+    auto ra = e2e::run_cmd(e2e::bin() + " --root " + a.path() + " build" + sde + "--metadata-file " + a.path() +
+                           "/m.json --cache-to type=local,dest=" + cache + " " + ctx.path());
+    ASSERT_EQ(ra.status, 0) << ra.out;
+    sys::write_file_atomic(dir.path() + "/config.yaml", "import:\n  max_uncompressed: 1m\n");
+    auto rb = e2e::run_cmd(e2e::bin() + " --root " + b.path() + " --config " + dir.path() + "/config.yaml build" + sde +
+                           "--progress plain --metadata-file " + b.path() + "/m.json --cache-from type=local,src=" + cache +
+                           " " + ctx.path());
+    ASSERT_EQ(rb.status, 0) << rb.out;
+    EXPECT_THAT(rb.out, HasSubstr("the import limit of 1048576 bytes (the step is rebuilt)")) << rb.out;
+    auto ma = nlohmann::json::parse(sys::read_file(a.path() + "/m.json"));
+    auto mb = nlohmann::json::parse(sys::read_file(b.path() + "/m.json"));
+    std::vector<bool> cached;
+    for (auto& st : mb["steps"]) cached.push_back(st["cached"].get<bool>());
+    EXPECT_EQ(cached, (std::vector<bool>{true, false})) << mb.dump();
+    EXPECT_EQ(ma["containerimage.digest"], mb["containerimage.digest"]);
 }
 
 // 6. io_uring through the binary: a RUN step and `imgbuild run` both get EPERM from seccomp.
