@@ -299,6 +299,39 @@ void DestWriter::finish() {
     cached_fd_.reset();
 }
 
+namespace {
+
+// The files of a COPY into a fresh directory that can be created on all cores (their creation is
+// the kernel's inode allocation), one contiguous run of entries (a few directories) per thread;
+// directories go before, links and special files after, in plan order. That keeps the one-thread
+// result when every destination is distinct and none lies below a non-directory entry (a later
+// source's symlink `a` beside an earlier source's `a/f`: in plan order `f` is written through the
+// link; threads would make `a` a directory first). Returns which entries (regular files but second
+// hard links, whose first link goes into `links`), or an empty vector: all on one thread.
+std::vector<bool> files_for_threads(const std::vector<CopyEntry>& entries,
+                                    std::map<std::pair<uint64_t, uint64_t>, std::string>& links) {
+    std::unordered_set<std::string_view> all, non_dirs;
+    for (const CopyEntry& e : entries) {
+        if (!all.insert(e.dst).second) return {};
+        if (!S_ISDIR(e.mode)) non_dirs.insert(e.dst);
+    }
+    for (const CopyEntry& e : entries) {
+        std::string_view d = e.dst;
+        for (size_t k = d.find('/'); k != std::string_view::npos; k = d.find('/', k + 1))
+            if (non_dirs.count(d.substr(0, k))) return {};
+    }
+    std::vector<bool> mine(entries.size(), false);
+    for (size_t i = 0; i < entries.size(); i++) {
+        const CopyEntry& e = entries[i];
+        if (!S_ISREG(e.mode)) continue;
+        if (e.nlink > 1 && !links.emplace(std::make_pair(e.dev, e.ino), e.dst).second) continue;
+        mine[i] = true;
+    }
+    return mine;
+}
+
+}  // namespace
+
 CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, const DirectRoot& direct_root) {
     const CopySpec& spec = plan.spec;
     const std::string P = spec.error_prefix();
@@ -370,45 +403,15 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
             copy_xattrs(in.get(), out.get(), !spec.to_host);
             ++st.files;
         };
-        // The files of a fresh directory (nothing there to replace, every destination once): their
-        // creation is the kernel's inode allocation, so they are created on all cores, one
-        // contiguous run of entries (a few directories) per thread; the directories before, links
-        // and special files after, in plan order.
-        std::vector<bool> in_parallel;
-        if (direct && !spec.is_add() && entries.size() >= kParallelCopyMin && sys::cpu_width() > 1) {
-            // Distinct destinations, and none below a non-directory entry (a later source's
-            // symlink `a` beside an earlier source's `a/f`: one thread writes `f` through the
-            // symlink, in plan order; the threads would make `a` a directory first).
-            std::vector<std::string_view> dsts;
-            std::unordered_set<std::string_view> non_dirs;
-            dsts.reserve(entries.size());
-            for (const CopyEntry& e : entries) {
-                dsts.push_back(e.dst);
-                if (!S_ISDIR(e.mode)) non_dirs.insert(e.dst);
-            }
-            std::sort(dsts.begin(), dsts.end());
-            bool below_non_dir = false;
-            for (std::string_view d : dsts) {
-                for (size_t k = d.find('/'); k != std::string_view::npos && !below_non_dir; k = d.find('/', k + 1))
-                    below_non_dir = non_dirs.count(d.substr(0, k)) > 0;
-                if (below_non_dir) break;
-            }
-            if (!below_non_dir && std::adjacent_find(dsts.begin(), dsts.end()) == dsts.end()) {
-                in_parallel.assign(entries.size(), false);
-                for (size_t i = 0; i < entries.size(); i++) {
-                    const CopyEntry& e = entries[i];
-                    if (!S_ISREG(e.mode)) continue;
-                    if (e.nlink > 1 && !links.emplace(std::make_pair(e.dev, e.ino), e.dst).second) continue;
-                    in_parallel[i] = true;
-                }
-            }
-        }
-        for (size_t i = 0; i < entries.size() && !in_parallel.empty(); i++)
-            if (S_ISDIR(entries[i].mode)) {
-                w.dir(entries[i].dst, meta_of(entries[i]));
-                ++stats.dirs;
-            }
+        std::vector<bool> in_parallel;  // empty: the whole plan on this thread
+        if (direct && !spec.is_add() && entries.size() >= kParallelCopyMin && sys::cpu_width() > 1)
+            in_parallel = files_for_threads(entries, links);
         if (!in_parallel.empty()) {
+            for (const CopyEntry& e : entries)
+                if (S_ISDIR(e.mode)) {
+                    w.dir(e.dst, meta_of(e));
+                    ++stats.dirs;
+                }
             size_t width = sys::cpu_width(), per = (entries.size() + width - 1) / width;
             std::vector<CopyStats> part(width);
             std::atomic<bool> cancel{false};
