@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "layers/layer.hpp"
+#include "layers/strip.hpp"
 #include "layers/stream.hpp"
 #include "layers/tar_writer.hpp"
 #include "layers/whiteout.hpp"
@@ -31,7 +32,7 @@ std::string proc_path(int dirfd, const std::string& name) {
 // Sorted (name, value) xattrs of dirfd/name (not following a final symlink) that cross the
 // layer boundary. With fd >= 0 (the entry already open) the f*xattr calls skip the path walk
 // through /proc/self/fd that symlinks need.
-// `foreign` is set when the entry has an xattr strip_to_layer_content would remove.
+// `foreign` is set when the entry has an xattr a snapshot does not keep (snapshot_keeps_xattr).
 std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const std::string& name, const std::string& shown,
                                                              bool& foreign, int fd = -1) {
     std::vector<std::pair<std::string, std::string>> out;
@@ -62,7 +63,7 @@ std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const st
         i += key.size() + 1;
         if (key.empty()) continue;
         if (!layer_xattr_allowed(key)) {
-            if (key != kOverlayOpaqueXattr) foreign = true;
+            foreign = foreign || !snapshot_keeps_xattr(key);
             continue;
         }
         ssize_t vn = get(key, nullptr, 0);

@@ -15,8 +15,7 @@
 namespace layers {
 namespace {
 
-// Remove the xattrs of dirfd/name that no layer tar carries (overlay's opaque marker stays:
-// diff_upper turns it into .wh..wh..opq). An empty name is dirfd itself: through the fd, since
+// Remove the xattrs of dirfd/name a snapshot does not keep. An empty name is dirfd itself: through the fd, since
 // the l*xattr calls on /proc/self/fd/N would act on that magic link, not on the dir.
 void strip_xattrs(int dirfd, const std::string& name, const std::string& shown) {
     std::string p = "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
@@ -36,7 +35,7 @@ void strip_xattrs(int dirfd, const std::string& name, const std::string& shown) 
     for (size_t i = 0; i < size_t(n);) {
         std::string key(names.data() + i);
         i += key.size() + 1;
-        if (key.empty() || layer_xattr_allowed(key) || key == kOverlayOpaqueXattr) continue;
+        if (key.empty() || snapshot_keeps_xattr(key)) continue;
         if (remove(key) != 0 && errno != ENODATA) sys::throw_errno("remove xattr " + key + " of " + shown);
     }
 }
@@ -70,6 +69,8 @@ void strip_dir(int dirfd, const std::string& shown) {
 }
 
 }  // namespace
+
+bool snapshot_keeps_xattr(std::string_view name) { return layer_xattr_allowed(name) || name == kOverlayOpaqueXattr; }
 
 void strip_to_layer_content(const std::string& dir, StripScope scope) {
     sys::with_context("strip " + dir + " to its layer content", [&] {
