@@ -180,14 +180,12 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
             fd.reset();
             {
                 std::lock_guard<std::mutex> lk(mu_);  // layers verified at once on other stages count too
-                spent_.stream_bytes += budget.stream_bytes - before.stream_bytes;
-                spent_.declared_bytes += budget.declared_bytes - before.declared_bytes;
-                if (spent_.stream_bytes > caps.max_total_bytes || spent_.declared_bytes > caps.max_total_bytes) {
-                    spent_.stream_bytes -= budget.stream_bytes - before.stream_bytes;
-                    spent_.declared_bytes -= budget.declared_bytes - before.declared_bytes;
+                uint64_t stream = spent_.stream_bytes + budget.stream_bytes - before.stream_bytes;
+                uint64_t declared = spent_.declared_bytes + budget.declared_bytes - before.declared_bytes;
+                if (stream > caps.max_total_bytes || declared > caps.max_total_bytes)
                     bad("layer " + l.digest.str() + ": the cache layers of this build exceed the import limit of " +
                         std::to_string(caps.max_total_bytes) + " bytes");
-                }
+                spent_ = {stream, declared};
             }
             w->commit(l.size, l.digest);
         }
