@@ -566,6 +566,18 @@ TEST(Security, BindSourceSwappedForHostSymlinkNeverExposesHost) {
     for (auto& t : runs) expect_no_leaks(t, env.root(), {ctx.path()});
 }
 
+namespace {
+
+constexpr const char* kSde = " --source-date-epoch 1700000000 ";
+
+// A build of ctx into store `root` (metadata in root/m.json) that exports its cache to `cache`.
+e2e::CmdResult build_with_cache_to(const std::string& root, const std::string& cache, const std::string& ctx) {
+    return e2e::run_cmd(e2e::bin() + " --root " + root + " build" + kSde + "--metadata-file " + root +
+                        "/m.json --cache-to type=local,dest=" + cache + " " + ctx);
+}
+
+}  // namespace
+
 // 2d. A layer fetched on a remote-cache hit is verified like a pulled or imported one before it
 // is stored: a local cache whose layer is a tar with "../x" (digests all consistent) or whose
 // record names a wrong diff_id is reported (naming the layer) and the step is rebuilt, as
@@ -578,10 +590,8 @@ TEST(Security, CorruptRemoteCacheLayerIsReportedAndRebuilt) {
         Ctx ctx;
         ctx.file("f", "cached file " + mode + "\n").file("g", "second\n");
         ctx.file("Buildfile", "FROM scratch\nCOPY f /f\nCOPY g /g\n");
-        std::string sde = " --source-date-epoch 1700000000 ";
         std::string cache = dir.path() + "/c";
-        auto ra = e2e::run_cmd(e2e::bin() + " --root " + a.path() + " build" + sde + "--metadata-file " + a.path() +
-                               "/m.json --cache-to type=local,dest=" + cache + " " + ctx.path());
+        auto ra = build_with_cache_to(a.path(), cache, ctx.path());
         ASSERT_EQ(ra.status, 0) << ra.out;
         auto c = e2e::run_cmd("python3 " IMGBUILD_SRC "/testdata/cache/corrupt_local_cache.py " + cache + " " + mode, false);
         if (c.status != 0 && !e2e::have_tool("python3")) GTEST_SKIP() << "no python3";
@@ -593,7 +603,7 @@ TEST(Security, CorruptRemoteCacheLayerIsReportedAndRebuilt) {
             if (q > p) refused.push_back(c.out.substr(p, q - p));
         }
         ASSERT_FALSE(refused.empty());
-        auto t = ib_tracked(b.path(), "build" + sde + "--progress plain --metadata-file " + b.path() +
+        auto t = ib_tracked(b.path(), std::string("build") + kSde + "--progress plain --metadata-file " + b.path() +
                                           "/m.json --cache-from type=local,src=" + cache + " " + ctx.path());
         ASSERT_EQ(t.r.status, 0) << t.r.out;
         for (auto& d : refused) {
@@ -629,13 +639,11 @@ TEST(Security, RemoteCacheLayersShareOneImportCap) {
     std::reverse(big.begin(), big.end());
     ctx.file("b", big);
     ctx.file("Buildfile", "FROM scratch\nCOPY a /a\nCOPY b /b\n");
-    std::string sde = " --source-date-epoch 1700000000 ";
     std::string cache = dir.path() + "/c";
-    auto ra = e2e::run_cmd(e2e::bin() + " --root " + a.path() + " build" + sde + "--metadata-file " + a.path() +
-                           "/m.json --cache-to type=local,dest=" + cache + " " + ctx.path());
+    auto ra = build_with_cache_to(a.path(), cache, ctx.path());
     ASSERT_EQ(ra.status, 0) << ra.out;
     sys::write_file_atomic(dir.path() + "/config.yaml", "import:\n  max_uncompressed: 1m\n");
-    auto rb = e2e::run_cmd(e2e::bin() + " --root " + b.path() + " --config " + dir.path() + "/config.yaml build" + sde +
+    auto rb = e2e::run_cmd(e2e::bin() + " --root " + b.path() + " --config " + dir.path() + "/config.yaml build" + kSde +
                            "--progress plain --metadata-file " + b.path() + "/m.json --cache-from type=local,src=" + cache +
                            " " + ctx.path());
     ASSERT_EQ(rb.status, 0) << rb.out;

@@ -57,14 +57,21 @@ void clean_upper(const std::string& u) {
     ASSERT_EQ(::lsetxattr((u + "/d/gone").c_str(), "trusted.kept", "1", 1, 0), 0) << std::strerror(errno);
 }
 
+// A store with an active snapshot "k" whose upper dir is `up`.
+struct SnapshotStrip : ::testing::Test {
+    lt::Env env;
+    Snapshotter s{env.store};
+    std::string up;
+    void SetUp() override {
+        if (!lt::is_root()) GTEST_SKIP() << "needs root (trusted.* xattrs, whiteout devices)";
+        s.prepare("k", "");
+        up = s.upper_dir("k");
+    }
+};
+
 }  // namespace
 
-TEST(SnapshotStrip, CommitKeepsOnlyWhatTheLayerHolds) {
-    if (!lt::is_root()) GTEST_SKIP() << "needs root";
-    lt::Env env;
-    Snapshotter s(env.store);
-    s.prepare("k", "");
-    std::string up = s.upper_dir("k");
+TEST_F(SnapshotStrip, CommitKeepsOnlyWhatTheLayerHolds) {
     lt::mkdir(up + "/d");
     lt::write(up + "/d/f", "x");
     std::string acl = posix_acl();
@@ -87,9 +94,7 @@ TEST(SnapshotStrip, CommitKeepsOnlyWhatTheLayerHolds) {
 // strip below it, so the diff must see everything the strip would remove: on any entry (a
 // whiteout too), and sockets. The dir itself (where overlay keeps trusted.overlay.uuid) is
 // stripped by the commit in either case.
-TEST(SnapshotStrip, DiffTellsWhetherTheCommitMustStrip) {
-    if (!lt::is_root()) GTEST_SKIP() << "needs root (trusted.* xattrs, whiteout devices)";
-    lt::Env env;
+TEST_F(SnapshotStrip, DiffTellsWhetherTheCommitMustStrip) {
     std::string clean = env.path("clean");
     clean_upper(clean);
     EXPECT_TRUE(diff_upper(env.store, clean).entries_only_layer_content) << "nothing to strip in " << clean;
@@ -119,12 +124,7 @@ TEST(SnapshotStrip, DiffTellsWhetherTheCommitMustStrip) {
     });
 }
 
-TEST(SnapshotStrip, CommitOfCleanEntriesStillStripsTheDirItself) {
-    if (!lt::is_root()) GTEST_SKIP() << "needs root (trusted.* xattrs)";
-    lt::Env env;
-    Snapshotter s(env.store);
-    s.prepare("k", "");
-    std::string up = s.upper_dir("k");
+TEST_F(SnapshotStrip, CommitOfCleanEntriesStillStripsTheDirItself) {
     lt::write(up + "/f", "x");
     ASSERT_EQ(::setxattr(up.c_str(), "trusted.overlay.uuid", "u", 1, 0), 0) << std::strerror(errno);
     ASSERT_EQ(::setxattr((up + "/f").c_str(), "trusted.overlay.origin", "o", 1, 0), 0) << std::strerror(errno);
