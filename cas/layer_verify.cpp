@@ -21,19 +21,22 @@ namespace {
 
 // The decompressed stream: hashed, counted against the caps, handed to libarchive.
 struct Stream {
-    Stream(int fd, Compression c, const std::string& what, uint64_t blob_size, const LayerCaps& caps, LayerBudget b)
-        : in(fd, c, what), what(what), blob_size(blob_size), caps(caps), budget(b) {}
+    Stream(int fd, Compression c, const std::string& what, uint64_t blob_size, const LayerCaps& caps, LayerBudget b,
+           const UncompressedSink& tee)
+        : in(fd, c, what), what(what), blob_size(blob_size), caps(caps), budget(b), tee(tee) {}
     Decompressor in;
     std::string what;
     uint64_t blob_size;
     const LayerCaps& caps;
     LayerBudget budget;  // the import's bytes before this layer, plus this layer's so far
+    const UncompressedSink& tee;
     Digester diff;
     PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};
 
     size_t pull(char* buf, size_t cap) {
         size_t n = in.read(buf, cap);
         diff.update(buf, n);
+        if (tee && n > 0) tee(buf, n);
         budget.stream_bytes += n;
         if (budget.stream_bytes > caps.max_total_bytes)
             bad("uncompressed size exceeds the import limit of " + std::to_string(caps.max_total_bytes) + " bytes");
@@ -167,10 +170,11 @@ private:
 
 }  // namespace
 
-StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before) {
+StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before,
+                                const UncompressedSink& uncompressed) {
     const std::string what = "layer " + layer.digest.str();
     Compression c = sys::with_context(what, [&] { return compression_for_media_type(layer.media_type); });
-    Stream src(fd, c, what, layer.size, caps, before);
+    Stream src(fd, c, what, layer.size, caps, before, uncompressed);
     auto fail = [&](const std::string& msg) -> void {
         if (src.tar_source.failed()) {
             try {
@@ -249,8 +253,9 @@ VerifiedLayer apply_layer(const StreamedLayer& s, const Descriptor& layer, const
 }
 
 VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id, const LayerCaps& caps,
-                                  LayerBudget& budget, LayerChain& chain) {
-    return apply_layer(read_layer_stream(fd, layer, caps, budget), layer, expected_diff_id, caps, budget, chain);
+                                  LayerBudget& budget, LayerChain& chain, const UncompressedSink& uncompressed) {
+    return apply_layer(read_layer_stream(fd, layer, caps, budget, uncompressed), layer, expected_diff_id, caps, budget,
+                       chain);
 }
 
 VerifiedLayer verify_layer_stream(const Store& store, const Descriptor& layer, const Digest& expected_diff_id,

@@ -27,6 +27,7 @@
 //     first), sockets and other types a layer cannot hold.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -89,7 +90,12 @@ struct StreamedLayer {
     uint64_t declared_bytes = 0;
     LayerChainOps chain;
 };
-StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before = {});
+// `uncompressed`, when given, receives the decompressed stream as it is read (in order, all of
+// it once the call returns): a caller that keeps the layer uncompressed writes it in this pass
+// instead of decompressing the blob a second time.
+using UncompressedSink = std::function<void(const char*, size_t)>;
+StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before = {},
+                                const UncompressedSink& uncompressed = {});
 // Pass 2, in the image's layer order: the diff_id against the config's, the import budget, and
 // the earlier layers' symlinks. Throws InvalidInput as verify_layer_stream; on success the chain
 // and budget are updated.
@@ -118,7 +124,8 @@ private:
 // blob's size for the ratio guard. Throws InvalidInput ("layer sha256:...: ...") on any of
 // the failures listed above; on success the chain and budget are updated.
 VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id,
-                                  const LayerCaps& caps, LayerBudget& budget, LayerChain& chain);
+                                  const LayerCaps& caps, LayerBudget& budget, LayerChain& chain,
+                                  const UncompressedSink& uncompressed = {});
 
 // The same for a blob already in the store.
 VerifiedLayer verify_layer_stream(const Store& store, const Descriptor& layer, const Digest& expected_diff_id,

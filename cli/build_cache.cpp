@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
+#include <vector>
 
 #include "cas/decompress.hpp"
 #include "cas/layer_verify.hpp"
@@ -56,23 +58,48 @@ std::map<std::string, builder::CacheRecord> parse_cache_config(const std::string
 // A blob of an OCI layout directory staged in the store's ingest (size and digest checked),
 // not committed. Only a regular file is opened (a FIFO or device there never blocks or runs
 // a driver).
-cas::BlobWriter stage_local_blob(cas::Store& store, const std::string& dir, const cas::Digest& d, uint64_t size) {
-    std::string what = dir + ": blob " + d.str();
+sys::UniqueFd open_local_blob(const std::string& dir, const cas::Digest& d, const std::string& what) {
     sys::UniqueFd root = sys::open_dir(dir);
     sys::UniqueFd fd = sys::try_open_regular_in_root(root.get(), cas::layout_blob_rel(d), what);
     if (!fd) sys::throw_errno(what);
-    cas::BlobWriter w = store.writer();
-    char buf[1 << 16];
-    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+    return fd;
+}
+
+// Reads fd to its end in chunks (f(data, n) for each) and checks that it holds `size` bytes
+// hashing to d.
+void read_checked(int fd, const cas::Digest& d, uint64_t size, const std::string& what,
+                  const std::function<void(const char*, size_t)>& f) {
+    cas::Digester h;
+    std::vector<char> buf(1 << 20);
+    for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) != 0;) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) sys::throw_errno("read " + what);
-        if (w.size() + uint64_t(n) > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
-        w.write(buf, size_t(n));
+        if (h.size() + uint64_t(n) > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
+        h.update(buf.data(), size_t(n));
+        if (f) f(buf.data(), size_t(n));
     }
-    cas::Digest got = w.seal();
-    if (w.size() != size) bad(what + " has " + std::to_string(w.size()) + " bytes, not " + std::to_string(size));
+    if (h.size() != size) bad(what + " has " + std::to_string(h.size()) + " bytes, not " + std::to_string(size));
+    cas::Digest got = h.finish();
     if (got != d) bad(what + " hashes to " + got.str());
+}
+
+cas::BlobWriter stage_local_blob(cas::Store& store, const std::string& dir, const cas::Digest& d, uint64_t size) {
+    std::string what = dir + ": blob " + d.str();
+    sys::UniqueFd fd = open_local_blob(dir, d, what);
+    cas::BlobWriter w = store.writer();
+    read_checked(fd.get(), d, size, what, [&w](const char* p, size_t n) { w.write(p, n); });
+    w.seal();
     return w;
+}
+
+// A local cache layer that is only read (decompressed into the store, never kept as it is):
+// checked in place, then read again from the start by the caller.
+sys::UniqueFd checked_local_blob(const std::string& dir, const cas::Digest& d, uint64_t size) {
+    std::string what = dir + ": blob " + d.str();
+    sys::UniqueFd fd = open_local_blob(dir, d, what);
+    read_checked(fd.get(), d, size, what, {});
+    if (::lseek(fd.get(), 0, SEEK_SET) != 0) sys::throw_errno("seek " + what);
+    return fd;
 }
 
 // Copy a blob from an OCI layout directory into the store (verified).
@@ -155,20 +182,35 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
     d.media_type = l.media_type;
     d.digest = l.digest;
     d.size = l.size;
+    const bool compressed = cas::compression_for_media_type(l.media_type) != cas::Compression::None;
+    // Layers are kept uncompressed (so the image built from a hit is the one the exporting
+    // machine built): a compressed cache layer is decompressed once, while it is verified, into
+    // the uncompressed blob; the compressed one is not kept.
+    auto uncompressed_ref = [&](const cas::Digest& u) {
+        return builder::LayerRef{u, u, store_.blob_size(u), layers::media_type_for(layers::Compression::None)};
+    };
     if (!store_.has_blob(l.digest)) {
-        // Staged, then verified as a pulled or imported layer is (declared decompressor, tar
-        // integrity, diff_id, caps, unsafe entries), committed only then: a corrupt or hostile
-        // cache entry never becomes visible, and the caller rebuilds the step.
+        // Verified as a pulled or imported layer is (declared decompressor, tar integrity,
+        // diff_id, caps, unsafe entries) before anything is committed: a corrupt or hostile
+        // cache entry never becomes visible, and the caller rebuilds the step. What is kept is
+        // checked against the record's digest (uncompressed) or diff_id (compressed, whose
+        // decompressed stream is the blob kept), so a local file that changes between its
+        // check and its read cannot slip in.
         std::optional<cas::BlobWriter> w;
-        if (s.spec.type == "local") {
+        sys::UniqueFd fd;
+        if (s.spec.type == "local" && compressed) {
+            // Not copied into the store first: the layer that is kept is the uncompressed stream,
+            // checked against the record's diff_id as it is written.
+            fd = checked_local_blob(s.spec.ref, l.digest, l.size);
+        } else if (s.spec.type == "local") {
             w.emplace(stage_local_blob(store_, s.spec.ref, l.digest, l.size));
         } else {
             registry::RemoteRef r = registry::parse_remote_ref(s.spec.ref);
             registry::Client c(r.api_host(), r.repository, registry_options(g_));
             w = registry::download_blob(c, store_, d, l.size);
         }
-        if (w) {
-            sys::UniqueFd fd = w->open_for_read();
+        if (w) fd = w->open_for_read();
+        if (fd) {
             cas::LayerCaps caps = g_.config.import_caps();
             cas::LayerBudget before, budget;
             {
@@ -176,7 +218,14 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
                 before = budget = spent_;  // the cap counts every cache layer of this build, as a pull's
             }
             cas::LayerChain chain;
-            cas::verify_layer_stream(fd.get(), d, l.diff_id, caps, budget, chain);
+            std::optional<cas::BlobWriter> plain;
+            cas::UncompressedSink tee;
+            if (compressed) {
+                plain.emplace(store_.writer());
+                plain->set_durable(false);  // layer data on the build path, as a step's own diff
+                tee = [&plain](const char* p, size_t n) { plain->write(p, n); };
+            }
+            cas::verify_layer_stream(fd.get(), d, l.diff_id, caps, budget, chain, tee);
             fd.reset();
             {
                 std::lock_guard<std::mutex> lk(mu_);  // layers verified at once on other stages count too
@@ -187,14 +236,18 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
                         std::to_string(caps.max_total_bytes) + " bytes");
                 spent_ = {stream, declared};
             }
-            w->commit(l.size, l.digest);
+            if (!compressed) {
+                w->commit(l.size, l.digest);
+                return l;
+            }
+            if (w) w->abort();
+            return uncompressed_ref(plain->commit(std::nullopt, l.diff_id));
         }
-    } else if (cas::compression_for_media_type(l.media_type) == cas::Compression::None && l.diff_id != l.digest) {
+    } else if (!compressed && l.diff_id != l.digest) {
         bad("cache layer " + l.digest.str() + " is uncompressed but its record gives the diff_id " + l.diff_id.str());
     }
-    if (cas::compression_for_media_type(l.media_type) == cas::Compression::None) return l;
-    // Exported compressed (compression=): layers are stored uncompressed, so the image built
-    // from the hit is the one the exporting machine built.
+    if (!compressed) return l;
+    // The compressed blob is in the store already (e.g. a pulled image's layer).
     layers::LayerBlob u = layers::recompress(store_, l.digest, layers::Compression::None);
     if (u.diff_id != l.diff_id) bad("cache layer " + l.digest.str() + " decompresses to " + u.diff_id.str() + ", not its diff_id " + l.diff_id.str());
     return builder::LayerRef{u.digest, u.diff_id, u.size, u.media_type};

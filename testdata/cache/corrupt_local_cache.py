@@ -6,6 +6,8 @@ usage: corrupt_local_cache.py DIR MODE
 MODE dotdot: every layer of a record becomes an uncompressed tar holding "../x"; the record's
              digest, size and diff_id are the new blob's own, so descriptors and digests agree.
 MODE diffid: every record keeps its (valid) blob but names a diff_id it does not have.
+MODE bytes:  every record keeps its descriptor, but the last byte of its blob is changed, so the
+             blob no longer hashes to its digest.
 The config, manifest and index.json are rewritten to match. Prints the digests of the layers
 that a hit must now refuse, one a line.
 """
@@ -55,6 +57,14 @@ for r in cfg["records"]:
         l.update(digest=digest, size=size, diff_id=digest, mediaType="application/vnd.oci.image.layer.v1.tar")
     elif mode == "diffid":
         l["diff_id"] = "sha256:" + hashlib.sha256(b"not this layer").hexdigest()
+    elif mode == "bytes":
+        if l["digest"] in refused:
+            continue  # flipped once already (two records may share a layer)
+        with open(path(l["digest"]), "r+b") as f:
+            f.seek(-1, os.SEEK_END)
+            last = f.read(1)
+            f.seek(-1, os.SEEK_END)
+            f.write(bytes([last[0] ^ 0xFF]))
     else:
         sys.exit("unknown mode " + mode)
     refused.append(l["digest"])

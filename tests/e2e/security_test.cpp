@@ -570,10 +570,13 @@ namespace {
 
 constexpr const char* kSde = " --source-date-epoch 1700000000 ";
 
-// A build of ctx into store `root` (metadata in root/m.json) that exports its cache to `cache`.
-e2e::CmdResult build_with_cache_to(const std::string& root, const std::string& cache, const std::string& ctx) {
+// A build of ctx into store `root` (metadata in root/m.json) that exports its cache to `cache`
+// (`compression`: the cache's layers, "" for the default).
+e2e::CmdResult build_with_cache_to(const std::string& root, const std::string& cache, const std::string& ctx,
+                                   const std::string& compression = "") {
     return e2e::run_cmd(e2e::bin() + " --root " + root + " build" + kSde + "--metadata-file " + root +
-                        "/m.json --cache-to type=local,dest=" + cache + " " + ctx);
+                        "/m.json --cache-to type=local,dest=" + cache +
+                        (compression.empty() ? "" : ",compression=" + compression) + " " + ctx);
 }
 
 }  // namespace
@@ -582,18 +585,22 @@ e2e::CmdResult build_with_cache_to(const std::string& root, const std::string& c
 // is stored: a local cache whose layer is a tar with "../x" (digests all consistent) or whose
 // record names a wrong diff_id is reported (naming the layer) and the step is rebuilt, as
 // BuildKit does with a corrupt cache entry. The image is then the one an honest cache gives.
+// The same for zstd cache layers (decompressed straight from the cache dir into the store, never
+// copied there first): a wrong diff_id, and a blob whose bytes no longer match its digest.
 TEST(Security, CorruptRemoteCacheLayerIsReportedAndRebuilt) {
     if (::geteuid() != 0) GTEST_SKIP() << "builds need root";
-    for (std::string mode : {"dotdot", "diffid"}) {
+    for (std::string mode : {"dotdot", "diffid", "diffid-zstd", "bytes-zstd"}) {
         SCOPED_TRACE(mode);
         sys::TempDir a("/tmp", "imgbuild-e2e-cacheA-"), b("/tmp", "imgbuild-e2e-cacheB-"), dir("/tmp", "imgbuild-e2e-cachedir-");
         Ctx ctx;
         ctx.file("f", "cached file " + mode + "\n").file("g", "second\n");
         ctx.file("Buildfile", "FROM scratch\nCOPY f /f\nCOPY g /g\n");
         std::string cache = dir.path() + "/c";
-        auto ra = build_with_cache_to(a.path(), cache, ctx.path());
+        const bool zstd = mode.size() > 5 && mode.substr(mode.size() - 5) == "-zstd";
+        auto ra = build_with_cache_to(a.path(), cache, ctx.path(), zstd ? "zstd" : "");
         ASSERT_EQ(ra.status, 0) << ra.out;
-        auto c = e2e::run_cmd("python3 " IMGBUILD_SRC "/testdata/cache/corrupt_local_cache.py " + cache + " " + mode, false);
+        std::string how = mode == "bytes-zstd" ? "bytes" : zstd ? "diffid" : mode;
+        auto c = e2e::run_cmd("python3 " IMGBUILD_SRC "/testdata/cache/corrupt_local_cache.py " + cache + " " + how, false);
         if (c.status != 0 && !e2e::have_tool("python3")) GTEST_SKIP() << "no python3";
         ASSERT_EQ(c.status, 0) << c.out;
         std::vector<std::string> refused;
@@ -608,7 +615,7 @@ TEST(Security, CorruptRemoteCacheLayerIsReportedAndRebuilt) {
         ASSERT_EQ(t.r.status, 0) << t.r.out;
         for (auto& d : refused) {
             EXPECT_THAT(t.r.out, HasSubstr(d)) << "the refused layer is not named";
-            if (mode == "dotdot") {
+            if (mode != "diffid") {
                 EXPECT_FALSE(fs::exists(b.path() + "/blobs/sha256/" + d.substr(7))) << d << " was stored";
             }
         }

@@ -1,5 +1,7 @@
 // Builds against a real registry: FROM a registry image into an empty store, --push, and the
 // remote build cache (--cache-to / --cache-from, type=registry and type=local) across two stores.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -137,7 +139,13 @@ TEST_P(RemoteCacheTest, SecondMachineHitsEveryStep) {
         std::string md = idx["manifests"][0]["digest"].get<std::string>().substr(7);
         auto man = read_json(dir.path() + "/c/blobs/sha256/" + md);
         ASSERT_FALSE(man["layers"].empty());
-        for (auto& l : man["layers"]) EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << l.dump();
+        for (auto& l : man["layers"]) {
+            EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << l.dump();
+            // Decompressed once, while verified, into the uncompressed layer: the compressed
+            // blob is not kept beside it.
+            std::string hex = l["digest"].get<std::string>().substr(7);
+            EXPECT_NE(::access((b.path() + "/blobs/sha256/" + hex).c_str(), F_OK), 0) << l.dump();
+        }
     }
 }
 
