@@ -40,6 +40,7 @@ struct BlobWriter::Impl {
     // Store::put hashed the content already: write() does not hash it again and commit()
     // takes this digest (and skips its presence check: put looked just before).
     std::optional<Digest> known;
+    bool caller_hashes = false;  // set_hashed_by_caller: commit's `expected` is the digest
     std::string buf;
     bool done = false;
     std::optional<Digest> sealed;
@@ -84,7 +85,7 @@ void BlobWriter::write(const void* data, size_t n) {
     if (!impl_ || impl_->done || impl_->sealed)
         sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
-        if (!impl_->known) impl_->digester.update(data, n);
+        if (!impl_->known && !impl_->caller_hashes) impl_->digester.update(data, n);
         impl_->written += n;
         if (n >= kWriteBuffer) {
             impl_->flush();
@@ -103,6 +104,12 @@ void BlobWriter::set_durable(bool durable) {
     if (impl_) impl_->durable = durable;
 }
 
+void BlobWriter::set_hashed_by_caller() {
+    if (!impl_ || impl_->done || impl_->written > 0)
+        sys::fail(sys::Code::FailedPrecondition, "set_hashed_by_caller after the first write");
+    impl_->caller_hashes = true;
+}
+
 uint64_t BlobWriter::size() const { return impl_ ? impl_->written : 0; }
 
 void BlobWriter::abort() {
@@ -115,7 +122,9 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
     try {
         im.flush();
         uint64_t size = im.written;
-        Digest got = im.sealed ? *im.sealed : im.known ? *im.known : im.digester.finish();
+        if (im.caller_hashes && !expected)
+            sys::fail(sys::Code::FailedPrecondition, "commit of a caller-hashed blob without its digest");
+        Digest got = im.sealed ? *im.sealed : im.known ? *im.known : im.caller_hashes ? *expected : im.digester.finish();
         std::string name = expected ? expected->str() : got.str();
         if (expected_size && *expected_size != size)
             sys::fail(sys::Code::InvalidInput, "commit blob " + name + ": size " + std::to_string(size) +
@@ -146,6 +155,7 @@ Digest BlobWriter::commit(std::optional<uint64_t> expected_size, std::optional<D
 
 Digest BlobWriter::seal() {
     if (!impl_ || impl_->done) sys::fail(sys::Code::FailedPrecondition, "seal of a finished blob writer");
+    if (impl_->caller_hashes) sys::fail(sys::Code::FailedPrecondition, "seal of a caller-hashed blob");
     if (!impl_->sealed) {
         impl_->flush();
         impl_->sealed = impl_->known ? *impl_->known : impl_->digester.finish();

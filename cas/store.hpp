@@ -51,6 +51,10 @@ public:
     // atomic). After a power loss such a blob may be short or zero-filled; readers of cache
     // records check the recorded size, and fsck/export verify digests.
     void set_durable(bool durable);
+    // The caller hashes the bytes it writes (a layer verified as it streams computes its diff_id
+    // anyway): write() does not hash them again, and commit() must be given that digest as
+    // `expected` -- it names the blob. Call before the first write; seal() is then refused.
+    void set_hashed_by_caller();
 
 private:
     friend class Store;

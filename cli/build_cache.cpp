@@ -15,6 +15,7 @@
 #include "registry/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/io.hpp"
 #include "sys/passwd.hpp"
 
 namespace cli {
@@ -71,13 +72,11 @@ void read_checked(int fd, const cas::Digest& d, uint64_t size, const std::string
                   const std::function<void(const char*, size_t)>& f) {
     cas::Digester h;
     std::vector<char> buf(1 << 20);
-    for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) != 0;) {
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) sys::throw_errno("read " + what);
-        if (h.size() + uint64_t(n) > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
-        h.update(buf.data(), size_t(n));
-        if (f) f(buf.data(), size_t(n));
-    }
+    sys::read_chunks(fd, buf.data(), buf.size(), what, [&](const char* p, size_t n) {
+        if (h.size() + n > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
+        h.update(p, n);
+        if (f) f(p, n);
+    });
     if (h.size() != size) bad(what + " has " + std::to_string(h.size()) + " bytes, not " + std::to_string(size));
     cas::Digest got = h.finish();
     if (got != d) bad(what + " hashes to " + got.str());
@@ -186,9 +185,6 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
     // Layers are kept uncompressed (so the image built from a hit is the one the exporting
     // machine built): a compressed cache layer is decompressed once, while it is verified, into
     // the uncompressed blob; the compressed one is not kept.
-    auto uncompressed_ref = [&](const cas::Digest& u) {
-        return builder::LayerRef{u, u, store_.blob_size(u), layers::media_type_for(layers::Compression::None)};
-    };
     if (!store_.has_blob(l.digest)) {
         // Verified as a pulled or imported layer is (declared decompressor, tar integrity,
         // diff_id, caps, unsafe entries) before anything is committed: a corrupt or hostile
@@ -223,6 +219,9 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
             if (compressed) {
                 plain.emplace(store_.writer());
                 plain->set_durable(false);  // layer data on the build path, as a step's own diff
+                // The verification hashes the stream the blob gets and checks it is l.diff_id:
+                // the writer need not hash it a second time.
+                plain->set_hashed_by_caller();
                 tee = [&plain](const char* p, size_t n) { plain->write(p, n); };
             }
             cas::verify_layer_stream(fd.get(), d, l.diff_id, caps, budget, chain, tee);
@@ -241,7 +240,8 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
                 return l;
             }
             if (w) w->abort();
-            return uncompressed_ref(plain->commit(std::nullopt, l.diff_id));
+            cas::Digest u = plain->commit(std::nullopt, l.diff_id);  // verified: the stream hashed to it
+            return builder::LayerRef{u, u, store_.blob_size(u), layers::media_type_for(layers::Compression::None)};
         }
     } else if (!compressed && l.diff_id != l.digest) {
         bad("cache layer " + l.digest.str() + " is uncompressed but its record gives the diff_id " + l.diff_id.str());

@@ -130,6 +130,31 @@ TEST_F(StoreFixture, CommitWrongDigestNamesBoth) {
     EXPECT_THROW(w.write("x"), sys::Error);
 }
 
+// A writer whose caller hashes the bytes (a verified layer stream): the caller's digest names
+// the blob, and a commit without it is refused, leaving nothing.
+TEST_F(StoreFixture, CallerHashedWriterTakesTheCallersDigest) {
+    std::string data(3 << 20, 'y');  // past the write buffer
+    cas::Digest d = cas::Digest::of(data);
+    {
+        auto w = store.writer();
+        w.set_hashed_by_caller();
+        w.write(data);
+        EXPECT_THROW(w.seal(), sys::Error);
+        EXPECT_EQ(w.commit(data.size(), d), d);
+    }
+    EXPECT_EQ(store.read_verified(d, 8 << 20), data);
+    {
+        auto w = store.writer();
+        w.set_hashed_by_caller();
+        w.write("abc");
+        expect_error([&] { w.commit(3); }, "without its digest");
+    }
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
+    auto late = store.writer();
+    late.write("x");
+    EXPECT_THROW(late.set_hashed_by_caller(), sys::Error);
+}
+
 TEST_F(StoreFixture, AbortAndDestroyRemovePartial) {
     {
         auto w = store.writer();
