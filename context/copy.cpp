@@ -33,16 +33,26 @@ std::string rel_join(const std::string& a, const std::string& b) {
     return a + "/" + b;
 }
 
+// Access and modification time both `ns`, as the utimensat family takes them.
+struct Times {
+    struct timespec ts[2];
+    explicit Times(int64_t ns) {
+        ts[0].tv_sec = ts[1].tv_sec = ns / 1000000000;
+        ts[0].tv_nsec = ts[1].tv_nsec = ns % 1000000000;
+    }
+};
+
 void apply_owner_mode(int fd, const std::string& what, const DestWriter::Meta& m, bool is_dir) {
     if (::fchown(fd, m.owner.uid, m.owner.gid) != 0) sys::throw_errno("chown " + what);
     // chmod after chown: chown clears setuid/setgid.
     if (::fchmod(fd, m.mode & 07777) != 0) sys::throw_errno("chmod " + what);
-    if (!is_dir && m.mtime_ns >= 0) {
-        struct timespec ts[2];
-        ts[0].tv_sec = ts[1].tv_sec = m.mtime_ns / 1000000000;
-        ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_ns % 1000000000;
-        if (::futimens(fd, ts) != 0) sys::throw_errno("set times " + what);
-    }
+    if (!is_dir && m.mtime_ns >= 0 && ::futimens(fd, Times(m.mtime_ns).ts) != 0) sys::throw_errno("set times " + what);
+}
+
+// The times of dirfd/leaf (not following it: a symlink or a special file, not opened) from m.
+void apply_times_at(int dirfd, const std::string& leaf, const DestWriter::Meta& m, const std::string& rel) {
+    if (m.mtime_ns >= 0 && ::utimensat(dirfd, leaf.c_str(), Times(m.mtime_ns).ts, AT_SYMLINK_NOFOLLOW) != 0)
+        sys::throw_errno("set times " + rel);
 }
 
 // What the kernel refused between one source file system and the destination: asked once,
@@ -249,12 +259,7 @@ void DestWriter::symlink(const std::string& rel, const std::string& target, cons
     clear_slot(pfd, leaf, rel);
     if (::symlinkat(target.c_str(), pfd, leaf.c_str()) != 0) sys::throw_errno("symlink " + rel);
     if (::fchownat(pfd, leaf.c_str(), m.owner.uid, m.owner.gid, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("chown " + rel);
-    if (m.mtime_ns >= 0) {
-        struct timespec ts[2];
-        ts[0].tv_sec = ts[1].tv_sec = m.mtime_ns / 1000000000;
-        ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_ns % 1000000000;
-        if (::utimensat(pfd, leaf.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("set times " + rel);
-    }
+    apply_times_at(pfd, leaf, m, rel);
 }
 
 void DestWriter::hardlink(const std::string& rel, const std::string& existing_rel, const Meta* m) {
@@ -279,6 +284,7 @@ void DestWriter::special(const std::string& rel, uint32_t st_mode, const Meta& m
     if (::mknodat(pfd, leaf.c_str(), (st_mode & S_IFMT) | 0600, dev_t(m.rdev)) != 0) sys::throw_errno("mknod " + rel);
     if (::fchownat(pfd, leaf.c_str(), m.owner.uid, m.owner.gid, AT_SYMLINK_NOFOLLOW) != 0) sys::throw_errno("chown " + rel);
     if (::fchmodat(pfd, leaf.c_str(), m.mode & 07777, 0) != 0) sys::throw_errno("chmod " + rel);
+    apply_times_at(pfd, leaf, m, rel);
 }
 
 void DestWriter::finish() {
@@ -290,10 +296,7 @@ void DestWriter::finish() {
     for (auto& [rel, t] : dir_times_) {
         sys::UniqueFd d = sys::try_open_in_root(root_, rel_join(base_, rel), O_RDONLY | O_DIRECTORY);
         if (!d) continue;
-        struct timespec ts[2];
-        ts[0].tv_sec = ts[1].tv_sec = t / 1000000000;
-        ts[0].tv_nsec = ts[1].tv_nsec = t % 1000000000;
-        if (::futimens(d.get(), ts) != 0) sys::throw_errno("set times " + rel);
+        if (::futimens(d.get(), Times(t).ts) != 0) sys::throw_errno("set times " + rel);
     }
     dir_times_.clear();
     cached_fd_.reset();

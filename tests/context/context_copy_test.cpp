@@ -238,6 +238,20 @@ TEST_F(ContextCopy, HardlinksPreserved) {
     EXPECT_EQ(lst(dst.p("h/first")).st_nlink, 2u);
 }
 
+// Every entry keeps its source mtime, as docker's COPY: a fifo or device node too (they were
+// left at the time of the copy).
+TEST_F(ContextCopy, SpecialFilesKeepTheirMtime) {
+    put(ctx.p("sp/file"), "x");
+    ASSERT_EQ(::mkfifo(ctx.p("sp/fifo").c_str(), 0640), 0);
+    struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, ctx.p("sp/fifo").c_str(), ts, AT_SYMLINK_NOFOLLOW), 0);
+    ASSERT_EQ(::utimensat(AT_FDCWD, ctx.p("sp/file").c_str(), ts, AT_SYMLINK_NOFOLLOW), 0);
+    run(spec({"sp"}, "/sp"));
+    EXPECT_TRUE(S_ISFIFO(lst(dst.p("sp/fifo")).st_mode));
+    EXPECT_EQ(lst(dst.p("sp/fifo")).st_mtim.tv_sec, 1000000000);
+    EXPECT_EQ(lst(dst.p("sp/file")).st_mtim.tv_sec, 1000000000);
+}
+
 TEST_F(ContextCopy, UserXattrsCopied) {
     if (::setxattr(ctx.p("a.txt").c_str(), "user.imgbuild", "v1", 2, 0) != 0)
         GTEST_SKIP() << "no user xattrs on this file system";
