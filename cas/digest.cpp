@@ -7,6 +7,13 @@
 #include <openssl/sha.h>
 
 #include "cas/digest.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "cas/digest_count.hpp"
 
 #include "sys/error.hpp"
@@ -67,6 +74,72 @@ Digest Digester::finish() {
         s.push_back(hx[md[i] & 15]);
     }
     return Digest(std::move(s));
+}
+
+struct BackgroundDigester::State {
+    Digester d;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::string> queue;   // submitted, not yet hashed (in order)
+    std::vector<std::string> spare;  // hashed, handed back by submit
+    bool busy = false;               // the worker holds a block
+    bool stop = false;
+    std::thread worker;
+
+    void run() {
+        std::unique_lock<std::mutex> l(mu);
+        for (;;) {
+            cv.wait(l, [&] { return stop || !queue.empty(); });
+            if (stop) return;
+            std::string block = std::move(queue.front());
+            queue.pop_front();
+            busy = true;
+            l.unlock();
+            d.update(block.data(), block.size());  // cannot fail: SHA256_Update on memory
+            block.clear();
+            l.lock();
+            busy = false;
+            spare.push_back(std::move(block));
+            cv.notify_all();
+        }
+    }
+};
+
+BackgroundDigester::BackgroundDigester(Digester d) : st_(std::make_unique<State>()) {
+    st_->d = std::move(d);
+    st_->worker = std::thread([s = st_.get()] { s->run(); });
+}
+
+BackgroundDigester::~BackgroundDigester() {
+    {
+        std::lock_guard<std::mutex> l(st_->mu);
+        st_->stop = true;
+    }
+    st_->cv.notify_all();
+    st_->worker.join();
+}
+
+std::string BackgroundDigester::submit(std::string block) {
+    t_hashed += block.size();
+    size_t cap = block.capacity();
+    std::unique_lock<std::mutex> l(st_->mu);
+    st_->cv.wait(l, [&] { return st_->queue.size() + (st_->busy ? 1 : 0) < kInFlight; });
+    st_->queue.push_back(std::move(block));
+    st_->cv.notify_all();
+    std::string next;
+    if (!st_->spare.empty()) {
+        next = std::move(st_->spare.back());
+        st_->spare.pop_back();
+    }
+    l.unlock();
+    if (next.capacity() < cap) next.reserve(cap);
+    return next;
+}
+
+Digest BackgroundDigester::finish() {
+    std::unique_lock<std::mutex> l(st_->mu);
+    st_->cv.wait(l, [&] { return st_->queue.empty() && !st_->busy; });
+    return st_->d.finish();
 }
 
 }  // namespace cas

@@ -27,6 +27,30 @@ size_t count_entries(const std::string& dir) {
     return n;
 }
 
+// The background digester continues a Digester's state and hashes blocks in order, whatever
+// their sizes (empty ones too, and more than it keeps in flight); submitted bytes count as
+// hashed by the submitting thread. Dropping it unfinished stops its worker.
+TEST(Digest, BackgroundDigesterMatchesTheInlineHash) {
+    std::string data(7 << 20, '\0');
+    for (size_t i = 0; i < data.size(); i++) data[i] = char((i * 7919) >> 3);
+    cas::Digester head;
+    head.update(data.data(), 1000);
+    uint64_t before = cas::bytes_hashed_on_this_thread();
+    cas::BackgroundDigester bg(std::move(head));
+    size_t off = 1000, n = 0;
+    for (size_t k = 0; off < data.size(); k++) {
+        n = std::min<size_t>({k % 5 == 0 ? 0 : (k * 4099) % (600 << 10), data.size() - off});
+        std::string block = bg.submit(data.substr(off, n));
+        EXPECT_TRUE(block.empty());
+        off += n;
+    }
+    EXPECT_EQ(cas::bytes_hashed_on_this_thread() - before, data.size() - 1000);
+    EXPECT_EQ(bg.finish(), cas::Digest::of(data));
+
+    cas::BackgroundDigester dropped{cas::Digester()};
+    for (int i = 0; i < 10; i++) (void)dropped.submit(std::string(1 << 20, 'x'));
+}
+
 TEST(Digest, ParsesValid) {
     EXPECT_EQ(cas::Digest::parse(kEmpty).str(), kEmpty);
     EXPECT_EQ(cas::Digest::of("").str(), kEmpty);
@@ -153,6 +177,44 @@ TEST_F(StoreFixture, CallerHashedWriterTakesTheCallersDigest) {
     auto late = store.writer();
     late.write("x");
     EXPECT_THROW(late.set_hashed_by_caller(), sys::Error);
+}
+
+// A big blob is hashed on a second thread while it is written: whatever the write sizes, the
+// digest is the inline one, seal and a wrong expected digest behave as before, and an abort
+// after the switch leaves nothing.
+TEST_F(StoreFixture, BigBlobHashedInTheBackgroundKeepsItsDigest) {
+    std::string data(21 << 20, '\0');
+    for (size_t i = 0; i < data.size(); i++) data[i] = char((i * 131 + (i >> 12)) & 0xff);
+    cas::Digest d = cas::Digest::of(data);
+    {
+        auto w = store.writer();
+        size_t off = 0, step = 1;
+        while (off < data.size()) {  // 1, 2, 4, ... bytes up to 4 MiB at a time, then repeat
+            size_t n = std::min(step, data.size() - off);
+            w.write(data.data() + off, n);
+            off += n;
+            step = step >= (4u << 20) ? 1 : step * 2;
+        }
+        EXPECT_EQ(w.seal(), d);
+        EXPECT_EQ(w.commit(), d);
+    }
+    EXPECT_EQ(store.read_verified(d, data.size()), data);
+    {
+        auto w = store.writer();
+        w.write(data);
+        std::string other = "sha256:" + std::string(64, '0');
+        expect_error([&] { w.commit(std::nullopt, cas::Digest::parse(other)); }, "does not match the expected");
+    }
+    {
+        auto w = store.writer();
+        w.write(data.substr(0, 9 << 20));
+        w.abort();
+    }
+    {
+        auto w = store.writer();
+        w.write(data.substr(0, 9 << 20));  // destroyed while the worker may still hash
+    }
+    EXPECT_EQ(count_entries(store.ingest_dir()), 0u);
 }
 
 TEST_F(StoreFixture, AbortAndDestroyRemovePartial) {
