@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 
 namespace cas {
@@ -44,7 +45,7 @@ struct Decompressor::Impl {
     int fd;
     Compression c;
     std::string what;
-    std::vector<unsigned char> in = std::vector<unsigned char>(1 << 20);
+    sys::ScratchBuffer in{1 << 20};
     size_t in_pos = 0, in_len = 0;
     bool eof = false, done = false, member_open = false;
     uint64_t consumed = 0, produced = 0;
@@ -72,7 +73,7 @@ struct Decompressor::Impl {
     size_t plain(unsigned char* out, size_t n) {
         if (!fill()) return 0;
         size_t k = std::min(n, in_len - in_pos);
-        std::copy(in.begin() + long(in_pos), in.begin() + long(in_pos + k), out);
+        std::copy(in.bytes() + in_pos, in.bytes() + in_pos + k, out);
         in_pos += k;
         consumed += k;
         return k;
@@ -85,7 +86,7 @@ struct Decompressor::Impl {
                     if (members == 0) bad("empty gzip stream");
                     return 0;
                 }
-                if (in[in_pos] != 0x1f || (in_len - in_pos >= 2 && in[in_pos + 1] != 0x8b))
+                if (in.bytes()[in_pos] != 0x1f || (in_len - in_pos >= 2 && in.bytes()[in_pos + 1] != 0x8b))
                     bad(members ? "trailing data after the gzip stream" : "not a gzip stream (declared gzip)");
                 if (inflateReset(&z) != Z_OK) bad("gzip: inflateReset failed");
                 member_open = true;
@@ -93,7 +94,7 @@ struct Decompressor::Impl {
             bool have = fill();
             size_t avail = have ? in_len - in_pos : 0;
             size_t cap = std::min<size_t>(n, 1u << 30);
-            z.next_in = in.data() + in_pos;
+            z.next_in = in.bytes() + in_pos;
             z.avail_in = uInt(avail);
             z.next_out = out;
             z.avail_out = uInt(cap);

@@ -13,6 +13,7 @@
 #include "cas/layer_verify.hpp"
 #include "cas/refs.hpp"
 #include "cas/transfer.hpp"
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 #include "sys/path.hpp"
 #include "sys/fs.hpp"
@@ -147,7 +148,7 @@ public:
             }
             sys::UniqueFd fd = open_regular(path, true);
             BlobWriter w = store.writer();
-            std::string buf(1 << 20, '\0');
+            sys::ScratchBuffer buf(1 << 20);
             while (true) {
                 ssize_t n = ::read(fd.get(), buf.data(), buf.size());
                 if (n < 0) {
@@ -282,7 +283,7 @@ private:
             sys::fail(sys::Code::FailedPrecondition, "libarchive lacks built-in gzip/zstd (it would run an external program)");
         if (archive_read_open_filename(a.get(), path_.c_str(), 1 << 20) != ARCHIVE_OK)
             bad("open archive " + path_ + ": " + err(a.get()));
-        std::string buf(1 << 20, '\0');
+        sys::ScratchBuffer buf(1 << 20);
         while (true) {
             archive_entry* e = nullptr;
             int r = archive_read_next_header(a.get(), &e);

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
@@ -336,7 +337,7 @@ Digest Store::hash_blob(const Digest& d) const {
 
 void Store::read_blob_chunks(const Digest& d, const std::function<void(const char*, size_t)>& f) const {
     sys::UniqueFd fd = open_blob(d);
-    std::string buf(1 << 20, '\0');
+    sys::ScratchBuffer buf(1 << 20);
     sys::read_chunks(fd.get(), buf.data(), buf.size(), "blob " + d.str(), f);
 }
 

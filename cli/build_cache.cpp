@@ -13,6 +13,7 @@
 #include "cli/remote_util.hpp"
 #include "layers/layer.hpp"
 #include "registry/transfer.hpp"
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
@@ -71,7 +72,7 @@ sys::UniqueFd open_local_blob(const std::string& dir, const cas::Digest& d, cons
 void read_checked(int fd, const cas::Digest& d, uint64_t size, const std::string& what,
                   const std::function<void(const char*, size_t)>& f) {
     cas::Digester h;
-    std::vector<char> buf(1 << 20);
+    sys::ScratchBuffer buf(1 << 20);
     sys::read_chunks(fd, buf.data(), buf.size(), what, [&](const char* p, size_t n) {
         if (h.size() + n > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
         h.update(p, n);

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "context/context.hpp"
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
@@ -226,7 +227,7 @@ std::string sha256_file_in_root(int root_fd, const std::string& rel) {
     sys::UniqueFd fd = open_canonical(root_fd, rel, O_RDONLY);
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     cas::Digester dg;
-    static thread_local std::vector<char> buf(1 << 17);
+    static thread_local sys::ScratchBuffer buf(1 << 17);
     sys::read_chunks(fd.get(), buf.data(), buf.size(), rel, [&](const char* p, size_t n) { dg.update(p, n); });
     return dg.finish().hex();
 }

@@ -17,6 +17,7 @@
 #include "layers/stream.hpp"
 #include "layers/tar_writer.hpp"
 #include "layers/whiteout.hpp"
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 
 namespace layers {
@@ -89,7 +90,7 @@ bool dir_is_opaque(int fd) {
 
 class UpperWalker {
 public:
-    UpperWalker(TarWriter& w, const DiffOptions& o) : w_(w), opts_(o), buf_(1 << 20) {}
+    UpperWalker(TarWriter& w, const DiffOptions& o) : w_(w), opts_(o) {}
     uint64_t entries = 0;
     bool foreign = false;  // something the tar leaves out: a socket, an xattr no layer carries
 
@@ -214,7 +215,7 @@ private:
 
     TarWriter& w_;
     const DiffOptions& opts_;
-    std::vector<char> buf_;
+    sys::ScratchBuffer buf_{1 << 20};
     std::map<std::pair<dev_t, ino_t>, std::string> links_;
 };
 
@@ -268,7 +269,7 @@ LayerBlob recompress(cas::Store& store, const cas::Digest& layer, Compression to
     return sys::with_context("recompress layer " + layer.str(), [&] {
         detail::DecompressReader in(store.open_blob(layer), "layer " + layer.str());
         LayerOutput out(store, to);
-        std::vector<char> buf(1 << 20);
+        sys::ScratchBuffer buf(1 << 20);
         for (;;) {
             size_t n = in.read(buf.data(), buf.size());
             if (n == 0) break;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 
 namespace layers {
@@ -52,14 +53,14 @@ struct Compressor::Impl {
     Sink sink;
     z_stream z{};
     ZSTD_CCtx* zs = nullptr;
-    std::vector<unsigned char> out = std::vector<unsigned char>(1 << 18);
+    sys::ScratchBuffer out{1 << 18};
     bool finished = false;
 
     void gz(const void* p, size_t n, int flush) {
         z.next_in = static_cast<Bytef*>(const_cast<void*>(p));
         z.avail_in = uInt(n);
         for (;;) {
-            z.next_out = out.data();
+            z.next_out = out.bytes();
             z.avail_out = uInt(out.size());
             int r = deflate(&z, flush);
             if (r == Z_STREAM_ERROR) sys::fail(sys::Code::Internal, "gzip: deflate failed");

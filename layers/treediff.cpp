@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "layers/whiteout.hpp"
+#include "sys/buffer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
@@ -48,7 +49,7 @@ cas::Digest digest_file(int dirfd, const std::string& name, const std::string& s
     sys::UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) sys::throw_errno("open " + shown);
     cas::Digester d;
-    std::vector<char> buf(1 << 20);
+    sys::ScratchBuffer buf(1 << 20);
     sys::read_chunks(fd.get(), buf.data(), buf.size(), shown, [&](const char* p, size_t n) { d.update(p, n); });
     return d.finish();
 }
