@@ -142,4 +142,29 @@ Digest BackgroundDigester::finish() {
     return st_->d.finish();
 }
 
+bool BackgroundDigester::worth_it() { return std::thread::hardware_concurrency() > 1; }
+
+void StreamDigester::update(const void* data, size_t n) {
+    if (!bg_ && size_ + n > BackgroundDigester::kWorthFrom && BackgroundDigester::worth_it()) {
+        bg_ = std::make_unique<BackgroundDigester>(std::move(inline_));
+        block_.reserve(BackgroundDigester::kBlock);
+    }
+    size_ += n;
+    if (!bg_) return inline_.update(data, n);
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+        size_t k = std::min(n, BackgroundDigester::kBlock - block_.size());
+        block_.append(p, k);
+        p += k;
+        n -= k;
+        if (block_.size() == BackgroundDigester::kBlock) block_ = bg_->submit(std::move(block_));
+    }
+}
+
+Digest StreamDigester::finish() {
+    if (!bg_) return inline_.finish();
+    if (!block_.empty()) block_ = bg_->submit(std::move(block_));
+    return bg_->finish();
+}
+
 }  // namespace cas

@@ -64,6 +64,11 @@ private:
 class BackgroundDigester {
 public:
     static constexpr size_t kInFlight = 4;
+    static constexpr size_t kBlock = 1 << 20;  // what callers hand over at a time
+    // Below this a stream is hashed inline: a thread costs more than ~2.5 ms of hashing.
+    static constexpr uint64_t kWorthFrom = 4u << 20;
+    // A second thread helps only with a second core.
+    static bool worth_it();
     explicit BackgroundDigester(Digester d);
     BackgroundDigester(const BackgroundDigester&) = delete;
     BackgroundDigester& operator=(const BackgroundDigester&) = delete;
@@ -76,6 +81,26 @@ public:
 private:
     struct State;
     std::unique_ptr<State> st_;
+};
+
+// A Digester for a stream that may be big and whose caller has other work per chunk
+// (decompressing, parsing the tar, writing files): inline up to kWorthFrom bytes, then the bytes
+// are copied into blocks that a BackgroundDigester hashes meanwhile. (BlobWriter drives a
+// BackgroundDigester itself: its write buffer is the block, with no copy.)
+class StreamDigester {
+public:
+    StreamDigester() = default;
+    StreamDigester(StreamDigester&&) noexcept = default;
+    StreamDigester& operator=(StreamDigester&&) noexcept = default;
+    void update(const void* data, size_t n);
+    uint64_t size() const { return size_; }
+    Digest finish();  // call once
+
+private:
+    Digester inline_;
+    std::unique_ptr<BackgroundDigester> bg_;
+    std::string block_;
+    uint64_t size_ = 0;
 };
 
 }  // namespace cas

@@ -30,7 +30,7 @@ struct Stream {
     const LayerCaps& caps;
     LayerBudget budget;  // the import's bytes before this layer, plus this layer's so far
     const UncompressedSink& tee;
-    Digester diff;
+    StreamDigester diff;  // hashed on a second thread while this one decompresses and parses
     PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};
 
     size_t pull(char* buf, size_t cap) {

@@ -18,7 +18,6 @@
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
-#include "sys/parallel.hpp"
 
 namespace cas {
 
@@ -28,9 +27,6 @@ constexpr size_t kWriteBuffer = 1 << 20;
 // A durable writer starts the write-back of every this many bytes as it goes
 // (sync_file_range, not waiting), so that the fsync of commit finds little left to write.
 constexpr uint64_t kWritebackStep = 8u << 20;
-// A blob that grows past this is hashed on a second thread while the writer goes on (one
-// thread more is worth it for ~2.5 ms of hashing; a single-core machine hashes inline).
-constexpr uint64_t kBackgroundHashFrom = 4u << 20;
 
 }  // namespace
 
@@ -41,7 +37,7 @@ struct BlobWriter::Impl {
     std::string tmp_path;  // ingest/<random>
     sys::UniqueFd fd;      // flock'ed exclusively while in use: prune skips live ingests
     Digester digester;
-    std::unique_ptr<BackgroundDigester> bg;  // takes over from `digester` past kBackgroundHashFrom
+    std::unique_ptr<BackgroundDigester> bg;  // takes over from `digester` past its kWorthFrom
     uint64_t written = 0;
     // Store::put hashed the content already: write() does not hash it again and commit()
     // takes this digest (and skips its presence check: put looked just before).
@@ -106,7 +102,7 @@ void BlobWriter::write(const void* data, size_t n) {
         sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
         Impl& im = *impl_;
-        if (!im.bg && im.hashes_here() && im.written >= kBackgroundHashFrom && sys::cpu_width() > 1) {
+        if (!im.bg && im.hashes_here() && im.written >= BackgroundDigester::kWorthFrom && BackgroundDigester::worth_it()) {
             im.flush();  // hashed inline already
             im.bg = std::make_unique<BackgroundDigester>(std::move(im.digester));
         }

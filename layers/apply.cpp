@@ -27,7 +27,7 @@ struct Source {
     Source(const cas::Store& store, const cas::Digest& d, uint64_t max)
         : in(store.open_blob(d), "layer " + d.str()), max_bytes(max), layer(d.str()) {}
     detail::DecompressReader in;
-    cas::Digester diff;
+    cas::StreamDigester diff;  // hashed on a second thread while this one writes the files
     uint64_t bytes = 0, max_bytes;
     std::string layer;
     cas::PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};

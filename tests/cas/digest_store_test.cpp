@@ -51,6 +51,22 @@ TEST(Digest, BackgroundDigesterMatchesTheInlineHash) {
     for (int i = 0; i < 10; i++) (void)dropped.submit(std::string(1 << 20, 'x'));
 }
 
+// A stream digester hashes inline up to kWorthFrom and on the worker past it; whatever the
+// chunk sizes around the switch, the digest is the inline one.
+TEST(Digest, StreamDigesterMatchesTheInlineHashAcrossTheSwitch) {
+    std::string data(11 << 20, '\0');
+    for (size_t i = 0; i < data.size(); i++) data[i] = char((i * 2654435761u) >> 24);
+    for (size_t chunk : {size_t(1) << 20, size_t(4093), size_t(9) << 20, data.size()}) {
+        cas::StreamDigester d;
+        for (size_t off = 0; off < data.size(); off += chunk) d.update(data.data() + off, std::min(chunk, data.size() - off));
+        EXPECT_EQ(d.size(), data.size());
+        EXPECT_EQ(d.finish(), cas::Digest::of(data)) << "chunk " << chunk;
+    }
+    cas::StreamDigester small;
+    small.update("abc", 3);
+    EXPECT_EQ(small.finish(), cas::Digest::of("abc"));
+}
+
 TEST(Digest, ParsesValid) {
     EXPECT_EQ(cas::Digest::parse(kEmpty).str(), kEmpty);
     EXPECT_EQ(cas::Digest::of("").str(), kEmpty);
