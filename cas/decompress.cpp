@@ -45,6 +45,7 @@ struct Decompressor::Impl {
     int fd;
     Compression c;
     std::string what;
+    Decompressor::InputTap tap;
     sys::ScratchBuffer in{1 << 20};
     size_t in_pos = 0, in_len = 0;
     bool eof = false, done = false, member_open = false;
@@ -66,6 +67,7 @@ struct Decompressor::Impl {
         if (n < 0) sys::throw_errno(what + ": read");
         in_pos = 0;
         in_len = size_t(n);
+        if (tap && n > 0) tap(in.data(), in_len);
         if (n == 0) eof = true;
         return n > 0;
     }
@@ -136,7 +138,8 @@ struct Decompressor::Impl {
     }
 };
 
-Decompressor::Decompressor(int fd, Compression c, std::string what) : impl_(new Impl{fd, c, std::move(what)}) {
+Decompressor::Decompressor(int fd, Compression c, std::string what, InputTap input)
+    : impl_(new Impl{fd, c, std::move(what), std::move(input)}) {
     if (c == Compression::Gzip) {
         if (inflateInit2(&impl_->z, 15 + 16) != Z_OK) sys::fail(sys::Code::Internal, "gzip: inflateInit2 failed");
     } else if (c == Compression::Zstd) {

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,7 +28,9 @@ Compression sniff_compression_fd(int fd);  // reads the first bytes with pread (
 // Reads the decompressed bytes of `fd` (not owned; read from its current offset).
 class Decompressor {
 public:
-    Decompressor(int fd, Compression c, std::string what);
+    // `input`, when given, sees every byte read from fd, in order, before it is decompressed.
+    using InputTap = std::function<void(const char*, size_t)>;
+    Decompressor(int fd, Compression c, std::string what, InputTap input = {});
     ~Decompressor();
     Decompressor(const Decompressor&) = delete;
     Decompressor& operator=(const Decompressor&) = delete;

@@ -22,14 +22,14 @@ namespace {
 // The decompressed stream: hashed, counted against the caps, handed to libarchive.
 struct Stream {
     Stream(int fd, Compression c, const std::string& what, uint64_t blob_size, const LayerCaps& caps, LayerBudget b,
-           const UncompressedSink& tee)
-        : in(fd, c, what), what(what), blob_size(blob_size), caps(caps), budget(b), tee(tee) {}
+           const StreamTaps& taps)
+        : in(fd, c, what, taps.compressed), what(what), blob_size(blob_size), caps(caps), budget(b), tee(taps.uncompressed) {}
     Decompressor in;
     std::string what;
     uint64_t blob_size;
     const LayerCaps& caps;
     LayerBudget budget;  // the import's bytes before this layer, plus this layer's so far
-    const UncompressedSink& tee;
+    const std::function<void(const char*, size_t)>& tee;
     StreamDigester diff;  // hashed on a second thread while this one decompresses and parses
     PullSource tar_source{[this](char* buf, size_t cap) { return pull(buf, cap); }};
 
@@ -171,10 +171,10 @@ private:
 }  // namespace
 
 StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before,
-                                const UncompressedSink& uncompressed) {
+                                const StreamTaps& taps) {
     const std::string what = "layer " + layer.digest.str();
     Compression c = sys::with_context(what, [&] { return compression_for_media_type(layer.media_type); });
-    Stream src(fd, c, what, layer.size, caps, before, uncompressed);
+    Stream src(fd, c, what, layer.size, caps, before, taps);
     auto fail = [&](const std::string& msg) -> void {
         if (src.tar_source.failed()) {
             try {
@@ -253,9 +253,8 @@ VerifiedLayer apply_layer(const StreamedLayer& s, const Descriptor& layer, const
 }
 
 VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id, const LayerCaps& caps,
-                                  LayerBudget& budget, LayerChain& chain, const UncompressedSink& uncompressed) {
-    return apply_layer(read_layer_stream(fd, layer, caps, budget, uncompressed), layer, expected_diff_id, caps, budget,
-                       chain);
+                                  LayerBudget& budget, LayerChain& chain, const StreamTaps& taps) {
+    return apply_layer(read_layer_stream(fd, layer, caps, budget, taps), layer, expected_diff_id, caps, budget, chain);
 }
 
 VerifiedLayer verify_layer_stream(const Store& store, const Descriptor& layer, const Digest& expected_diff_id,

@@ -90,12 +90,15 @@ struct StreamedLayer {
     uint64_t declared_bytes = 0;
     LayerChainOps chain;
 };
-// `uncompressed`, when given, receives the decompressed stream as it is read (in order, all of
-// it once the call returns): a caller that keeps the layer uncompressed writes it in this pass
-// instead of decompressing the blob a second time.
-using UncompressedSink = std::function<void(const char*, size_t)>;
+// What the one pass over a layer also hands its caller, each in order and all of it once the call
+// returns: `compressed` the blob's bytes as read (to check a digest without reading the blob
+// twice), `uncompressed` the decompressed stream (a caller that keeps the layer uncompressed
+// writes it in this pass instead of decompressing the blob a second time).
+struct StreamTaps {
+    std::function<void(const char*, size_t)> compressed, uncompressed;
+};
 StreamedLayer read_layer_stream(int fd, const Descriptor& layer, const LayerCaps& caps, const LayerBudget& before = {},
-                                const UncompressedSink& uncompressed = {});
+                                const StreamTaps& taps = {});
 // Pass 2, in the image's layer order: the diff_id against the config's, the import budget, and
 // the earlier layers' symlinks. Throws InvalidInput as verify_layer_stream; on success the chain
 // and budget are updated.
@@ -125,7 +128,7 @@ private:
 // the failures listed above; on success the chain and budget are updated.
 VerifiedLayer verify_layer_stream(int fd, const Descriptor& layer, const Digest& expected_diff_id,
                                   const LayerCaps& caps, LayerBudget& budget, LayerChain& chain,
-                                  const UncompressedSink& uncompressed = {});
+                                  const StreamTaps& taps = {});
 
 // The same for a blob already in the store.
 VerifiedLayer verify_layer_stream(const Store& store, const Descriptor& layer, const Digest& expected_diff_id,

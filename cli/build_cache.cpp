@@ -67,39 +67,41 @@ sys::UniqueFd open_local_blob(const std::string& dir, const cas::Digest& d, cons
     return fd;
 }
 
-// Reads fd to its end in chunks (f(data, n) for each) and checks that it holds `size` bytes
-// hashing to d.
-void read_checked(int fd, const cas::Digest& d, uint64_t size, const std::string& what,
-                  const std::function<void(const char*, size_t)>& f) {
-    cas::Digester h;
-    sys::ScratchBuffer buf(1 << 20);
-    sys::read_chunks(fd, buf.data(), buf.size(), what, [&](const char* p, size_t n) {
-        if (h.size() + n > size) bad(what + " is larger than " + std::to_string(size) + " bytes");
-        h.update(p, n);
-        if (f) f(p, n);
-    });
-    if (h.size() != size) bad(what + " has " + std::to_string(h.size()) + " bytes, not " + std::to_string(size));
-    cas::Digest got = h.finish();
-    if (got != d) bad(what + " hashes to " + got.str());
-}
+// Checks a blob's bytes as they are read, in order: `size` bytes hashing to d. add() throws as
+// soon as there are too many; finish() after the last.
+class BlobCheck {
+public:
+    BlobCheck(const cas::Digest& d, uint64_t size, std::string what) : d_(d), size_(size), what_(std::move(what)) {}
+    void add(const char* p, size_t n) {
+        if (h_.size() + n > size_) bad(what_ + " is larger than " + std::to_string(size_) + " bytes");
+        h_.update(p, n);
+    }
+    void finish() {
+        if (h_.size() != size_) bad(what_ + " has " + std::to_string(h_.size()) + " bytes, not " + std::to_string(size_));
+        cas::Digest got = h_.finish();
+        if (got != d_) bad(what_ + " hashes to " + got.str());
+    }
+
+private:
+    cas::Digest d_;
+    uint64_t size_;
+    std::string what_;
+    cas::Digester h_;
+};
 
 cas::BlobWriter stage_local_blob(cas::Store& store, const std::string& dir, const cas::Digest& d, uint64_t size) {
     std::string what = dir + ": blob " + d.str();
     sys::UniqueFd fd = open_local_blob(dir, d, what);
     cas::BlobWriter w = store.writer();
-    read_checked(fd.get(), d, size, what, [&w](const char* p, size_t n) { w.write(p, n); });
+    BlobCheck check(d, size, what);
+    sys::ScratchBuffer buf(1 << 20);
+    sys::read_chunks(fd.get(), buf.data(), buf.size(), what, [&](const char* p, size_t n) {
+        check.add(p, n);
+        w.write(p, n);
+    });
+    check.finish();
     w.seal();
     return w;
-}
-
-// A local cache layer that is only read (decompressed into the store, never kept as it is):
-// checked in place, then read again from the start by the caller.
-sys::UniqueFd checked_local_blob(const std::string& dir, const cas::Digest& d, uint64_t size) {
-    std::string what = dir + ": blob " + d.str();
-    sys::UniqueFd fd = open_local_blob(dir, d, what);
-    read_checked(fd.get(), d, size, what, {});
-    if (::lseek(fd.get(), 0, SEEK_SET) != 0) sys::throw_errno("seek " + what);
-    return fd;
 }
 
 // Copy a blob from an OCI layout directory into the store (verified).
@@ -195,10 +197,14 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
         // check and its read cannot slip in.
         std::optional<cas::BlobWriter> w;
         sys::UniqueFd fd;
+        std::optional<BlobCheck> in_place;  // a local compressed layer: checked as it is decompressed
         if (s.spec.type == "local" && compressed) {
             // Not copied into the store first: the layer that is kept is the uncompressed stream,
-            // checked against the record's diff_id as it is written.
-            fd = checked_local_blob(s.spec.ref, l.digest, l.size);
+            // checked against the record's diff_id as it is written; the file's own size and
+            // digest are checked in the same pass, from the bytes the decompressor reads.
+            std::string what = s.spec.ref + ": blob " + l.digest.str();
+            fd = open_local_blob(s.spec.ref, l.digest, what);
+            in_place.emplace(l.digest, l.size, what);
         } else if (s.spec.type == "local") {
             w.emplace(stage_local_blob(store_, s.spec.ref, l.digest, l.size));
         } else {
@@ -216,17 +222,19 @@ builder::LayerRef RemoteCache::fetch_layer(const Source& s, const builder::Layer
             }
             cas::LayerChain chain;
             std::optional<cas::BlobWriter> plain;
-            cas::UncompressedSink tee;
+            cas::StreamTaps taps;
+            if (in_place) taps.compressed = [&in_place](const char* p, size_t n) { in_place->add(p, n); };
             if (compressed) {
                 plain.emplace(store_.writer());
                 plain->set_durable(false);  // layer data on the build path, as a step's own diff
                 // The verification hashes the stream the blob gets and checks it is l.diff_id:
                 // the writer need not hash it a second time.
                 plain->set_hashed_by_caller();
-                tee = [&plain](const char* p, size_t n) { plain->write(p, n); };
+                taps.uncompressed = [&plain](const char* p, size_t n) { plain->write(p, n); };
             }
-            cas::verify_layer_stream(fd.get(), d, l.diff_id, caps, budget, chain, tee);
+            cas::verify_layer_stream(fd.get(), d, l.diff_id, caps, budget, chain, taps);
             fd.reset();
+            if (in_place) in_place->finish();
             {
                 std::lock_guard<std::mutex> lk(mu_);  // layers verified at once on other stages count too
                 uint64_t stream = spent_.stream_bytes + budget.stream_bytes - before.stream_bytes;
