@@ -1,8 +1,5 @@
 #include "cli/build_cache.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <functional>
 #include <vector>
