@@ -16,7 +16,8 @@ namespace {
 
 // `imgbuild [globals] -f Buildfile .` means `imgbuild [globals] build -f Buildfile .`:
 // if the first argument after the global options is not a command, insert "build".
-std::vector<std::string> normalize_args(int argc, char** argv) {
+// `command` is set to the command the line names ("" when it names none: --help, --version).
+std::vector<std::string> normalize_args(int argc, char** argv, std::string& command) {
     std::vector<std::string> args(argv + 1, argv + argc);
     size_t i = 0;
     while (i < args.size()) {
@@ -38,6 +39,7 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
         const std::string& a = args[i];
         bool help = a == "-h" || a == "--help" || a == "--version";
         if (!help && !cli::is_command(a)) args.insert(args.begin() + long(i), "build");
+        if (!help) command = args[i];
     }
     return args;
 }
@@ -84,10 +86,10 @@ int main(int argc, char** argv) {
         if (::geteuid() == 0) runtime::Cgroup::reap_stale();
     });
 
+    std::string command;
+    std::vector<std::string> args = normalize_args(argc, argv, command);
     // Registration order is alphabetical (std::map), which is also how --help lists them.
-    cli::register_all(app, g);
-
-    std::vector<std::string> args = normalize_args(argc, argv);
+    cli::register_commands(app, g, command);
     std::reverse(args.begin(), args.end());
     try {
         app.parse(args);

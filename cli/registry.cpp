@@ -13,8 +13,13 @@ Registrar::Registrar(const char* name, RegisterFn fn) { registry().emplace(name,
 
 bool is_command(const std::string& name) { return registry().count(name) > 0; }
 
-void register_all(CLI::App& app, Globals& g) {
-    for (auto& [name, fn] : registry()) fn(app, g);
+void register_commands(CLI::App& app, Globals& g, const std::string& only) {
+    auto& r = registry();
+    if (auto it = r.find(only); it != r.end()) {
+        it->second(app, g);
+        return;
+    }
+    for (auto& [name, fn] : r) fn(app, g);
 }
 
 }  // namespace cli

@@ -30,6 +30,9 @@ struct Registrar {
 
 // Names of all registered subcommands (used to detect the bare `imgbuild -f Buildfile .` form).
 bool is_command(const std::string& name);
-void register_all(CLI::App& app, Globals& g);
+// Adds the subcommands to app: only `only` when it names one (the command line names its
+// command before parsing, so the other ~20 commands' options are not built: every process
+// start paid for them), else all of them (top-level --help, a missing or unknown command).
+void register_commands(CLI::App& app, Globals& g, const std::string& only);
 
 }  // namespace cli
