@@ -20,7 +20,9 @@
 
 namespace builder {
 
-inline constexpr int kCacheVersion = 1;
+// 2: ADD extracts only archives it names (not those inside a named directory), WORKDIR makes
+// the cleaned path, FROM scratch starts with PATH and WorkingDir "/" -- same inputs, other layers.
+inline constexpr int kCacheVersion = 2;
 
 // The key of a step from its inputs (an object; canonical = sorted keys, compact).
 cas::Digest cache_key(const nlohmann::json& inputs);

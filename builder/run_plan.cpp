@@ -78,6 +78,18 @@ std::string clean_mount_target(const std::string& t, const std::string& workdir)
     return context::clean_path(t.empty() || t[0] != '/' ? sys::path_join(workdir.empty() ? "/" : workdir, t) : t);
 }
 
+// A --mount uid/gid (decimal) or mode (octal) option: all digits and in range, or InvalidInput.
+static std::optional<uint32_t> mount_number(const std::string& v, const char* name, int base, uint64_t max) {
+    if (v.empty()) return std::nullopt;
+    const char* digits = base == 8 ? "01234567" : "0123456789";
+    bool ok = v.size() <= 12 && v.find_first_not_of(digits) == std::string::npos;
+    uint64_t n = ok ? std::stoull(v, nullptr, base) : 0;
+    if (!ok || n > max)
+        sys::fail(Code::InvalidInput, std::string("RUN --mount: invalid value for ") + name + ": \"" + v + "\"" +
+                                          (base == 8 ? " (an octal mode up to 7777)" : " (0 to 4294967294)"));
+    return uint32_t(n);
+}
+
 RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, const std::string& workdir,
                  const BuildOptions& opts) {
     RunPlan p;
@@ -92,6 +104,11 @@ RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, c
         mp.type = m.type;
         mp.index = i;
         mp.read_only = m.readonly;
+        if (m.type == "cache" || m.type == "secret") {
+            mp.uid = mount_number(m.uid, "uid", 10, 4294967294u);
+            mp.gid = mount_number(m.gid, "gid", 10, 4294967294u);
+            mp.mode = mount_number(m.mode, "mode", 8, 07777);
+        }
         if (m.type == "bind") {
             mp.target = clean_mount_target(m.target, wd);
             mp.source = m.source.empty() ? "/" : m.source;

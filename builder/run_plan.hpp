@@ -20,6 +20,8 @@ struct RunMountPlan {
     bool read_only = true;
     std::string cache_id;      // cache: id (default: the target)
     std::string tmpfs_size;    // tmpfs: size as written ("" = default)
+    // cache/secret: owner and mode, checked (ids below 2^32-1, mode <= 07777); unset = default
+    std::optional<uint32_t> uid, gid, mode;
     size_t index = 0;          // into Instruction::mounts (uid/gid/mode/sharing/secret fields)
 };
 

@@ -17,8 +17,10 @@
 #include "builder/solver_internal.hpp"
 #include "builder/step_inputs.hpp"
 #include "layers/layer.hpp"
+#include "runtime/spec.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 #include "sys/env.hpp"
 
 namespace builder {
@@ -100,13 +102,16 @@ using sys::env_map;
 
 ShellLex::Env Solver::expansion_env(const StageState& st) const {
     ShellLex::Env e = st.args;
-    for (auto& [k, v] : env_map(st.config.config.env)) e[k] = v;  // ENV wins over ARG
+    for (auto& [k, v] : env_map(st.config.config.env))
+        if (!st.arg_over_env.count(k)) e[k] = v;  // ENV wins over an ARG declared before it
     return e;
 }
 
 std::vector<std::string> Solver::run_env(const StageState& st) const {
     std::vector<std::string> env = st.config.config.env;
     auto have = env_map(env);
+    for (const auto& k : st.arg_over_env)  // in place: the ENV's position, the ARG's value
+        if (auto a = st.args.find(k); a != st.args.end() && have.count(k)) sys::env_set(env, k, a->second);
     for (auto& [k, v] : st.args)
         if (!have.count(k)) env.push_back(k + "=" + v);
     for (auto& [k, v] : opts.build_args)
@@ -270,6 +275,9 @@ void Solver::init_from(StageState& st, const Stage& stage) {
         st.config = cas::ImageConfig{};
         st.config.architecture = host_platform().arch;
         st.config.raw = json::object();
+        // BuildKit's empty image (dockerfile2llb emptyImage): PATH and WorkingDir "/" are set.
+        st.config.config.env = {std::string("PATH=") + runtime::kDefaultPath};
+        st.config.config.working_dir = "/";
         st.key = cas::Digest::of("scratch").str();
         return;
     }
@@ -280,6 +288,16 @@ void Solver::init_from(StageState& st, const Stage& stage) {
         throw e.wrap("FROM " + ps.base.image);
     }
     st.config = img.config;
+    // A base whose history is shorter than its layers (valid OCI: history is optional) gets
+    // an entry per unaccounted layer, in front, so the image this build writes keeps one
+    // non-empty entry per layer (BuildKit pads such histories too, at the end).
+    size_t described = 0;
+    for (const auto& h : st.config.history) described += h.empty_layer ? 0 : 1;
+    if (described < img.manifest.layers.size()) {
+        cas::HistoryEntry pad;
+        pad.comment = "imgbuild: base image layer without history";
+        st.config.history.insert(st.config.history.begin(), img.manifest.layers.size() - described, pad);
+    }
     if (img.config.created) st.created = *img.config.created;
     st.config.config.on_build.clear();  // triggers run in this build, they are not inherited
     st.layers = img.manifest.layers;
@@ -346,8 +364,9 @@ HistoryState Solver::history_state(const StageState& st) const {
     for (const auto& k : st.arg_order) {
         std::string v;
         auto env = env_map(st.config.config.env);
-        if (auto e = env.find(k); e != env.end()) v = e->second;
-        else if (auto a = st.args.find(k); a != st.args.end()) v = a->second;
+        auto a = st.args.find(k);
+        if (auto e = env.find(k); e != env.end() && !(st.arg_over_env.count(k) && a != st.args.end())) v = e->second;
+        else if (a != st.args.end()) v = a->second;
         hs.run_args.emplace_back(k, v);
     }
     return hs;
@@ -364,7 +383,7 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
     };
     switch (in.kind) {
         case K::Env:
-            for (auto& kv : in.kvs) sys::env_set(c.env, kv.key, kv.value);
+            for (auto& kv : in.kvs) sys::env_set(c.env, kv.key, kv.value), st.arg_over_env.erase(kv.key);
             break;
         case K::Label:
             for (auto& kv : in.kvs) c.labels[kv.key] = kv.value;
@@ -372,7 +391,9 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
         case K::Workdir: {
             std::string w = in.value;
             if (w.empty()) sys::fail(Code::InvalidInput, "WORKDIR requires a path");
-            if (w[0] != '/') w = sys::path_join(c.working_dir.empty() ? "/" : c.working_dir, w);
+            // BuildKit (NormalizeWorkdir): a relative path is joined to the current one and
+            // cleaned ("/a" + "../b" = "/b"); an absolute one is kept as written.
+            if (w[0] != '/') w = sys::clean_path(sys::path_join(c.working_dir.empty() ? "/" : c.working_dir, w));
             c.working_dir = w;
             break;
         }
@@ -446,7 +467,7 @@ void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
             if (auto it = opts.build_args.find(def.key); it != opts.build_args.end()) val = it->second;
             else if (def.value) val = lex.process_word(*def.value, expansion_env(st));
             else if (auto g = plan.global_env.find(def.key); g != plan.global_env.end()) val = g->second;
-            if (val) st.args[def.key] = *val;
+            if (val) st.args[def.key] = *val, st.arg_over_env.insert(def.key);
             else st.args.erase(def.key);
             if (std::find(st.arg_order.begin(), st.arg_order.end(), def.key) == st.arg_order.end())
                 st.arg_order.push_back(def.key);
@@ -538,7 +559,10 @@ void Solver::solve_stage(int index) {
 BuildResult Solver::run() {
     buildfile_path = find_buildfile(opts.context_dir, opts.buildfile);
     buildfile_name = base_name(buildfile_path);
-    std::string text = sys::read_file(buildfile_path, 64u << 20);
+    // The context's own Buildfile is the context's (untrusted: never a FIFO or a device);
+    // one named with -f is the caller's choice (a pipe such as -f <(...) works).
+    std::string text = opts.buildfile.empty() ? sys::read_regular_file(buildfile_path, 64u << 20)
+                                              : sys::read_file(buildfile_path, 64u << 20);
     ast = parse_buildfile(text, buildfile_name);
     plan = plan_stages(ast, opts.build_args, opts.target);
     lex = ShellLex(ast.escape);

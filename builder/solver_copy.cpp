@@ -13,6 +13,7 @@
 #include "layers/layer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 
 namespace builder {
 
@@ -167,7 +168,9 @@ void execute_workdir_step(Solver& s, const StageState& st, const Instruction& in
         if (!user.empty())
             owner = sys::with_context("WORKDIR " + wd + ": USER " + user,
                                       [&] { return resolve_owner(dest_fd.get(), user); });
-        mkdir_in_root(dest_fd.get(), wd, 0755, owner);
+        // The directory made is the lexically cleaned path, as BuildKit's mkdir resolves it:
+        // WORKDIR /a/../b makes /b, not /a.
+        mkdir_in_root(dest_fd.get(), sys::clean_path(wd), 0755, owner);
     }
     s.snapshot_layer(root, st, out);
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();

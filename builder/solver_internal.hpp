@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct StageState {
     std::string key;                    // rolling cache key of the last step
     ShellLex::Env args;                 // ARGs declared in this stage (with values)
     std::vector<std::string> arg_order; // their names in declaration order (RUN history text)
+    // ARGs declared (with a value) after the stage's last ENV of the same name: BuildKit keeps
+    // one environment that ARG and ENV both write, so there the later one wins for RUN and
+    // expansion, while the image config keeps the ENV value.
+    std::set<std::string> arg_over_env;
     std::vector<std::string> shell = {"/bin/sh", "-c"};
     bool cmd_set = false;               // CMD set in this stage (ENTRYPOINT keeps it)
     int step_total = 0, step_no = 0;    // for "[stage 2/5]"

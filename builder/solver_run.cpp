@@ -18,6 +18,7 @@
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/path.hpp"
 
 namespace builder {
 
@@ -194,7 +195,7 @@ namespace {
 
 // Resources a RUN holds while it runs; released (mounts, locks, temp dirs) afterwards.
 struct RunResources {
-    explicit RunResources(const cas::Store& store) : scratch(store.tmp_dir(), "run-") {}
+    explicit RunResources(const cas::Store& store) : scratch(store.temp_dir("run-")) {}
     sys::TempDir scratch;                    // secrets, heredoc scripts
     std::vector<MountedRoot> views;          // stage/image roots for bind mounts
     std::vector<sys::FileLock> locks;        // cache mounts with sharing=locked
@@ -219,7 +220,7 @@ void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_
             if (mp.from.empty()) {
                 // Exactly what COPY would see (.dockerignore applied), copied into a scratch
                 // directory: the step's key has its digest, and rw writes are thrown away.
-                r.scratch_dirs.emplace_back(s.store.tmp_dir(), "bind-");
+                r.scratch_dirs.push_back(s.store.temp_dir("bind-"));
                 std::string leaf = filtered_context_copy(s, src, r.scratch_dirs.back().path());
                 sys::UniqueFd sfd = sys::open_dir(r.scratch_dirs.back().path());
                 rm.source = bind_source_in_root(sfd.get(), leaf, what, r.source_fds, &rm.source_fd);
@@ -240,9 +241,8 @@ void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_
             bool fresh = !sys::exists(dir);
             sys::mkdir_p(dir, 0755);
             if (fresh) {
-                uint32_t uid = m.uid.empty() ? 0 : uint32_t(std::stoul(m.uid));
-                uint32_t gid = m.gid.empty() ? 0 : uint32_t(std::stoul(m.gid));
-                mode_t mode = m.mode.empty() ? 0755 : mode_t(std::stoul(m.mode, nullptr, 8));
+                uint32_t uid = mp.uid.value_or(0), gid = mp.gid.value_or(0);
+                mode_t mode = mp.mode.value_or(0755);
                 if (::chown(dir.c_str(), uid, gid) != 0 || ::chmod(dir.c_str(), mode) != 0) sys::throw_errno(what + ": set up " + dir);
             }
             if (m.sharing == "locked") {
@@ -251,7 +251,7 @@ void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_
                 sys::FileLock l = sys::FileLock::try_lock(dir + ".lock", sys::FileLock::Exclusive);
                 if (l) r.locks.push_back(std::move(l));
                 else {  // in use by another build: a fresh private directory
-                    r.private_caches.emplace_back(s.store.tmp_dir(), "cache-");
+                    r.private_caches.push_back(s.store.temp_dir("cache-"));
                     dir = r.private_caches.back().path();
                 }
             }
@@ -277,10 +277,10 @@ void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_
             }
             std::string file = r.scratch.path() + "/secret-" + std::to_string(n++);
             sys::write_file_atomic(file, value, 0400, false);
-            if (!m.uid.empty() || !m.gid.empty())
-                if (::chown(file.c_str(), m.uid.empty() ? 0 : std::stoul(m.uid), m.gid.empty() ? 0 : std::stoul(m.gid)) != 0)
+            if (mp.uid || mp.gid)
+                if (::chown(file.c_str(), mp.uid.value_or(0), mp.gid.value_or(0)) != 0)
                     sys::throw_errno(what + ": chown secret " + id);
-            if (!m.mode.empty() && ::chmod(file.c_str(), mode_t(std::stoul(m.mode, nullptr, 8))) != 0)
+            if (mp.mode && ::chmod(file.c_str(), *mp.mode) != 0)
                 sys::throw_errno(what + ": chmod secret " + id);
             rm.kind = runtime::Mount::Kind::Bind;
             rm.source = file;
@@ -340,9 +340,12 @@ void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t 
     spec.rootfs = root.path();
     spec.argv = plan.argv;
     spec.env = s.run_env(st);
-    spec.cwd = workdir;
+    spec.cwd = sys::clean_path(workdir);  // WORKDIR /a/../b made /b; /a need not exist
     spec.user = st.config.config.user;
-    spec.hostname = "imgbuild";
+    // What a RUN sees as BuildKit runs it: hostname "buildkitsandbox", no HOSTNAME variable
+    // (a step that records either makes the same layer).
+    spec.hostname = "buildkitsandbox";
+    spec.hostname_env = false;
     spec.network = plan.network == "host" ? runtime::Network::Host : runtime::Network::None;
     spec.limits = s.opts.limits;
     spec.read_only_root = false;

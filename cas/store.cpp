@@ -18,6 +18,7 @@
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/io.hpp"
+#include "sys/proc.hpp"
 
 namespace cas {
 
@@ -209,6 +210,14 @@ Store Store::open(const std::string& root_in) {
         for (const std::string& dir : {s.blobs_dir(), s.ingest_dir(), s.locks_dir(), s.refs_dir(), s.cache_dir(),
                                        s.snapshots_dir(), s.tmp_dir()})
             sys::mkdir_p(dir, 0700);
+        // What killed processes left in tmp/ (their mounts went with their mount namespaces).
+        for (const std::string& name : sys::list_dir(s.tmp_dir()))
+            if (sys::tag_owner_dead(name)) {
+                try {
+                    sys::remove_tree(s.tmp_dir() + "/" + name);
+                } catch (const sys::Error&) {  // another process reaping the same: fine
+                }
+            }
         if (!sys::exists(s.layout_path()) || !sys::exists(s.index_path())) {
             sys::FileLock l(s.locks_dir() + "/index.lock", sys::FileLock::Exclusive);
             if (!sys::exists(s.layout_path()))
@@ -220,6 +229,11 @@ Store Store::open(const std::string& root_in) {
         }
     });
     return s;
+}
+
+sys::TempDir Store::temp_dir(const std::string& prefix) const {
+    sys::mkdir_p(tmp_dir(), 0700);
+    return sys::TempDir(tmp_dir(), prefix + sys::owner_tag());
 }
 
 std::string layout_blob_rel(const Digest& d) { return std::string(kLayoutBlobsDir) + "/" + d.hex(); }

@@ -111,6 +111,10 @@ public:
     std::string statcache_dir(const std::string& context_dir) const;             // one context's (path as given)
     std::string snapshots_dir() const { return root_ + "/snapshots"; }
     std::string tmp_dir() const { return root_ + "/tmp"; }
+    // A private directory under tmp_dir() ("<prefix><owner tag>XXXXXX"), removed on destruction;
+    // the owner tag lets the next process that opens the store remove it if this one is killed
+    // (it may hold a build secret, a copy of the context, an empty mountpoint).
+    sys::TempDir temp_dir(const std::string& prefix) const;
 
     // Store-wide lock: GC takes it Exclusive; writers of refs/blobs take it Shared.
     sys::FileLock lock_shared() const;

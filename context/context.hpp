@@ -98,6 +98,10 @@ struct CopyEntry {
     uint32_t uid = 0, gid = 0;
     int64_t atime_ns = 0;
     std::string link_target;  // symlinks
+    // A source the instruction names itself (after glob expansion), not an entry found inside
+    // a named directory: only these are archives ADD extracts (BuildKit: `ADD dir /d/` copies
+    // dir/inner.tar as a file).
+    bool named = false;
 };
 
 struct CopyPlan {

@@ -326,6 +326,7 @@ void select_candidate(const SourceRoot& root, const CopySpec& spec, const Ignore
     CopyEntry e;
     e.src = canon;
     e.dst = shown.empty() ? base_name(canon) : shown;
+    e.named = true;
     fill_entry(e, parent.get(), leaf.c_str(), st);
     sel.entries.push_back(std::move(e));
 }

@@ -368,7 +368,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
         if (single) {
             sys::UniqueFd d = sys::try_open_in_root(dest_root_fd, plan.dest, O_PATH | O_DIRECTORY);
             bool archive = false;
-            if (spec.is_add() && entries.size() == 1 && S_ISREG(entries[0].mode)) {
+            if (spec.is_add() && entries.size() == 1 && entries[0].named && S_ISREG(entries[0].mode)) {
                 sys::UniqueFd in = open_canonical(src.fd, entries[0].src, O_RDONLY);
                 archive = is_tar_archive(in.get());
             }
@@ -442,7 +442,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
                 ++stats.symlinks;
             } else if (S_ISREG(e.mode)) {
                 sys::UniqueFd in = open_canonical(src.fd, e.src, O_RDONLY);
-                if (spec.is_add() && is_tar_archive(in.get())) {
+                if (spec.is_add() && e.named && is_tar_archive(in.get())) {
                     std::string into = single ? "" : sys::dir_name(e.dst);
                     extract_archive(in.get(), e.src, w, into, spec.chown, spec.chmod, stats);
                     ++stats.archives;

@@ -307,8 +307,7 @@ IgnoreMatcher IgnoreMatcher::load(const std::string& context_dir, const std::str
             if (errno == ENOENT || errno == ENOTDIR) continue;
             sys::throw_errno("stat " + c);
         }
-        if (!S_ISREG(st.st_mode)) sys::fail(sys::Code::InvalidInput, c + ": not a regular file");
-        IgnoreMatcher m = parse(sys::read_file(c, 16u << 20), c);
+        IgnoreMatcher m = parse(sys::read_regular_file(c, 16u << 20), c);
         m.source_file_ = c;
         return m;
     }

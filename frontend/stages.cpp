@@ -178,9 +178,13 @@ static ShellLex::Env plan_stage_froms(const BuildfileAST& ast, const Stage& st, 
                                       const ShellLex::Env& global, ShellLex::Env envs, PlannedStage& ps,
                                       std::set<int>& deps, std::set<std::string>& declared) {
     ShellLex::Env args;
+    // As the solver (and BuildKit's one environment): of an ARG and an ENV of the same name,
+    // the one declared later wins.
+    std::set<std::string> arg_over_env;
     auto scope = [&] {
         ShellLex::Env e = args;
-        for (const auto& [k, v] : envs) e[k] = v;
+        for (const auto& [k, v] : envs)
+            if (!arg_over_env.count(k)) e[k] = v;
         return e;
     };
     auto add_from = [&](const std::string& value, const Instruction& in) -> StageRef {
@@ -202,14 +206,20 @@ static ShellLex::Env plan_stage_froms(const BuildfileAST& ast, const Stage& st, 
         if (in.kind == K::Arg) {
             for (const auto& d : in.arg_defs) {
                 std::optional<std::string> def;
-                if (d.value) def = lex.process_word(*d.value, scope());
+                if (d.value) {
+                    try {
+                        def = lex.process_word(*d.value, scope());
+                    } catch (const sys::Error& e) {
+                        fail_at(in, e.what());
+                    }
+                }
                 declared.insert(d.key);
-                if (auto v = stage_arg_value(d.key, def, build_args, global)) args[d.key] = *v;
+                if (auto v = stage_arg_value(d.key, def, build_args, global)) args[d.key] = *v, arg_over_env.insert(d.key);
                 else args.erase(d.key);
             }
         } else if (in.kind == K::Env) {
             Instruction e = expand(in, lex, scope());
-            for (const auto& kv : e.kvs) envs[kv.key] = kv.value;
+            for (const auto& kv : e.kvs) envs[kv.key] = kv.value, arg_over_env.erase(kv.key);
         } else if ((in.kind == K::Copy || in.kind == K::Add) && !in.from.empty()) {
             ps.copy_from[i] = add_from(expand(in, lex, scope()).from, in);
         } else if (in.kind == K::Run) {

@@ -54,8 +54,7 @@ OperandTree::OperandTree(cas::Store& store, layers::Snapshotter& snaps, const Di
             path_ = op.id;
             break;
         case DiffOperand::Kind::Layer:
-            sys::mkdir_p(store.tmp_dir());
-            extracted_ = sys::TempDir(store.tmp_dir(), "diff-layer-");
+            extracted_ = store.temp_dir("diff-layer-");
             layers::apply_layer(store, *op.layer, extracted_.path());
             path_ = extracted_.path();
             break;

@@ -109,6 +109,12 @@ public:
                 continue;
             }
             k.whiteout = is_overlay_whiteout(k.st.st_mode, k.st.st_rdev);
+            // A file a step made under a whiteout's name would delete or hide paths wherever
+            // the layer tar is unpacked, while this store's snapshot shows it as a file.
+            if (!k.whiteout && n.rfind(kWhiteoutPrefix, 0) == 0)
+                sys::fail(sys::Code::InvalidInput, shown(join(rel, n)) + ": a name starting with \"" +
+                                                       std::string(kWhiteoutPrefix) + "\" is a whiteout in a layer tar; "
+                                                       "the layer cannot hold it as a file");
             k.tar_name = k.whiteout ? std::string(kWhiteoutPrefix) + n : n;
             kids.push_back(std::move(k));
         }

@@ -53,16 +53,14 @@ MountedRoot MountedRoot::writable(cas::Store& store, layers::Snapshotter& snaps,
     MountedRoot r(snaps);
     r.active_key_ = "active-" + unique_suffix();
     layers::MountSpec spec = snaps.prepare(r.active_key_, parent);
-    sys::mkdir_p(store.tmp_dir());
-    r.mountpoint_ = sys::TempDir(store.tmp_dir(), "root-");
+    r.mountpoint_ = store.temp_dir("root-");
     r.mount_.emplace(spec, r.mountpoint_.path());
     return r;
 }
 
 MountedRoot MountedRoot::view(cas::Store& store, layers::Snapshotter& snaps, const std::string& key) {
     MountedRoot r(snaps);
-    sys::mkdir_p(store.tmp_dir());
-    r.mountpoint_ = sys::TempDir(store.tmp_dir(), "view-");
+    r.mountpoint_ = store.temp_dir("view-");
     if (!key.empty()) r.mount_.emplace(snaps.mounts_for(key), r.mountpoint_.path());
     return r;
 }

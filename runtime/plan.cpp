@@ -14,8 +14,6 @@ namespace runtime::detail {
 
 namespace {
 
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 std::string clean_abs(const std::string& p, const char* what) {
     if (p.empty() || p[0] != '/') sys::fail(sys::Code::InvalidInput, std::string(what) + " must be an absolute path: \"" + p + "\"");
     if (p.find('\0') != std::string::npos) sys::fail(sys::Code::InvalidInput, std::string(what) + " contains a NUL byte");
@@ -97,7 +95,7 @@ Plan make_plan(const RunSpec& spec) {
     plan.argv = spec.argv;
     plan.env = spec.env;
     if (!sys::env_has(plan.env, "PATH")) plan.env.push_back(std::string("PATH=") + kDefaultPath);
-    if (!sys::env_has(plan.env, "HOSTNAME")) plan.env.push_back("HOSTNAME=" + plan.hostname);
+    if (spec.hostname_env && !sys::env_has(plan.env, "HOSTNAME")) plan.env.push_back("HOSTNAME=" + plan.hostname);
     if (!sys::env_has(plan.env, "HOME")) plan.env.push_back("HOME=" + plan.id.home);
     plan.exec_paths = exec_candidates(plan.argv[0], plan.env);
     for (auto& a : plan.argv) plan.argv_c.push_back(a.data());

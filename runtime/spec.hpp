@@ -10,6 +10,10 @@
 
 namespace runtime {
 
+// PATH for a process whose environment has none, and the PATH a FROM scratch image starts
+// with (docker's and BuildKit's default).
+inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 enum class Network { None, Host };
 
 struct Mount {
@@ -39,6 +43,7 @@ struct RunSpec {
     std::string cwd = "/";               // created if missing (inside the root)
     std::string user;                    // "", "name", "uid", "name:group", "uid:gid"
     std::string hostname = "imgbuild";
+    bool hostname_env = true;  // set HOSTNAME=<hostname> unless env has it (docker run does; BuildKit's RUN does not)
     Network network = Network::None;
     std::vector<Mount> mounts;
     bool read_only_root = false;

@@ -32,9 +32,8 @@ std::string path_join(const std::string& a, const std::string& b) {
     return a + "/" + b;
 }
 
-std::string read_file(const std::string& path, size_t max_bytes) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw_errno("open " + path);
+namespace {
+std::string read_fd(UniqueFd fd, const std::string& path, size_t max_bytes) {
     std::string out;
     // A regular file's size is known: one allocation, no growth while reading.
     struct stat st;
@@ -46,6 +45,22 @@ std::string read_file(const std::string& path, size_t max_bytes) {
         out.append(p, n);
     });
     return out;
+}
+}  // namespace
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + path);
+    return read_fd(std::move(fd), path, max_bytes);
+}
+
+std::string read_regular_file(const std::string& path, size_t max_bytes) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + path);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) throw_errno("stat " + path);
+    if (!S_ISREG(st.st_mode)) fail(Code::InvalidInput, path + ": not a regular file");
+    return read_fd(std::move(fd), path, max_bytes);
 }
 
 void write_all(int fd, const char* p, size_t n, const std::string& what) {

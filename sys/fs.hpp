@@ -19,6 +19,10 @@ std::string path_join(const std::string& a, const std::string& b);
 
 // Read a whole file; Code::InvalidInput if it is larger than max_bytes.
 std::string read_file(const std::string& path, size_t max_bytes = 64u << 20);
+// read_file for a file an untrusted party may have placed (a Buildfile or .dockerignore in the
+// build context): opened without blocking and refused unless it is a regular file, so a FIFO
+// cannot hang the build and /dev/zero is not read. InvalidInput "<path>: not a regular file".
+std::string read_regular_file(const std::string& path, size_t max_bytes = 64u << 20);
 // Write data to a temp file in the same directory, fsync, rename over path, fsync the dir.
 // durable=false skips both fsyncs (still atomic for readers; for hot-path bookkeeping that
 // may be lost in a crash, e.g. cache usage counters).

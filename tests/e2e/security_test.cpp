@@ -22,6 +22,7 @@
 
 #include "build_env.hpp"
 #include "runtime/cgroup.hpp"
+#include "sys/proc.hpp"
 
 using e2e::BuildEnv;
 using e2e::Ctx;
@@ -223,6 +224,21 @@ bool wait_for(F&& pred, int seconds) {
     return pred();
 }
 
+// Starts `imgbuild build ARGS...`, waits until its RUN step's cgroup exists (at most 60 s),
+// then SIGKILLs and reaps it. Returns the build's cgroup name prefix, "" if the RUN never
+// started (the log is appended to `why`).
+std::string kill_build_mid_run(const std::vector<std::string>& args, const std::string& log, std::string& why) {
+    pid_t pid = spawn_imgbuild(args, log);
+    if (pid <= 0) return why = "could not start imgbuild", "";
+    std::string prefix = "imgbuild-" + std::to_string(pid) + "-";
+    bool running = wait_for([&] { return !cgroups_with_prefix(prefix).empty(); }, 60);
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (!running) return why = "the RUN step never started; log:\n" + e2e::run_cmd("cat " + log).out, "";
+    return prefix;
+}
+
 }  // namespace
 
 // 16. SIGKILL of `imgbuild build` mid-RUN: the next imgbuild command reaps the dead build's
@@ -231,21 +247,48 @@ TEST(Security, KilledBuildCgroupsAreReaped) {
     REQUIRE_BASE();
     Ctx ctx;
     ctx.file("Buildfile", "FROM busybox:latest\nRUN echo started > /started; sleep 60\n");
-    std::string log = ctx.path() + "/build.log";
-    pid_t pid = spawn_imgbuild({"build", "--no-cache", "--progress", "plain", ctx.path()}, log);
-    ASSERT_GT(pid, 0);
-    std::string prefix = "imgbuild-" + std::to_string(pid) + "-";
-    bool running = wait_for([&] { return !cgroups_with_prefix(prefix).empty(); }, 60);
-    ::kill(pid, SIGKILL);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    ASSERT_TRUE(running) << "the RUN step never started; log:\n" << e2e::run_cmd("cat " + log).out;
+    std::string why;
+    std::string prefix = kill_build_mid_run({"build", "--no-cache", "--progress", "plain", ctx.path()}, ctx.path() + "/build.log", why);
+    ASSERT_NE(prefix, "") << why;
     ASSERT_FALSE(cgroups_with_prefix(prefix).empty()) << "the killed build left nothing to reap";
     // Any command reaps.
     auto r = BuildEnv::get().ib("images");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_THAT(cgroups_with_prefix(prefix), ::testing::IsEmpty());
     expect_fsck_clean();
+}
+
+// SIGKILL of a build while a RUN holds a secret and a context bind mount: the secret file and
+// the context copy under <root>/tmp stayed there for good. The next command removes them.
+TEST(Security, KilledBuildSecretIsReaped) {
+    REQUIRE_BASE();
+    Ctx ctx;
+    ctx.file("Buildfile",
+             "FROM busybox:latest\nRUN --mount=type=secret,id=tok --mount=type=bind,target=/ctx "
+             "cat /run/secrets/tok > /dev/null; echo started; sleep 60\n")
+        .file("tok", "TOPSECRET-REAP-ME\n");
+    std::string why;
+    std::string prefix = kill_build_mid_run(
+        {"build", "--no-cache", "--progress", "plain", "--secret", "id=tok,src=" + ctx.path() + "/tok", ctx.path()},
+        ctx.path() + "/build.log", why);
+    ASSERT_NE(prefix, "") << why;
+    std::string tmp = BuildEnv::get().root() + "/tmp";
+    auto holding = [&] { return e2e::run_cmd("grep -rls TOPSECRET-REAP-ME " + tmp).out; };
+    ASSERT_NE(holding(), "") << "the killed build left no secret behind: nothing to check";
+    auto r = BuildEnv::get().ib("images");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(holding(), "") << "the secret survived the next command";
+    expect_fsck_clean();
+}
+
+// Names carry their owner: only those of processes that no longer run are reaped.
+TEST(Security, TempOwnerTagRules) {
+    std::string mine = "run-" + sys::owner_tag() + "AbC123";
+    EXPECT_FALSE(sys::tag_owner_dead(mine));
+    EXPECT_TRUE(sys::tag_owner_dead("run-p" + std::to_string(::getpid()) + ".1-AbC123"));  // pid reused
+    EXPECT_FALSE(sys::tag_owner_dead("run-AbC123"));                                        // no tag: kept
+    EXPECT_FALSE(sys::tag_owner_dead("root-px.1-AbC123"));
+    EXPECT_FALSE(sys::tag_owner_dead("bind-p12.-AbC123"));
 }
 
 // The reaper leaves live imgbuild processes' cgroups (and other names) alone.

@@ -222,7 +222,9 @@ TEST(Frontend, ShellPatternOperators) {
 
 // --from expands with the stage's ARGs and ENV (inherited from a base stage), ENV winning,
 // as the solver expands the step's other words.
-TEST(Frontend, PlanFromExpandsWithInheritedEnvOverArg) {
+// Of an inherited ENV and a later ARG of the same name (its value the global default), the
+// ARG names the stage: BuildKit's one environment, written by both in order.
+TEST(Frontend, PlanFromExpandsWithTheLaterOfEnvAndArg) {
     auto ast = parse_buildfile(
         "ARG SRC=one\nFROM scratch AS one\nFROM scratch AS two\nFROM scratch AS base\nENV SRC=two\n"
         "FROM base AS a\nARG SRC\nCOPY --from=$SRC /f /f\n"
@@ -230,8 +232,8 @@ TEST(Frontend, PlanFromExpandsWithInheritedEnvOverArg) {
         "FROM scratch AS c\nARG SRC\nCOPY --from=$SRC /f /f\n",
         "Buildfile");
     auto plan = plan_stages(ast, {}, "");
-    EXPECT_EQ(plan.stages[3].copy_from.at(1).stage, 1);  // ARG SRC=one, inherited ENV SRC=two wins
+    EXPECT_EQ(plan.stages[3].copy_from.at(1).stage, 0);  // inherited ENV SRC=two, then ARG SRC (=one) wins
     EXPECT_EQ(plan.stages[4].copy_from.at(0).stage, 1);  // inherited ENV alone
     EXPECT_EQ(plan.stages[5].copy_from.at(1).stage, 0);  // no ENV: the global ARG
-    EXPECT_EQ(plan.stages[3].deps, (std::vector<int>{1, 2}));
+    EXPECT_EQ(plan.stages[3].deps, (std::vector<int>{0, 2}));
 }
