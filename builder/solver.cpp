@@ -361,12 +361,12 @@ HistoryState Solver::history_state(const StageState& st) const {
     HistoryState hs;
     hs.shell = st.shell;
     hs.workdir = st.config.config.working_dir;
+    const auto env = env_map(st.config.config.env);
     for (const auto& k : st.arg_order) {
-        std::string v;
-        auto env = env_map(st.config.config.env);
         auto a = st.args.find(k);
-        if (auto e = env.find(k); e != env.end() && !(st.arg_over_env.count(k) && a != st.args.end())) v = e->second;
-        else if (a != st.args.end()) v = a->second;
+        auto e = env.find(k);
+        bool arg_wins = a != st.args.end() && st.arg_over_env.count(k);
+        std::string v = e != env.end() && !arg_wins ? e->second : a != st.args.end() ? a->second : "";
         hs.run_args.emplace_back(k, v);
     }
     return hs;
@@ -383,7 +383,10 @@ void Solver::apply_metadata(StageState& st, const Instruction& in) {
     };
     switch (in.kind) {
         case K::Env:
-            for (auto& kv : in.kvs) sys::env_set(c.env, kv.key, kv.value), st.arg_over_env.erase(kv.key);
+            for (auto& kv : in.kvs) {
+                sys::env_set(c.env, kv.key, kv.value);
+                st.arg_over_env.erase(kv.key);
+            }
             break;
         case K::Label:
             for (auto& kv : in.kvs) c.labels[kv.key] = kv.value;
@@ -467,8 +470,12 @@ void Solver::apply_step(StageState& st, const Instruction& raw, size_t idx) {
             if (auto it = opts.build_args.find(def.key); it != opts.build_args.end()) val = it->second;
             else if (def.value) val = lex.process_word(*def.value, expansion_env(st));
             else if (auto g = plan.global_env.find(def.key); g != plan.global_env.end()) val = g->second;
-            if (val) st.args[def.key] = *val, st.arg_over_env.insert(def.key);
-            else st.args.erase(def.key);
+            if (val) {
+                st.args[def.key] = *val;
+                st.arg_over_env.insert(def.key);
+            } else {
+                st.args.erase(def.key);
+            }
             if (std::find(st.arg_order.begin(), st.arg_order.end(), def.key) == st.arg_order.end())
                 st.arg_order.push_back(def.key);
         }

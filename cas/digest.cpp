@@ -17,6 +17,7 @@
 #include "cas/digest_count.hpp"
 
 #include "sys/error.hpp"
+#include "sys/parallel.hpp"
 
 namespace cas {
 
@@ -142,7 +143,7 @@ Digest BackgroundDigester::finish() {
     return st_->d.finish();
 }
 
-bool BackgroundDigester::worth_it() { return std::thread::hardware_concurrency() > 1; }
+bool BackgroundDigester::worth_it() { return sys::cpu_width() > 1; }
 
 void StreamDigester::update(const void* data, size_t n) {
     if (!bg_ && size_ + n > BackgroundDigester::kWorthFrom && BackgroundDigester::worth_it()) {

@@ -214,12 +214,19 @@ static ShellLex::Env plan_stage_froms(const BuildfileAST& ast, const Stage& st, 
                     }
                 }
                 declared.insert(d.key);
-                if (auto v = stage_arg_value(d.key, def, build_args, global)) args[d.key] = *v, arg_over_env.insert(d.key);
-                else args.erase(d.key);
+                if (auto v = stage_arg_value(d.key, def, build_args, global)) {
+                    args[d.key] = *v;
+                    arg_over_env.insert(d.key);
+                } else {
+                    args.erase(d.key);
+                }
             }
         } else if (in.kind == K::Env) {
             Instruction e = expand(in, lex, scope());
-            for (const auto& kv : e.kvs) envs[kv.key] = kv.value, arg_over_env.erase(kv.key);
+            for (const auto& kv : e.kvs) {
+                envs[kv.key] = kv.value;
+                arg_over_env.erase(kv.key);
+            }
         } else if ((in.kind == K::Copy || in.kind == K::Add) && !in.from.empty()) {
             ps.copy_from[i] = add_from(expand(in, lex, scope()).from, in);
         } else if (in.kind == K::Run) {

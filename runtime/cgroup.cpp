@@ -333,8 +333,7 @@ void Cgroup::remove() {
 
 std::string Cgroup::default_name() {
     static std::atomic<unsigned> n{0};
-    static const uint64_t start = sys::process_start_time(::getpid());
-    return "imgbuild-" + std::to_string(::getpid()) + "-" + std::to_string(start) + "-" + std::to_string(n++);
+    return "imgbuild-" + sys::owner_tag() + std::to_string(n++);
 }
 
 std::vector<std::string> Cgroup::reap_stale() {

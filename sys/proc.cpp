@@ -15,20 +15,21 @@
 namespace sys {
 
 std::string owner_tag() {
-    static const std::string tag =
-        "p" + std::to_string(::getpid()) + "." + std::to_string(process_start_time(::getpid())) + "-";
+    static const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(process_start_time(::getpid())) + "-";
     return tag;
 }
 
 bool tag_owner_dead(const std::string& name) {
-    for (size_t at = name.find("-p"); at != std::string::npos; at = name.find("-p", at + 1)) {
-        const char* s = name.c_str() + at + 2;
+    for (size_t at = name.find('-'); at != std::string::npos; at = name.find('-', at + 1)) {
+        const char* s = name.c_str() + at + 1;
+        if (*s < '0' || *s > '9') continue;
         char* end = nullptr;
         unsigned long long pid = std::strtoull(s, &end, 10);
-        if (end == s || *end != '.' || pid == 0 || pid > 4194304) continue;
+        if (*end != '-' || pid == 0 || pid > 4194304) continue;
         const char* t = end + 1;
+        if (*t < '0' || *t > '9') continue;
         unsigned long long start = std::strtoull(t, &end, 10);
-        if (end == t || *end != '-' || start == 0) continue;
+        if (*end != '-' || start == 0) continue;
         return !process_alive(pid_t(pid), start);
     }
     return false;

@@ -16,8 +16,9 @@ uint64_t process_start_time(pid_t pid);
 inline bool process_alive(pid_t pid, uint64_t start_time) { return start_time != 0 && process_start_time(pid) == start_time; }
 
 // Names that say which process made them, so a later process can remove what a killed one
-// left: owner_tag() is "p<pid>.<start time>-" of this process; tag_owner_dead(name) is true
-// when `name` holds such a tag and that process no longer runs (false without a tag).
+// left (cgroups, temp dirs): owner_tag() is "<pid>-<start time>-" of this process, put after a
+// prefix that ends in '-'; tag_owner_dead(name) is true when `name` holds "-<pid>-<start>-" and
+// that process no longer runs (false without a tag).
 std::string owner_tag();
 bool tag_owner_dead(const std::string& name);
 

@@ -285,10 +285,11 @@ TEST(Security, KilledBuildSecretIsReaped) {
 TEST(Security, TempOwnerTagRules) {
     std::string mine = "run-" + sys::owner_tag() + "AbC123";
     EXPECT_FALSE(sys::tag_owner_dead(mine));
-    EXPECT_TRUE(sys::tag_owner_dead("run-p" + std::to_string(::getpid()) + ".1-AbC123"));  // pid reused
-    EXPECT_FALSE(sys::tag_owner_dead("run-AbC123"));                                        // no tag: kept
-    EXPECT_FALSE(sys::tag_owner_dead("root-px.1-AbC123"));
-    EXPECT_FALSE(sys::tag_owner_dead("bind-p12.-AbC123"));
+    EXPECT_FALSE(sys::tag_owner_dead("diff-layer-" + sys::owner_tag() + "AbC123"));  // a '-' in the prefix
+    EXPECT_TRUE(sys::tag_owner_dead("run-" + std::to_string(::getpid()) + "-1-AbC123"));  // pid reused
+    EXPECT_FALSE(sys::tag_owner_dead("run-AbC123"));                                      // no tag: kept
+    EXPECT_FALSE(sys::tag_owner_dead("root-x-1-AbC123"));
+    EXPECT_FALSE(sys::tag_owner_dead("bind-12--AbC123"));
 }
 
 // The reaper leaves live imgbuild processes' cgroups (and other names) alone.
