@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+
+#include "sys/proc.hpp"
 
 namespace diff {
 namespace fs = std::filesystem;
@@ -82,33 +85,62 @@ Env& Env::get() {
     return env;
 }
 
-Env::Env() : root_("/tmp", "imgbuild-diff-store-") {
-    if (::geteuid() != 0) {
-        error_ = "builds need root (namespaces, overlay)";
-        return;
-    }
-    if (!e2e::have_tool("umoci") || ::access("/bin/busybox", X_OK) != 0) {
-        error_ = "umoci or /bin/busybox (busybox-static) missing: scripts/setup installs them";
-        return;
-    }
-    std::string oci = root_.path() + "/base-oci";
+std::string shared_dir() {
+    const char* d = std::getenv("IMGBUILD_DIFF_SHARED");
+    return d && *d ? d : "";
+}
+
+static std::string env_ready() { return shared_dir() + "/env.ready"; }
+static std::string docker_ready() { return shared_dir() + "/docker.ready"; }
+
+static e2e::CmdResult ib_at(const std::string& root, const std::string& args) {
+    return run_cmd(std::string(IMGBUILD_BIN) + " --root " + root + " " + args);
+}
+
+// Why builds cannot run here, or "".
+static std::string env_missing() {
+    if (::geteuid() != 0) return "builds need root (namespaces, overlay)";
+    if (!e2e::have_tool("umoci") || ::access("/bin/busybox", X_OK) != 0)
+        return "umoci or /bin/busybox (busybox-static) missing: scripts/setup installs them";
+    return "";
+}
+
+// The base image in the imgbuild store at `root` (tag diffbase:latest) and as a
+// docker-archive; returns the archive's path.
+static std::string make_base(const std::string& root) {
+    std::string oci = root + "/base-oci";
     make_base_oci(oci);
-    e2e::CmdResult r = ib("import " + shell_quote(oci) + " --tag diffbase:latest");
+    e2e::CmdResult r = ib_at(root, "import " + shell_quote(oci) + " --tag diffbase:latest");
     if (r.status != 0) throw std::runtime_error("import base: " + r.out);
-    base_tar_ = root_.path() + "/base.tar";
-    r = ib("export diffbase:latest --format docker -o " + shell_quote(base_tar_));
+    std::string tar = root + "/base.tar";
+    r = ib_at(root, "export diffbase:latest --format docker -o " + shell_quote(tar));
     if (r.status != 0) throw std::runtime_error("export base: " + r.out);
+    return tar;
+}
+
+// Cases of the recorded and the live suite may build the same case at once in the shared store
+// and daemon: each process tags its own.
+static std::string unique_tag(const std::string& name) { return "diff-" + name + ":p" + std::to_string(::getpid()); }
+
+Env::Env() {
+    if (error_ = env_missing(); !error_.empty()) return;
+    if (!shared_dir().empty() && ::access(env_ready().c_str(), F_OK) == 0) {
+        root_ = shared_dir() + "/store";
+        base_tar_ = root_ + "/base.tar";
+    } else {
+        own_.emplace("/tmp", "imgbuild-diff-store-");
+        root_ = own_->path();
+        base_tar_ = make_base(root_);
+    }
     base_tree_ = read_tree(base_tar_);
 }
 
-e2e::CmdResult Env::ib(const std::string& args) const {
-    return run_cmd(std::string(IMGBUILD_BIN) + " --root " + root_.path() + " " + args);
-}
+e2e::CmdResult Env::ib(const std::string& args) const { return ib_at(root_, args); }
 
 Json Env::build(const std::string& name) const {
     CaseContext ctx(name);
-    std::string tag = "diff-" + name + ":latest";
-    e2e::CmdResult r = ib("build --progress plain -t " + tag + " -f " + ctx.path() + "/Buildfile" + build_args(name) +
+    std::string tag = unique_tag(name);
+    e2e::CmdResult r = ib("build --progress plain --no-cache -t " + tag + " -f " + ctx.path() + "/Buildfile" + build_args(name) +
                           " " + ctx.path());
     if (r.status != 0) return {{"error", r.out}};
     std::string tar = ctx.path() + ".out.tar";
@@ -124,16 +156,21 @@ Docker& Docker::get() {
     return d;
 }
 
-Docker::Docker() : dir_("/tmp", "imgbuild-diff-docker-") {
-    if (::access("/usr/bin/docker", X_OK) != 0 || ::access("/usr/sbin/dockerd", X_OK) != 0) {
-        error_ = "docker.io (/usr/bin/docker, /usr/sbin/dockerd) is not installed: scripts/setup --peers installs it";
-        return;
-    }
-    if (!Env::get().error().empty()) {
-        error_ = Env::get().error();
-        return;
-    }
-    const std::string d = dir_.path();
+static std::string docker_missing() {
+    if (::access("/usr/bin/docker", X_OK) != 0 || ::access("/usr/sbin/dockerd", X_OK) != 0)
+        return "docker.io (/usr/bin/docker, /usr/sbin/dockerd) is not installed: scripts/setup --peers installs it";
+    return "";
+}
+
+static e2e::CmdResult docker_at(const std::string& d, const std::string& args) {
+    return run_cmd("DOCKER_BUILDKIT=1 DOCKER_CONFIG=" + d + "/config DOCKER_HOST=unix://" + d +
+                   "/docker.sock /usr/bin/docker " + args);
+}
+
+// Starts a dockerd with everything under `d` (its own session when `detach`, so it outlives the
+// fixture's Up process), waits until it answers and loads the base archive into it. Returns
+// its pid, or -1 with `error` set when it exited.
+static pid_t start_dockerd(const std::string& d, const std::string& base_tar, bool detach, std::string& error) {
     fs::create_directories(d + "/config");
     std::vector<std::string> argv = {"/usr/sbin/dockerd", "--data-root", d + "/data", "--exec-root", d + "/exec",
                                      "-H", "unix://" + d + "/docker.sock", "--pidfile", d + "/docker.pid",
@@ -144,23 +181,41 @@ Docker::Docker() : dir_("/tmp", "imgbuild-diff-docker-") {
     av.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, (d + "/dockerd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), environ);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (detach) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, av[0], &fa, &attr, av.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     if (rc != 0) throw std::runtime_error("spawn dockerd failed");
     for (int i = 0; i < 300; ++i) {
-        if (docker("info").status == 0) break;
+        if (docker_at(d, "info").status == 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-            pid_ = -1;
+        if (::waitpid(pid, nullptr, WNOHANG) == pid) {
             std::ifstream log(d + "/dockerd.log");
-            error_ = "dockerd exited: " + std::string((std::istreambuf_iterator<char>(log)), {});
-            return;
+            error = "dockerd exited: " + std::string((std::istreambuf_iterator<char>(log)), {});
+            return -1;
         }
     }
-    e2e::CmdResult r = docker("load -i " + shell_quote(Env::get().base_tar()));
+    e2e::CmdResult r = docker_at(d, "load -i " + shell_quote(base_tar));
     if (r.status != 0) throw std::runtime_error("docker load base: " + r.out);
+    return pid;
+}
+
+Docker::Docker() {
+    if (error_ = docker_missing(); !error_.empty()) return;
+    if (!shared_dir().empty() && ::access(docker_ready().c_str(), F_OK) == 0) {
+        dir_ = shared_dir() + "/docker";
+        return;
+    }
+    if (error_ = Env::get().error(); !error_.empty()) return;
+    own_.emplace("/tmp", "imgbuild-diff-docker-");
+    dir_ = own_->path();
+    pid_ = start_dockerd(dir_, Env::get().base_tar(), false, error_);
 }
 
 Docker::~Docker() {
@@ -170,16 +225,50 @@ Docker::~Docker() {
     }
 }
 
-e2e::CmdResult Docker::docker(const std::string& args) const {
-    const std::string d = dir_.path();
-    return run_cmd("DOCKER_BUILDKIT=1 DOCKER_CONFIG=" + d + "/config DOCKER_HOST=unix://" + d +
-                   "/docker.sock /usr/bin/docker " + args);
+// The shared dockerd is recorded as "<pid> <start time>", so a stale record never names
+// another process.
+static std::string dockerd_owner() { return shared_dir() + "/dockerd.owner"; }
+
+static void stop_shared_dockerd() {
+    std::ifstream in(dockerd_owner());
+    pid_t pid = 0;
+    uint64_t start = 0;
+    if (!(in >> pid >> start) || !sys::process_alive(pid, start)) return;
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 300 && sys::process_alive(pid, start); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (sys::process_alive(pid, start)) ::kill(pid, SIGKILL);
+    for (int i = 0; i < 50 && sys::process_alive(pid, start); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
+
+void shared_down() {
+    stop_shared_dockerd();
+    sys::remove_tree(shared_dir());
+}
+
+void shared_up() {
+    shared_down();  // a run that was killed may have left one
+    fs::create_directories(shared_dir());
+    if (std::string why = env_missing(); !why.empty()) return;  // the cases skip with the reason
+    std::string store = shared_dir() + "/store";
+    fs::create_directories(store);
+    std::string tar = make_base(store);
+    std::ofstream(env_ready()) << "ok\n";
+    if (!docker_missing().empty()) return;
+    std::string error;
+    pid_t pid = start_dockerd(shared_dir() + "/docker", tar, true, error);
+    if (pid < 0) throw std::runtime_error(error);
+    std::ofstream(dockerd_owner()) << pid << " " << sys::process_start_time(pid) << "\n";
+    std::ofstream(docker_ready()) << "ok\n";
+}
+
+e2e::CmdResult Docker::docker(const std::string& args) const { return docker_at(dir_, args); }
 
 Json Docker::build(const std::string& name) const {
     CaseContext ctx(name);
-    std::string tag = "diff-" + name + ":latest";
-    e2e::CmdResult r = docker("build --network=none -q -t " + tag + " -f " + ctx.path() + "/Buildfile" +
+    std::string tag = unique_tag(name);
+    e2e::CmdResult r = docker("build --no-cache --network=none -q -t " + tag + " -f " + ctx.path() + "/Buildfile" +
                               build_args(name) + " " + ctx.path());
     if (r.status != 0) return {{"error", r.out}};
     std::string tar = ctx.path() + ".docker.tar";

@@ -5,7 +5,10 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,7 +39,16 @@ private:
     sys::TempDir dir_;
 };
 
-// One store with the base image, shared by every case of the test binary.
+// Under ctest, one fixture (tests DifferentialShared.Up / .Down, FIXTURES_SETUP/CLEANUP) makes
+// the store with the base image, the base docker-archive and one dockerd once, in the directory
+// IMGBUILD_DIFF_SHARED names, and every case process attaches to them: a case then costs its two
+// builds, not a base image and a daemon start each. Without the variable (the binary run by
+// hand) or before Up has finished, each process makes its own, as before.
+std::string shared_dir();  // "" when IMGBUILD_DIFF_SHARED is unset
+void shared_up();          // makes the shared state (replacing a stale one); throws on failure
+void shared_down();        // stops the shared dockerd (by its pid and start time) and removes the dir
+
+// One store with the base image, shared by every case of the test binary (or of the fixture).
 class Env {
 public:
     static Env& get();
@@ -49,13 +61,15 @@ public:
 
 private:
     Env();
-    sys::TempDir root_;
+    std::optional<sys::TempDir> own_;  // when not attached to the shared fixture
+    std::string root_;
     std::string base_tar_;
     Tree base_tree_;
     std::string error_;
 };
 
-// A dockerd with a private data-root, exec-root and socket; stopped by its PID.
+// A dockerd with a private data-root, exec-root and socket; stopped by its PID (the shared
+// fixture's is stopped by shared_down()).
 class Docker {
 public:
     static Docker& get();
@@ -66,8 +80,9 @@ public:
 
 private:
     Docker();
-    sys::TempDir dir_;
-    pid_t pid_ = -1;
+    std::optional<sys::TempDir> own_;  // when not attached to the shared fixture
+    std::string dir_;
+    pid_t pid_ = -1;  // only a dockerd this process started and stops
     std::string error_;
 };
 

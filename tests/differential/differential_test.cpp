@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -50,6 +51,19 @@ void check(const std::string& name, const Json& want, const Json& got, bool use_
         std::ofstream(std::string(dir) + "/" + name + ".txt") << unexplained << (stale.empty() ? "" : "stale:\n" + stale);
     EXPECT_EQ(unexplained, "") << name << ": differences from BuildKit not in docs/DIFFERENCES.md";
     EXPECT_EQ(stale, "") << name << ": case.json lists differences that no longer occur";
+}
+
+// ctest's fixture around every case (diff_env.hpp): Up before the first, Down after the last.
+TEST(DifferentialShared, Up) {
+    if (diff::shared_dir().empty()) GTEST_SKIP() << "IMGBUILD_DIFF_SHARED is unset (ctest sets it): each case process makes its own base and dockerd";
+    diff::shared_up();
+    EXPECT_TRUE(std::filesystem::is_directory(diff::shared_dir()));
+}
+
+TEST(DifferentialShared, Down) {
+    if (diff::shared_dir().empty()) GTEST_SKIP() << "IMGBUILD_DIFF_SHARED is unset (ctest sets it)";
+    diff::shared_down();
+    EXPECT_FALSE(std::filesystem::exists(diff::shared_dir()));
 }
 
 class Differential : public testing::TestWithParam<std::string> {};
