@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -281,6 +282,56 @@ UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags) {
     UniqueFd fd(openat2_fd(rootfd, p, flags | O_NOFOLLOW, kResolveNoSymlinks));
     if (!fd) throw_errno(std::string("open ") + p);
     return fd;
+}
+
+std::string resolve_in_root(int rootfd, const std::string& path) {
+    std::vector<std::string> done, todo;  // todo: the components still to walk, last first
+    auto push_reversed = [&](const std::string& p) {
+        std::vector<std::string> parts;
+        for (size_t i = 0; i <= p.size();) {
+            size_t j = std::min(p.find('/', i), p.size());
+            if (j > i && p.compare(i, j - i, ".") != 0) parts.push_back(p.substr(i, j - i));
+            i = j + 1;
+        }
+        todo.insert(todo.end(), parts.rbegin(), parts.rend());
+    };
+    auto joined = [&] {
+        std::string out;
+        for (auto& c : done) out += "/" + c;
+        return out.empty() ? std::string("/") : out;
+    };
+    push_reversed(path);
+    bool missing = false;  // past the first component that does not exist: lexical from here
+    int links = 0;
+    while (!todo.empty()) {
+        std::string c = std::move(todo.back());
+        todo.pop_back();
+        if (c == "..") {
+            if (!done.empty()) done.pop_back();
+            missing = false;  // back on the walk: what comes next may exist
+            continue;
+        }
+        if (!missing) {
+            // The parent is symlink-free (resolved so far): no symlink may be followed to it.
+            UniqueFd parent(openat2_fd(rootfd, done.empty() ? "." : joined().c_str() + 1, O_PATH | O_DIRECTORY, kResolveNoSymlinks));
+            struct stat st{};
+            if (!parent || ::fstatat(parent.get(), c.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno != ENOENT && errno != ENOTDIR) throw_errno("resolve " + path + " in the root");
+                missing = true;
+            } else if (S_ISLNK(st.st_mode)) {
+                if (++links > 40) fail(Code::InvalidInput, "resolve " + path + ": too many levels of symbolic links", ELOOP);
+                char buf[4096];
+                ssize_t n = ::readlinkat(parent.get(), c.c_str(), buf, sizeof buf);
+                if (n < 0) throw_errno("readlink " + joined() + "/" + c);
+                std::string target(buf, size_t(n));
+                if (!target.empty() && target[0] == '/') done.clear();
+                push_reversed(target);
+                continue;
+            }
+        }
+        done.push_back(std::move(c));
+    }
+    return joined();
 }
 
 UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {

@@ -96,6 +96,13 @@ UniqueFd try_open_regular_in_root(int rootfd, const std::string& path, const std
 // O_NOFOLLOW): for paths that are already canonical.
 UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags);
 
+// `path` with every symlink resolved as if rootfd were "/" (as runc's securejoin resolves a
+// mount destination): an absolute, clean path naming the same place in the tree whose existing
+// components are no symlinks. A component that does not exist ends the lookups; it and the
+// rest are kept as written ("." dropped, ".." applied lexically, never above "/"), so a dangling
+// symlink resolves to the path it names. Throws InvalidInput (ELOOP) after 40 symlinks.
+std::string resolve_in_root(int rootfd, const std::string& path);
+
 // The one openat2(2) call: flags | O_CLOEXEC with the given RESOLVE_* bits, retried on
 // EINTR/EAGAIN. Returns the fd or -1 (errno set). Allocates nothing and never throws, so a
 // cloned child may call it. (The std::string wrappers above map "" to "."; this does not.)

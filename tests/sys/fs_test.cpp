@@ -82,3 +82,28 @@ TEST(Fs, FileLockTryLockSeesHolder) {
     FileLock c = FileLock::try_lock(t.path() + "/l", FileLock::Exclusive);
     EXPECT_TRUE(bool(c));
 }
+
+// Mount targets are resolved as runc's securejoin does: every symlink inside the root, a
+// dangling one naming the path to create, never above the root.
+TEST(Fs, ResolveInRootFollowsSymlinksInside) {
+    TempDir t("/tmp", "imgbuild-test-");
+    mkdir_p(t.path() + "/real/sub");
+    ASSERT_EQ(symlink("/", (t.path() + "/toroot").c_str()), 0);
+    ASSERT_EQ(symlink("../../../real", (t.path() + "/up").c_str()), 0);
+    ASSERT_EQ(symlink("/run/missing/file", (t.path() + "/dangling").c_str()), 0);
+    ASSERT_EQ(symlink("loop2", (t.path() + "/loop1").c_str()), 0);
+    ASSERT_EQ(symlink("loop1", (t.path() + "/loop2").c_str()), 0);
+    UniqueFd root = open_dir(t.path());
+    EXPECT_EQ(resolve_in_root(root.get(), "/toroot/hosts"), "/hosts");
+    EXPECT_EQ(resolve_in_root(root.get(), "/toroot"), "/");
+    EXPECT_EQ(resolve_in_root(root.get(), "up/sub/./x"), "/real/sub/x");
+    EXPECT_EQ(resolve_in_root(root.get(), "/dangling"), "/run/missing/file");
+    EXPECT_EQ(resolve_in_root(root.get(), "/missing/../up/sub"), "/real/sub");
+    EXPECT_EQ(resolve_in_root(root.get(), "/../../etc/hosts"), "/etc/hosts");
+    try {
+        resolve_in_root(root.get(), "/loop1/x");
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Code::InvalidInput);
+    }
+}
