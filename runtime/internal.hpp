@@ -48,13 +48,15 @@ struct MountPlan {
     // Bind: the source resolved once, as a detached mount tree (open_tree, fd >= 3); the
     // child attaches it with move_mount.
     std::shared_ptr<sys::UniqueFd> source_fd;
-    std::string target;   // inside the root, absolute
+    std::string target;   // inside the root, absolute; symlink-free after prepare_rootfs
     std::string data;     // tmpfs options
     bool read_only = false;
+    bool noexec = false;  // and nosuid
 };
 // Parent-side: refuse a root whose /proc, /dev or /sys is a symlink or not a directory;
-// create missing mount points (and the cwd) inside the root, never following a symlink out.
-void prepare_rootfs(const std::string& rootfs, const std::vector<MountPlan>& mounts, const std::string& cwd);
+// resolve each mount target in the root (sys::resolve_in_root) and create what is missing of
+// it (and the cwd) inside the root, never following a symlink out.
+void prepare_rootfs(const std::string& rootfs, std::vector<MountPlan>& mounts, const std::string& cwd);
 
 // ---- the plan ----------------------------------------------------------------------------
 struct Plan {

@@ -56,6 +56,7 @@ Plan make_plan(const RunSpec& spec) {
         mp.target = clean_abs(m.target, "mount target");
         if (mp.target == "/") sys::fail(sys::Code::InvalidInput, "mount target / is not allowed");
         mp.read_only = m.read_only;
+        mp.noexec = m.noexec;
         mp.data = m.options;
         if (m.kind == Mount::Kind::Bind) {
             // Resolve once; from here on only the fd names the source (no second lookup a

@@ -139,9 +139,10 @@ int setup_user_mount(int rootfd, const MountPlan& m, ChildError* e) {
     int err = errno;
     ::close(t);
     if (rc != 0) return fail(e, "mount on ", m.target.c_str(), err);
-    if (m.read_only || m.kind == Mount::Kind::Bind) {
+    if (m.read_only || m.noexec || m.kind == Mount::Kind::Bind) {
         t = open_in(rootfd, rel, kConfined, 0);  // now the new mount's root
-        uint64_t attr = MOUNT_ATTR_NODEV | (m.read_only ? MOUNT_ATTR_RDONLY : 0);
+        uint64_t attr = MOUNT_ATTR_NODEV | (m.read_only ? MOUNT_ATTR_RDONLY : 0) |
+                        (m.noexec ? MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOSUID : 0);
         if (t < 0 || set_attr(t, "", true, attr) != 0) return fail(e, "set mount flags of ", m.target.c_str(), errno);
         ::close(t);
     }
@@ -176,7 +177,7 @@ int mask_paths(ChildError* e) {
 
 }  // namespace
 
-void prepare_rootfs(const std::string& rootfs, const std::vector<MountPlan>& mounts, const std::string& cwd) {
+void prepare_rootfs(const std::string& rootfs, std::vector<MountPlan>& mounts, const std::string& cwd) {
     sys::UniqueFd root = sys::open_dir(rootfs);
     for (const char* d : {"proc", "dev", "sys"}) {
         struct stat st{};
@@ -191,7 +192,12 @@ void prepare_rootfs(const std::string& rootfs, const std::vector<MountPlan>& mou
         if (!S_ISDIR(st.st_mode))
             sys::fail(sys::Code::InvalidInput, "rootfs " + rootfs + ": /" + d + " is not a directory; refusing it");
     }
-    for (const MountPlan& m : mounts) {
+    for (MountPlan& m : mounts) {
+        // Where runc would mount: a symlink in the image (/etc/resolv.conf ->
+        // ../run/systemd/resolve/stub-resolv.conf) names the place, resolved inside the root.
+        std::string asked = m.target;
+        m.target = sys::with_context("mount point " + asked, [&] { return sys::resolve_in_root(root.get(), asked); });
+        if (m.target == "/") sys::fail(sys::Code::InvalidInput, "mount point " + asked + " resolves to / in the root; refusing it");
         bool file = false;
         if (m.kind == Mount::Kind::Bind) {
             struct stat st{};

@@ -20,13 +20,16 @@ struct Mount {
     enum class Kind { Bind, Tmpfs };
     Kind kind = Kind::Bind;
     std::string source;       // host path (Bind)
-    std::string target;       // path inside the container (created if missing)
+    // Path inside the container, resolved in the root as runc does (symlinks followed, never
+    // out of the root; a dangling one names where to mount); what is missing is created.
+    std::string target;
     bool read_only = false;
     std::string options;      // extra fs options for Tmpfs, e.g. "size=64m"
     // Bind: an already resolved source (an O_PATH fd the caller keeps open during run()).
     // When set, `source` is only for messages and is never looked up again. Without it the
     // path is resolved exactly once, in the parent, and mounted from that fd.
     int source_fd = -1;
+    bool noexec = false;  // also nosuid: a data file (/etc/hosts in a RUN), never a program
 };
 
 struct Limits {

@@ -189,6 +189,22 @@ TEST_F(RuntimeTest, BindTargetSymlinkStaysInsideRoot) {
     EXPECT_EQ(run_ok(s).out, "via-link");
 }
 
+// A target that is a dangling symlink in the image names where to mount, resolved inside the
+// root and created there, as runc does (an image's /etc/resolv.conf ->
+// ../run/systemd/resolve/stub-resolv.conf). It used to fail ("open mount point ...").
+// noexec also makes the bind nosuid.
+TEST_F(RuntimeTest, BindTargetDanglingSymlinkIsCreatedInside) {
+    sys::TempDir vol("/tmp", "imgbuild-vol-");
+    sys::write_file_atomic(vol.path() + "/rc", "nameserver 10.1.1.1\n", 0644, false);
+    ASSERT_EQ(::symlink("../run/resolve/stub.conf", (root_->path() + "/etc/resolv.conf").c_str()), 0);
+    auto s = spec({"/bin/sh", "-c", "cat /etc/resolv.conf && grep ' /run/resolve/stub.conf ' /proc/self/mountinfo | grep -c noexec"});
+    runtime::Mount m{runtime::Mount::Kind::Bind, vol.path() + "/rc", "/etc/resolv.conf", true, ""};
+    m.noexec = true;
+    s.mounts.push_back(m);
+    EXPECT_EQ(run_ok(s).out, "nameserver 10.1.1.1\n1\n");
+    EXPECT_TRUE(sys::exists(root_->path() + "/run/resolve/stub.conf"));  // the stub, inside the root
+}
+
 // A bind source is resolved once and mounted from that fd: a path swapped for a symlink
 // afterwards is never looked up again (issue 12, point 7).
 TEST_F(RuntimeTest, BindSourceMountedFromResolvedFd) {
