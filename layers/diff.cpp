@@ -17,25 +17,21 @@
 #include "layers/stream.hpp"
 #include "layers/tar_writer.hpp"
 #include "layers/whiteout.hpp"
+#include "layers/xattrs.hpp"
 #include "sys/buffer.hpp"
 #include "sys/error.hpp"
 
 namespace layers {
 namespace {
 
-using detail::Entry;
-using detail::TarWriter;
-
 std::string proc_path(int dirfd, const std::string& name) {
     return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
 }
 
-// Sorted (name, value) xattrs of dirfd/name (not following a final symlink) that cross the
-// layer boundary. With fd >= 0 (the entry already open) the f*xattr calls skip the path walk
-// through /proc/self/fd that symlinks need.
-// `foreign` is set when the entry has an xattr a snapshot does not keep (snapshot_keeps_xattr).
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> read_xattrs(int dirfd, const std::string& name, const std::string& shown,
-                                                             bool& foreign, int fd = -1) {
+                                                             bool& foreign, int fd) {
     std::vector<std::pair<std::string, std::string>> out;
     std::string p = fd >= 0 ? std::string() : proc_path(dirfd, name);
     auto list = [&](char* buf, size_t n) { return fd >= 0 ? ::flistxattr(fd, buf, n) : ::llistxattr(p.c_str(), buf, n); };
@@ -87,6 +83,11 @@ bool dir_is_opaque(int fd) {
     ssize_t n = ::fgetxattr(fd, kOverlayOpaqueXattr, v, sizeof v);
     return n > 0 && is_overlay_opaque_value(std::string_view(v, size_t(n)));
 }
+
+namespace {
+
+using detail::Entry;
+using detail::TarWriter;
 
 class UpperWalker {
 public:

@@ -3,8 +3,11 @@
 // private mount namespace. Everything here is RAII: the mount goes before the temp mount
 // point, and an uncommitted active snapshot is removed.
 #pragma once
+#include <sys/stat.h>
+
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cas/digest.hpp"
@@ -30,6 +33,21 @@ std::string unpack_image(cas::Store& store, layers::Snapshotter& snaps, const ca
 // the first RUN). A failure is reported as a warning only: the image is in the store and the
 // unpack is tried again on first use.
 void unpack_after_import(cas::Store& store, const cas::Digest& manifest);
+
+// A directory of a mounted root as a build step found it: what its layer entry would hold.
+struct DirState {
+    std::string path;  // absolute and symlink-free, inside the root
+    struct stat st{};
+    std::vector<std::pair<std::string, std::string>> xattrs;  // those a layer carries
+};
+// The state of `path` in the tree at root_fd; nullopt unless it is a directory there (no symlink
+// followed on the way).
+std::optional<DirState> dir_state(int root_fd, const std::string& path);
+// After MountedRoot::unmount, before the diff: remove from upper_dir each of `dirs` (any order) that overlay copied up only because an entry was made in it and removed
+// again (a mount stub): still an empty, non-opaque directory there with the type, mode, owner
+// and layer xattrs dir_state saw. Such a copy is no change -- BuildKit's differ leaves it out --
+// but diff_upper would write it into the layer. Anything else the step did there keeps it.
+void drop_unchanged_copy_ups(const std::string& upper_dir, const std::vector<DirState>& dirs);
 
 // A mounted root: writable (a fresh active snapshot over `parent`) or a read-only view.
 class MountedRoot {
