@@ -22,7 +22,9 @@ namespace builder {
 
 // 2: ADD extracts only archives it names (not those inside a named directory), WORKDIR makes
 // the cleaned path, FROM scratch starts with PATH and WorkingDir "/" -- same inputs, other layers.
-inline constexpr int kCacheVersion = 2;
+// 3: a RUN sees BuildKit's /etc/hosts and /etc/resolv.conf (what it writes from them, `ls /etc`,
+// `rm -rf /etc` failing), and its layer no longer holds directories copied up for mount stubs.
+inline constexpr int kCacheVersion = 3;
 
 // The key of a step from its inputs (an object; canonical = sorted keys, compact).
 cas::Digest cache_key(const nlohmann::json& inputs);

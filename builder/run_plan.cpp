@@ -1,5 +1,9 @@
 #include "builder/run_plan.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+
 #include "context/context.hpp"
 #include "context/dockerignore.hpp"
 #include "sys/error.hpp"
@@ -88,6 +92,115 @@ static std::optional<uint32_t> mount_number(const std::string& v, const char* na
         sys::fail(Code::InvalidInput, std::string("RUN --mount: invalid value for ") + name + ": \"" + v + "\"" +
                                           (base == 8 ? " (an octal mode up to 7777)" : " (0 to 4294967294)"));
     return uint32_t(n);
+}
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    for (size_t p = 0; p < text.size();) {
+        size_t q = std::min(text.find('\n', p), text.size());
+        size_t end = q > p && text[q - 1] == '\r' ? q - 1 : q;  // as Go's line scanner
+        out.push_back(text.substr(p, end - p));
+        p = q + 1;
+    }
+    return out;
+}
+
+std::vector<std::string> fields(const std::string& line) {
+    std::vector<std::string> out;
+    const char* ws = " \t\r\n\v\f";
+    for (size_t i = line.find_first_not_of(ws); i != std::string::npos; i = line.find_first_not_of(ws, i)) {
+        size_t j = line.find_first_of(ws, i);
+        out.push_back(line.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
+// A nameserver address as Go's netip.ParseAddr reads it and Addr.String writes it ("" if
+// invalid); *loopback: 127.0.0.0/8, ::1, or an IPv4-mapped loopback.
+std::string canonical_ip(const std::string& text, bool* loopback) {
+    unsigned char a[16];
+    char buf[INET6_ADDRSTRLEN];
+    *loopback = false;
+    if (::inet_pton(AF_INET, text.c_str(), a) == 1) {
+        *loopback = a[0] == 127;
+        return ::inet_ntop(AF_INET, a, buf, sizeof buf);
+    }
+    std::string addr = text, zone;
+    if (size_t pct = text.find('%'); pct != std::string::npos) {
+        addr = text.substr(0, pct), zone = text.substr(pct);
+        if (zone.size() < 2) return "";
+    }
+    if (::inet_pton(AF_INET6, addr.c_str(), a) != 1) return "";
+    static const unsigned char kOne[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    *loopback = std::equal(a, a + 16, kOne) || (std::equal(a, a + 12, kMapped) && a[12] == 127);
+    return ::inet_ntop(AF_INET6, a, buf, sizeof buf) + zone;
+}
+
+}  // namespace
+
+std::string sandbox_hosts(const std::string& hostname) {
+    return "127.0.0.1\tlocalhost " + (hostname.empty() ? std::string("buildkitsandbox") : hostname) +
+           "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+}
+
+std::string sandbox_resolv_conf(const std::string& host_conf, bool host_network) {
+    std::vector<std::pair<std::string, bool>> servers;  // (address, loopback)
+    std::vector<std::string> search, options, other;
+    for (const std::string& line : lines_of(host_conf)) {
+        if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+        std::vector<std::string> f = fields(line);
+        if (f.empty()) continue;
+        if (f[0] == "nameserver") {
+            bool lo = false;
+            std::string ip = f.size() < 2 ? "" : canonical_ip(f[1], &lo);
+            if (!ip.empty()) servers.emplace_back(ip, lo);
+        } else if (f[0] == "domain" || f[0] == "search") {
+            if (f.size() >= 2) search.assign(f.begin() + 1, f.end());  // the last one wins
+        } else if (f[0] == "options") {
+            options.insert(options.end(), f.begin() + 1, f.end());
+        } else {
+            other.push_back(line);
+        }
+    }
+    if (!host_network || servers.empty()) {
+        std::vector<std::pair<std::string, bool>> kept;
+        for (auto& s : servers)
+            if (!s.second) kept.push_back(s);
+        if (kept.empty())
+            for (const char* d : {"8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"}) kept.emplace_back(d, false);
+        servers = kept;
+    }
+    std::string out;
+    for (auto& s : servers) out += "nameserver " + s.first + "\n";
+    auto line = [&](const char* key, const std::vector<std::string>& v) {
+        if (v.empty()) return;
+        out += key;
+        for (auto& x : v) out += " " + x;
+        out += "\n";
+    };
+    line("search", search);
+    line("options", options);
+    for (auto& o : other) out += o + "\n";
+    return out;
+}
+
+std::string resolv_conf_source(const std::string& etc_resolv_conf, bool host_network) {
+    if (host_network) return "/etc/resolv.conf";
+    std::vector<std::string> servers;
+    for (const std::string& line : lines_of(etc_resolv_conf)) {
+        std::vector<std::string> f = fields(line);
+        if (f.size() >= 2 && f[0] == "nameserver") servers.push_back(f[1]);
+    }
+    return servers.size() == 1 && servers[0] == "127.0.0.53" ? "/run/systemd/resolve/resolv.conf" : "/etc/resolv.conf";
+}
+
+std::vector<SandboxFile> sandbox_files(const std::string& hostname, const std::string& host_resolv_conf, bool host_network) {
+    return {{"/etc/resolv.conf", sandbox_resolv_conf(host_resolv_conf, host_network)},
+            {"/etc/hosts", sandbox_hosts(hostname)}};
 }
 
 RunPlan plan_run(const Instruction& in, const std::vector<std::string>& shell, const std::string& workdir,

@@ -32,6 +32,28 @@ struct RunPlan {
     std::vector<RunMountPlan> mounts;
 };
 
+// A file BuildKit binds read-only over every RUN, whatever its network (executor/oci/hosts.go,
+// resolvconf.go): generated here, mounted at `target` (mount stubs removed afterwards).
+struct SandboxFile {
+    std::string target;   // /etc/resolv.conf, /etc/hosts (in BuildKit's mount order)
+    std::string content;
+};
+// host_resolv_conf: the host file's content (see resolv_conf_source); host_network: RUN
+// --network=host (or the build's --network host).
+std::vector<SandboxFile> sandbox_files(const std::string& hostname, const std::string& host_resolv_conf, bool host_network);
+// "127.0.0.1\tlocalhost <hostname>\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+std::string sandbox_hosts(const std::string& hostname);
+// The host's resolv.conf as BuildKit rewrites it for a RUN (util/resolvconf): comments and blank
+// lines dropped; nameservers (invalid ones dropped, addresses in canonical form), the last
+// search/domain line, all options, then unknown lines as written. Without host networking,
+// loopback nameservers are dropped (they answer only in the host's network namespace); when
+// none remain (either way), Google's public servers, IPv4 and IPv6.
+std::string sandbox_resolv_conf(const std::string& host_conf, bool host_network);
+// Which host file a RUN's resolv.conf comes from: /etc/resolv.conf, except without host
+// networking when its only nameserver is systemd-resolved's 127.0.0.53 stub:
+// /run/systemd/resolve/resolv.conf (the upstream servers).
+std::string resolv_conf_source(const std::string& etc_resolv_conf, bool host_network);
+
 // `shell`: the stage's SHELL; `workdir`: the stage's working directory ("" = "/"). Throws
 // InvalidInput / FailedPrecondition (the solver attaches the Buildfile location).
 RunPlan plan_run(const frontend::Instruction& in, const std::vector<std::string>& shell, const std::string& workdir,

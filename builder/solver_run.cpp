@@ -15,6 +15,7 @@
 #include "builder/solver_internal.hpp"
 #include "builder/step_inputs.hpp"
 #include "layers/layer.hpp"
+#include "layers/rootfs.hpp"
 #include "runtime/spec.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -85,14 +86,18 @@ private:
 
 // Paths that the runtime creates in the root only to mount over them (mount stubs): the
 // first missing component of each target, removed after the run if still empty, so they do
-// not end up in the layer (BuildKit does the same).
+// not end up in the layer (BuildKit does the same, recursively for Dockerfile builds). Targets
+// are resolved in the root as the runtime resolves them (a symlink in the image names the
+// place). The base directories that get a stub are copied up by overlay: `copied` keeps their
+// state, to drop copies the run left as they were (layers::drop_unchanged_copy_ups).
 struct MountStubs {
-    std::vector<std::string> targets;  // cleaned absolute mount targets
+    std::vector<std::string> targets;  // resolved absolute mount targets
     std::vector<std::string> tops;     // first missing component for each (or "" if it existed)
+    std::vector<layers::DirState> copied;
 
     void before(int root_fd, const std::vector<std::string>& mount_targets) {
-        for (const auto& t : mount_targets) {
-            std::string cur, top;
+        for (const auto& raw : mount_targets) {
+            std::string t = sys::resolve_in_root(root_fd, raw), cur, top;
             size_t i = 1;
             while (i <= t.size()) {
                 size_t j = t.find('/', i);
@@ -106,6 +111,12 @@ struct MountStubs {
             }
             targets.push_back(t);
             tops.push_back(top);
+            for (std::string d = top.substr(0, top.find_last_of('/')); d.size() > 1; d = d.substr(0, d.find_last_of('/'))) {
+                bool seen = false;
+                for (auto& c : copied) seen |= c.path == d;
+                if (seen) break;
+                if (auto st = layers::dir_state(root_fd, d)) copied.push_back(std::move(*st));
+            }
         }
     }
     // Remove `path` if it is an empty dir or an empty regular file; returns true if removed.
@@ -296,6 +307,37 @@ void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_
     }
 }
 
+// The host's resolv.conf a RUN's is made from (resolv_conf_source); "" when there is none.
+std::string read_host_resolv_conf(bool host_network) {
+    auto read = [](const std::string& path) {
+        try {
+            return sys::read_file(path, 1u << 20);
+        } catch (const Error& e) {
+            if (e.code() != Code::NotFound) throw;
+            return std::string();
+        }
+    };
+    std::string etc = read("/etc/resolv.conf");
+    std::string src = resolv_conf_source(etc, host_network);
+    return src == "/etc/resolv.conf" ? etc : read(src);
+}
+
+// /etc/resolv.conf and /etc/hosts as BuildKit gives them to every RUN, any network: generated
+// into the step's scratch dir and bound read-only, noexec, nosuid -- before the step's own
+// mounts, so a --mount on either target goes over them, as in BuildKit.
+void attach_sandbox_files(const RunPlan& plan, RunResources& r, runtime::RunSpec& spec) {
+    bool host = plan.network == "host";
+    for (const SandboxFile& f : sandbox_files(spec.hostname, read_host_resolv_conf(host), host)) {
+        runtime::Mount m;
+        m.kind = runtime::Mount::Kind::Bind;
+        m.source = r.scratch.path() + f.target.substr(f.target.find_last_of('/'));
+        sys::write_file_atomic(m.source, f.content, 0644, false);
+        m.target = f.target;
+        m.read_only = m.noexec = true;
+        spec.mounts.push_back(std::move(m));
+    }
+}
+
 }  // namespace
 
 // The content of each bind mount's source, by mount index: the digest of the context files it
@@ -349,6 +391,7 @@ void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t 
     spec.network = plan.network == "host" ? runtime::Network::Host : runtime::Network::None;
     spec.limits = s.opts.limits;
     spec.read_only_root = false;
+    attach_sandbox_files(plan, held, spec);
     attach_mounts(s, st, in, idx, plan, held, spec);
 
     sys::UniqueFd root_fd = sys::open_dir(root.path());
@@ -356,7 +399,7 @@ void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t 
     std::vector<std::string> targets;
     for (auto& m : spec.mounts) targets.push_back(m.target);
     // /proc, /dev and /sys made for the run stay in the layer: BuildKit's runc leaves them too.
-    stubs.before(root_fd.get(), targets);
+    sys::with_context(in.original, [&] { stubs.before(root_fd.get(), targets); });
 
     OutputPump pump(s.progress, step_id);
     spec.stdout_fd = spec.stderr_fd = pump.write_fd();
@@ -380,6 +423,8 @@ void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t 
     stubs.after(root_fd.get());
     root_fd.reset();
     held.views.clear();
+    root.unmount();
+    layers::drop_unchanged_copy_ups(root.upper_dir(), stubs.copied);
     s.snapshot_layer(root, st, out);
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     s.record(step_ident, inputs, key, in, out, ms);

@@ -83,3 +83,51 @@ TEST(RunPlan, Mounts) {
     EXPECT_EQ(p.mounts[6].target, "");  // env only
     for (size_t i = 0; i < p.mounts.size(); i++) EXPECT_EQ(p.mounts[i].index, i);
 }
+
+// What BuildKit binds over every RUN (executor/oci/hosts.go, util/resolvconf).
+TEST(SandboxFiles, HostsAndOrder) {
+    EXPECT_EQ(sandbox_hosts("buildkitsandbox"), "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    auto f = sandbox_files("buildkitsandbox", "nameserver 10.0.0.2\n", false);
+    ASSERT_EQ(f.size(), 2u);
+    EXPECT_EQ(f[0].target, "/etc/resolv.conf");  // BuildKit's mount order
+    EXPECT_EQ(f[0].content, "nameserver 10.0.0.2\n");
+    EXPECT_EQ(f[1].target, "/etc/hosts");
+}
+
+TEST(SandboxFiles, ResolvConfDropsLoopbackWithoutHostNetwork) {
+    std::string host = "# generated\n"
+                       "; old comment\n"
+                       "\n"
+                       "nameserver 127.0.0.53\n"
+                       "nameserver 10.0.0.2\r\n"
+                       "nameserver ::1\n"
+                       "nameserver ::ffff:127.0.0.1\n"
+                       "nameserver 2001:DB8:0:0:0:0:0:1\n"
+                       "nameserver fe80::1%eth0\n"
+                       "nameserver not-an-ip\n"
+                       "nameserver 010.1.1.1\n"
+                       "domain old.example\n"
+                       "search a.example b.example\n"
+                       "options ndots:2\n"
+                       "options edns0 rotate\n"
+                       "sortlist 10.0.0.0/255.0.0.0\n";
+    EXPECT_EQ(sandbox_resolv_conf(host, false),
+              "nameserver 10.0.0.2\nnameserver 2001:db8::1\nnameserver fe80::1%eth0\n"
+              "search a.example b.example\noptions ndots:2 edns0 rotate\nsortlist 10.0.0.0/255.0.0.0\n");
+    // Host networking keeps the host's servers as they are (a local resolver answers there).
+    EXPECT_EQ(sandbox_resolv_conf("nameserver 127.0.0.53\n", true), "nameserver 127.0.0.53\n");
+}
+
+TEST(SandboxFiles, ResolvConfDefaultsWhenNoServerIsLeft) {
+    std::string google = "nameserver 8.8.8.8\nnameserver 8.8.4.4\nnameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\n";
+    EXPECT_EQ(sandbox_resolv_conf("", false), google);
+    EXPECT_EQ(sandbox_resolv_conf("", true), google);
+    EXPECT_EQ(sandbox_resolv_conf("nameserver 127.0.0.1\nsearch x\n", false), google + "search x\n");
+}
+
+TEST(SandboxFiles, SystemdResolvedStubReadsItsUpstreamFile) {
+    EXPECT_EQ(resolv_conf_source("nameserver 127.0.0.53\noptions edns0 trust-ad\n", false), "/run/systemd/resolve/resolv.conf");
+    EXPECT_EQ(resolv_conf_source("nameserver 127.0.0.53\n", true), "/etc/resolv.conf");
+    EXPECT_EQ(resolv_conf_source("nameserver 127.0.0.53\nnameserver 10.0.0.2\n", false), "/etc/resolv.conf");
+    EXPECT_EQ(resolv_conf_source("# nameserver 127.0.0.53\nnameserver 10.0.0.2\n", false), "/etc/resolv.conf");
+}
