@@ -140,9 +140,16 @@ public:
     // After a step ran in `root`: diff its upper dir into a layer (out.layer; none if nothing
     // changed) and commit the snapshot under the new chain key.
     void snapshot_layer(MountedRoot& root, const StageState& st, StepOutcome& out);
+    // The /etc/resolv.conf and /etc/hosts every RUN binds read-only (sandbox_files, hostname
+    // buildkitsandbox): written once per build and network into a store temp dir, as (target,
+    // host file) pairs. Files written per RUN cost ~0.25 ms of file creation each step.
+    std::vector<std::pair<std::string, std::string>> etc_files(bool host_network);
     std::atomic<bool> failed{false};
 
 private:
+    std::mutex etc_mu_;
+    std::optional<sys::TempDir> etc_dir_;
+    std::map<bool, std::vector<std::pair<std::string, std::string>>> etc_files_;
     std::mutex saves_mu_;
     std::vector<std::future<void>> saves_;
     void solve_stage(int index);

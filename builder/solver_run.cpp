@@ -322,23 +322,35 @@ std::string read_host_resolv_conf(bool host_network) {
     return src == "/etc/resolv.conf" ? etc : read(src);
 }
 
-// /etc/resolv.conf and /etc/hosts as BuildKit gives them to every RUN, any network: generated
-// into the step's scratch dir and bound read-only, noexec, nosuid -- before the step's own
-// mounts, so a --mount on either target goes over them, as in BuildKit.
-void attach_sandbox_files(const RunPlan& plan, RunResources& r, runtime::RunSpec& spec) {
-    bool host = plan.network == "host";
-    for (const SandboxFile& f : sandbox_files(spec.hostname, read_host_resolv_conf(host), host)) {
+// /etc/resolv.conf and /etc/hosts as BuildKit gives them to every RUN, any network: bound
+// read-only, noexec, nosuid -- before the step's own mounts, so a --mount on either target goes
+// over them, as in BuildKit.
+void attach_sandbox_files(Solver& s, const RunPlan& plan, runtime::RunSpec& spec) {
+    for (auto& [target, file] : s.etc_files(plan.network == "host")) {
         runtime::Mount m;
         m.kind = runtime::Mount::Kind::Bind;
-        m.source = r.scratch.path() + f.target.substr(f.target.find_last_of('/'));
-        sys::write_file_atomic(m.source, f.content, 0644, false);
-        m.target = f.target;
+        m.source = file;
+        m.target = target;
         m.read_only = m.noexec = true;
         spec.mounts.push_back(std::move(m));
     }
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> Solver::etc_files(bool host_network) {
+    std::lock_guard<std::mutex> l(etc_mu_);
+    auto it = etc_files_.find(host_network);
+    if (it != etc_files_.end()) return it->second;
+    if (!etc_dir_) etc_dir_.emplace(store.temp_dir("etc-"));
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const SandboxFile& f : sandbox_files("buildkitsandbox", read_host_resolv_conf(host_network), host_network)) {
+        std::string file = etc_dir_->path() + f.target.substr(f.target.find_last_of('/')) + (host_network ? "-host" : "");
+        sys::write_file_atomic(file, f.content, 0644, false);
+        out.emplace_back(f.target, file);
+    }
+    return etc_files_[host_network] = out;
+}
 
 // The content of each bind mount's source, by mount index: the digest of the context files it
 // selects (as COPY would), or the key of the stage / digest of the image `from` names.
@@ -391,7 +403,7 @@ void execute_run(Solver& s, const StageState& st, const Instruction& in, size_t 
     spec.network = plan.network == "host" ? runtime::Network::Host : runtime::Network::None;
     spec.limits = s.opts.limits;
     spec.read_only_root = false;
-    attach_sandbox_files(plan, held, spec);
+    attach_sandbox_files(s, plan, spec);
     attach_mounts(s, st, in, idx, plan, held, spec);
 
     sys::UniqueFd root_fd = sys::open_dir(root.path());
