@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sys/error.hpp"
@@ -260,7 +262,38 @@ int openat2_fd(int dirfd, const char* path, int flags, uint64_t resolve, mode_t 
 static_assert(kResolveInRoot == (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
 static_assert(kResolveNoSymlinks == (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
 
+namespace {
+
+// try_open_in_root for a path of PATH_MAX bytes or more, which no single openat2 takes: part by
+// part, each shorter than PATH_MAX and ending before a '/'. The first part is resolved in the
+// root; each later one below the directory the part before opened, with no symlink at all
+// (RESOLVE_NO_SYMLINKS: ELOOP) and no ".." above that directory. ENAMETOOLONG when no '/' cuts it.
+UniqueFd open_long_in_root(int rootfd, std::string_view path, int flags, mode_t mode) {
+    UniqueFd part_fd;
+    int dir = rootfd;
+    uint64_t resolve = kResolveInRoot;
+    while (path.size() >= kPathMax) {
+        size_t k = path.rfind('/', kPathMax - 1);
+        if (k == std::string_view::npos || k == 0) {
+            errno = ENAMETOOLONG;
+            return UniqueFd();
+        }
+        std::string part(path.substr(0, k));
+        UniqueFd next(openat2_fd(dir, part.c_str(), O_PATH | O_DIRECTORY, resolve));
+        if (!next) return next;
+        part_fd = std::move(next);
+        dir = part_fd.get();
+        resolve = kResolveNoSymlinks;
+        path.remove_prefix(k + 1);
+    }
+    std::string rest(path.empty() ? std::string_view(".") : path);
+    return UniqueFd(openat2_fd(dir, rest.c_str(), flags, resolve, mode));
+}
+
+}  // namespace
+
 UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
+    if (path.size() >= kPathMax) return open_long_in_root(rootfd, path, flags, mode);
     return UniqueFd(openat2_fd(rootfd, path.empty() ? "." : path.c_str(), flags, kResolveInRoot, mode));
 }
 
@@ -338,6 +371,64 @@ UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mod
     UniqueFd fd = try_open_in_root(rootfd, path, flags, mode);
     if (!fd) throw_errno("open " + path + " in root");
     return fd;
+}
+
+namespace {
+
+// One step of follow_in_root (containerd's walkLink): is the clean absolute `path` a symlink?
+// Then its target, as written. Its parent is opened inside the root.
+struct LinkWalk {
+    int root;
+    const std::string& shown;
+    int links = 0;
+
+    std::pair<std::string, bool> link(const std::string& raw) {
+        if (links > 255) fail(Code::InvalidInput, shown + ": too many levels of symbolic links", ELOOP);
+        std::string path = clean_path("/" + raw);
+        if (path == "/") return {path, false};
+        std::string dir = dir_name(path), leaf = base_name(path);
+        UniqueFd d = try_open_in_root(root, dir.empty() ? "/" : dir, O_PATH | O_DIRECTORY);
+        struct stat st;
+        if (!d || ::fstatat(d.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) return {path, false};  // not there yet: not a link
+            throw_errno("resolve " + path);
+        }
+        if (!S_ISLNK(st.st_mode)) return {path, false};
+        std::string target(4096, '\0');  // a link target is shorter than PATH_MAX
+        ssize_t n = ::readlinkat(d.get(), leaf.c_str(), target.data(), target.size());
+        if (n < 0) throw_errno("readlink " + path);
+        target.resize(size_t(n));
+        ++links;
+        return {target, true};
+    }
+
+    // containerd's walkLinks: the parent first, then the last component.
+    std::string links_of(const std::string& path) {
+        size_t k = path.rfind('/');
+        if (k == std::string::npos) return link(path).first;
+        std::string dir = path.substr(0, k + 1), file = path.substr(k + 1);
+        if (file.empty()) return dir == "/" ? dir : links_of(dir.substr(0, dir.size() - 1));
+        std::string newdir = links_of(dir);
+        auto [next, is_link] = link(path_join(newdir, file));
+        if (!is_link || (!next.empty() && next[0] == '/')) return next;
+        return clean_path(path_join(newdir, next));
+    }
+};
+
+}  // namespace
+
+std::string follow_in_root(int rootfd, const std::string& path) {
+    LinkWalk w{rootfd, path};
+    std::string p = path.empty() ? "/" : path;
+    for (;;) {
+        int before = w.links;
+        p = w.links_of(p);
+        if (before == w.links) {
+            std::string rooted = clean_path("/" + p);
+            if (rooted == p) return p;
+            p = rooted;
+        }
+    }
 }
 
 std::vector<std::string> list_dir(int dirfd, const std::string& shown) {

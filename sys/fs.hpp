@@ -84,7 +84,10 @@ private:
 // RESOLVE_NO_MAGICLINKS). Throws on failure (NotFound for ENOENT).
 UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
 // Same, but returns an empty fd instead of throwing (errno is set).
+// A path of kPathMax bytes or more (a deep layer entry) is opened in parts shorter than that:
+// past the first part no symlink may appear (ELOOP) and ".." stops at the part's directory.
 UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t mode = 0);
+constexpr size_t kPathMax = 4096;  // PATH_MAX: the longest path one syscall takes, with its NUL
 // A regular file inside the tree at rootfd, opened for reading without ever opening anything
 // else: resolved first as an O_PATH fd (a FIFO, device node or socket is not opened, so no
 // driver runs and nothing blocks), type-checked, then that same inode reopened through
@@ -92,6 +95,14 @@ UniqueFd try_open_in_root(int rootfd, const std::string& path, int flags, mode_t
 // (ENOENT, ENOTDIR, ...); throws InvalidInput "<shown> is not a regular file" otherwise.
 // `st` (optional) receives its stat.
 UniqueFd try_open_regular_in_root(int rootfd, const std::string& path, const std::string& shown, struct stat* st = nullptr);
+// The path that `path` names inside the tree at rootfd once every symlink in it, the last
+// component too, is followed -- containerd's fs.RootPath, which BuildKit's copy resolves its
+// destination with: absolute link targets and ".." never leave the root (they stop at its "/"),
+// the rest of the path is kept as written from the first missing component on (a dangling link
+// resolves to its target), a relative target is joined lexically to the link's directory.
+// Returns an absolute, clean path in the root; InvalidInput (ELOOP) after 255 links; other
+// failures (a component that is a file: ENOTDIR) throw with errno. Only reads the tree.
+std::string follow_in_root(int rootfd, const std::string& path);
 // Same as open_in_root, but no symlink at all may appear in the path (RESOLVE_NO_SYMLINKS,
 // O_NOFOLLOW): for paths that are already canonical.
 UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags);

@@ -72,6 +72,75 @@ TEST(Fs, OpenInRootConfinesSymlinks) {
     }
 }
 
+// containerd's fs.RootPath, which BuildKit resolves a COPY destination with.
+TEST(Fs, FollowInRootResolvesLinksLikeRootPath) {
+    TempDir t("/tmp", "imgbuild-test-");
+    mkdir_p(t.path() + "/real/dir");
+    write_file_atomic(t.path() + "/real/file", "x");
+    auto ln = [&](const char* target, const char* at) { ASSERT_EQ(symlink(target, (t.path() + at).c_str()), 0); };
+    ln("/real/file", "/abs");                 // absolute: from the root
+    ln("real/file", "/rel");                  // relative: from the link's directory
+    ln("../../../../real/dir", "/up");        // ".." stops at the root
+    ln("/../../../real/dir", "/absup");
+    ln("abs", "/chain");                      // a chain of links
+    ln("/missing/deeper", "/dangling");       // a missing target is kept as written
+    ln("dir", "/real/d");                     // a link in the middle of a path
+    ln(t.path().c_str(), "/host");            // the host's path of the root: inside the root
+    ln("loop2", "/loop1");
+    ln("loop1", "/loop2");
+    UniqueFd root = open_dir(t.path());
+    auto f = [&](const std::string& p) { return follow_in_root(root.get(), p); };
+    EXPECT_EQ(f("/"), "/");
+    EXPECT_EQ(f("/real/file"), "/real/file");
+    EXPECT_EQ(f("/abs"), "/real/file");
+    EXPECT_EQ(f("/rel"), "/real/file");
+    EXPECT_EQ(f("/up"), "/real/dir");
+    EXPECT_EQ(f("/up/x"), "/real/dir/x");
+    EXPECT_EQ(f("/absup"), "/real/dir");
+    EXPECT_EQ(f("/chain"), "/real/file");
+    EXPECT_EQ(f("/dangling"), "/missing/deeper");
+    EXPECT_EQ(f("/dangling/more"), "/missing/deeper/more");
+    EXPECT_EQ(f("/real/d/new"), "/real/dir/new");
+    EXPECT_EQ(f("/real/d/../file"), "/real/file");  // ".." after the link's target, as the kernel
+    EXPECT_EQ(f("/host"), t.path());
+    EXPECT_EQ(f("/nothere"), "/nothere");
+    try {
+        f("/loop1");
+        ADD_FAILURE() << "a link cycle resolved";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Code::InvalidInput);
+        EXPECT_EQ(e.sys_errno(), ELOOP);
+    }
+    EXPECT_THROW(f("/real/file/below"), Error);  // ENOTDIR
+}
+
+// Paths past PATH_MAX (a deep layer entry) open part by part: the first part resolved in the
+// root as always, no symlink past it.
+TEST(Fs, OpenInRootTakesPathsLongerThanPathMax) {
+    TempDir t("/tmp", "imgbuild-test-");
+    UniqueFd root = open_dir(t.path());
+    ASSERT_EQ(mkdirat(root.get(), "real", 0755), 0);
+    ASSERT_EQ(symlinkat("/real", root.get(), "link"), 0);
+    UniqueFd cur = open_in_root(root.get(), "real", O_RDONLY | O_DIRECTORY);
+    std::string deep, name(200, 'n');
+    for (int i = 0; i < 30; i++) {
+        ASSERT_EQ(mkdirat(cur.get(), name.c_str(), 0755), 0);
+        cur = UniqueFd(openat(cur.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        deep += "/" + name;
+    }
+    ASSERT_EQ(symlinkat("/real", cur.get(), "up"), 0);
+    UniqueFd f(openat(cur.get(), "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ASSERT_TRUE(f);
+    ASSERT_GT(deep.size(), size_t(4096));
+    EXPECT_TRUE(open_in_root(root.get(), "real" + deep + "/f", O_RDONLY));
+    EXPECT_TRUE(open_in_root(root.get(), "/link" + deep + "/f", O_RDONLY)) << "a link in the first part is followed";
+    UniqueFd none = try_open_in_root(root.get(), "real" + deep + "/up" + deep, O_RDONLY);
+    EXPECT_FALSE(none);
+    EXPECT_EQ(errno, ELOOP) << "no symlink past the first part";
+    EXPECT_FALSE(try_open_in_root(root.get(), "real" + deep + "/missing", O_RDONLY));
+    EXPECT_EQ(errno, ENOENT);
+}
+
 TEST(Fs, FileLockTryLockSeesHolder) {
     TempDir t("/tmp", "imgbuild-test-");
     FileLock a(t.path() + "/l", FileLock::Exclusive);
