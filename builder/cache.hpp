@@ -24,6 +24,7 @@ namespace builder {
 // the cleaned path, FROM scratch starts with PATH and WorkingDir "/" -- same inputs, other layers.
 // 3: a RUN sees BuildKit's /etc/hosts and /etc/resolv.conf (what it writes from them, `ls /etc`,
 // `rm -rf /etc` failing), and its layer no longer holds directories copied up for mount stubs.
+//    COPY/ADD onto an existing symlink writes through it (BuildKit) instead of replacing the link.
 inline constexpr int kCacheVersion = 3;
 
 // The key of a step from its inputs (an object; canonical = sorted keys, compact).

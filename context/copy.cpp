@@ -360,22 +360,26 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
             plan.checksum_verified = true;
         }
 
+        // As BuildKit (fsutil's copy resolves dest with RootPath): a symlink at dest, or a chain
+        // of them, is followed to its target inside the root, even a missing one; the link stays.
+        // Not on the host: a link there is replaced, never followed.
+        const std::string dest = spec.to_host ? plan.dest : sys::follow_in_root(dest_root_fd, plan.dest);
         // Where does the base go? A single-file plan lands on dest itself, unless dest is an
-        // existing directory (followed inside the root) or an archive to extract (ADD).
-        std::string base = plan.dest;
+        // existing directory or an archive to extract (ADD).
+        std::string base = dest;
         std::vector<CopyEntry> entries = plan.entries;
         bool single = !plan.dest_is_dir;
         if (single) {
-            sys::UniqueFd d = sys::try_open_in_root(dest_root_fd, plan.dest, O_PATH | O_DIRECTORY);
+            sys::UniqueFd d = sys::try_open_in_root(dest_root_fd, dest, O_PATH | O_DIRECTORY);
             bool archive = false;
             if (spec.is_add() && entries.size() == 1 && entries[0].named && S_ISREG(entries[0].mode)) {
                 sys::UniqueFd in = open_canonical(src.fd, entries[0].src, O_RDONLY);
                 archive = is_tar_archive(in.get());
             }
             if (!d && !archive) {
-                base = plan.dest == "/" ? "/" : sys::dir_name(plan.dest);
+                base = dest == "/" ? "/" : sys::dir_name(dest);
                 if (base.empty()) base = "/";
-                entries[0].dst = sys::base_name(plan.dest);
+                entries[0].dst = sys::base_name(dest);
             }
         }
         if (plan.matched_nothing) return stats;  // BuildKit: no files, and no destination either
@@ -479,7 +483,7 @@ void write_heredoc(int dest_root_fd, const CopySpec& spec, const std::string& na
         std::string d = spec.dest.empty() ? "." : spec.dest;
         bool trailing = d.back() == '/' || sys::base_name(d) == "." || sys::base_name(d) == "..";
         std::string abs = d[0] == '/' ? d : sys::path_join(spec.workdir.empty() ? "/" : spec.workdir, d);
-        abs = clean_path(abs[0] == '/' ? abs : "/" + abs);
+        abs = sys::follow_in_root(dest_root_fd, clean_path(abs[0] == '/' ? abs : "/" + abs));  // as execute_copy
         std::string base, leaf;
         sys::UniqueFd existing = sys::try_open_in_root(dest_root_fd, abs, O_PATH | O_DIRECTORY);
         if (trailing || existing) {

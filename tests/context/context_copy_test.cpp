@@ -222,12 +222,89 @@ TEST_F(ContextCopy, DestinationSymlinkEscapeIsConfined) {
     EXPECT_NE(::lstat(host.p("a.txt").c_str(), &st), 0) << "the host dir was written";
     EXPECT_EQ(get(dst.p("inner/one")), "1");
     EXPECT_EQ(get(dst.p("b-out.txt")), "BB");
-    // a symlink at the final name is replaced, not followed
+    // a symlink at the final name is followed as BuildKit does, but inside the root: the host's
+    // file of that name is untouched, the root's gets the content
     put(host.p("victim"), "keep");
     ctxtest::link(host.p("victim"), dst.p("victim-link"));
     run(spec({"a.txt"}, "/victim-link"));
     EXPECT_EQ(get(host.p("victim")), "keep");
-    EXPECT_EQ(get(dst.p("victim-link")), "A");
+    EXPECT_EQ(ctxtest::readlink_s(dst.p("victim-link")), host.p("victim"));
+    EXPECT_EQ(get(dst.p(host.p("victim").substr(1))), "A");
+}
+
+// BuildKit (fsutil copy.Copy resolves dest with containerd's fs.RootPath): COPY onto an existing
+// symlink writes through it -- to a file it points at (replaced: the source's mode, owner and
+// mtime), into a directory, or creating a missing target (and its missing parents, 0755) -- and
+// the link stays as it was.
+TEST_F(ContextCopy, OntoSymlinkWritesThroughIt) {
+    put(dst.p("etc/target"), "old", 0600);
+    ctxtest::link("/etc/target", dst.p("to-file"));
+    ctxtest::link("etc/target", dst.p("rel-to-file"));
+    ctxtest::link("to-file", dst.p("chain"));
+    sys::mkdir_p(dst.p("real/dir"));
+    ctxtest::link("/real/dir", dst.p("to-dir"));
+    ctxtest::link("/made/by/copy", dst.p("to-missing"));
+    ctxtest::link("/made2", dst.p("to-missing-slash"));
+    ASSERT_EQ(::chmod(ctx.p("a.txt").c_str(), 0640), 0);
+    struct timespec ts[2] = {{1000000, 0}, {1000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, ctx.p("a.txt").c_str(), ts, 0), 0);
+    CopySpec s = spec({"a.txt"}, "/to-file");
+    s.chown = Owner{12, 34};
+    run(s);
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("to-file")).st_mode));
+    EXPECT_EQ(ctxtest::readlink_s(dst.p("to-file")), "/etc/target");
+    struct stat t = lst(dst.p("etc/target"));
+    EXPECT_EQ(get(dst.p("etc/target")), "A");
+    EXPECT_EQ(t.st_mode & 07777, 0640u);
+    EXPECT_EQ(t.st_uid, 12u);
+    EXPECT_EQ(t.st_gid, 34u);
+    EXPECT_EQ(t.st_mtim.tv_sec, 1000000);
+    run(spec({"b.txt"}, "/rel-to-file"));
+    EXPECT_EQ(get(dst.p("etc/target")), "BB");
+    run(spec({"c.md"}, "/chain"));
+    EXPECT_EQ(get(dst.p("etc/target")), "C");
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("chain")).st_mode));
+    run(spec({"a.txt"}, "/to-dir"));
+    EXPECT_EQ(get(dst.p("real/dir/a.txt")), "A");
+    run(spec({"a.txt"}, "/to-missing"));
+    EXPECT_EQ(get(dst.p("made/by/copy")), "A");
+    EXPECT_EQ(lst(dst.p("made/by")).st_mode & 07777, 0755u);
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("to-missing")).st_mode));
+    run(spec({"a.txt"}, "/to-missing-slash/"));
+    EXPECT_EQ(get(dst.p("made2/a.txt")), "A");
+    run(spec({"dir"}, "/to-dir"));
+    EXPECT_EQ(get(dst.p("real/dir/sub/two")), "22");
+    CopySpec h = spec({}, "/to-file");
+    write_heredoc(dst_fd.get(), h, "EOF", "heredoc\n");
+    EXPECT_EQ(get(dst.p("etc/target")), "heredoc\n");
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("to-file")).st_mode));
+}
+
+// Hostile links at the destination (absolute host paths, "/../..", "../../..", chains, cycles):
+// followed only inside the root; nothing outside it is created or changed.
+TEST_F(ContextCopy, OntoHostileSymlinkNothingOutsideTheRoot) {
+    ctxtest::Tmp host;
+    put(host.p("victim"), "keep");
+    std::string outside = host.p("made-outside");
+    ctxtest::link(host.p("victim"), dst.p("abs"));
+    ctxtest::link("/../../../../.." + host.p("victim"), dst.p("absup"));
+    ctxtest::link("../../../../../../../.." + host.p("victim"), dst.p("relup"));
+    ctxtest::link("relup", dst.p("chain"));
+    ctxtest::link(outside + "/new", dst.p("missing"));
+    ctxtest::link(host.p(), dst.p("hostdir"));
+    ctxtest::link("cycle2", dst.p("cycle1"));
+    ctxtest::link("cycle1", dst.p("cycle2"));
+    for (const char* d : {"/abs", "/absup", "/relup", "/chain", "/missing", "/hostdir", "/hostdir/"}) run(spec({"a.txt"}, d));
+    run(spec({"dir"}, "/hostdir/"));
+    EXPECT_EQ(get(host.p("victim")), "keep");
+    EXPECT_EQ(tree(host.p()), (std::set<std::string>{"victim"})) << "something was written outside the root";
+    EXPECT_EQ(get(dst.p(host.p("victim").substr(1))), "A");
+    EXPECT_EQ(get(dst.p(outside.substr(1) + "/new")), "A");
+    EXPECT_EQ(get(dst.p(host.p("a.txt").substr(1))), "A");
+    EXPECT_EQ(get(dst.p(host.p("sub/two").substr(1))), "22");
+    std::string err = error_of(spec({"a.txt"}, "/cycle1"));
+    EXPECT_NE(err.find("too many levels of symbolic links"), std::string::npos) << err;
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("cycle1")).st_mode));
 }
 
 TEST_F(ContextCopy, HardlinksPreserved) {

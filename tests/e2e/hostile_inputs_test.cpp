@@ -141,3 +141,33 @@ TEST(HostileInputs, BaseWithoutHistoryCanBeBuiltOn) {
     EXPECT_THAT(r.out, HasSubstr("echo on-top")) << r.out;
     EXPECT_EQ(ib("fsck").status, 0);
 }
+
+// COPY onto a symlink the image planted follows it as BuildKit does (docs/DIFFERENCES.md), but
+// only inside the image's root: links to a host path, "/../../..", "../../.." or a chain of
+// them leave the host's files and directories as they were.
+TEST(HostileInputs, CopyOntoEscapingSymlinkStaysInTheImage) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    sys::TempDir host("/tmp", "imgbuild-e2e-victim-");
+    sys::write_file_atomic(host.path() + "/victim", "keep\n");
+    const std::string h = host.path();
+    Ctx ctx;
+    ctx.file("a.txt", "from the context\n");
+    ctx.file("Buildfile", "FROM busybox:latest\n"
+                          "RUN ln -s /../../../.." + h + "/victim /abs && ln -s ../../../../.." + h + " /dir && "
+                          "ln -s abs /chain && ln -s " + h + "/made/new /missing\n"
+                          "COPY a.txt /chain\n"
+                          "COPY a.txt /dir/\n"
+                          "COPY a.txt /missing\n");
+    auto r = env.ib("build --no-cache --progress plain -t escape-link:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(sys::read_file(h + "/victim"), "keep\n");
+    EXPECT_EQ(sys::list_dir(h), std::vector<std::string>{"victim"}) << "something was written outside the image";
+    r = env.ib("run --rm escape-link:1 cat " + h + "/victim " + h + "/a.txt " + h + "/made/new");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(r.out, "from the context\nfrom the context\nfrom the context\n");
+    r = env.ib("run --rm escape-link:1 readlink /chain");
+    EXPECT_EQ(r.out, "abs\n");
+    EXPECT_EQ(env.ib("rmi escape-link:1").status, 0);
+}
+
