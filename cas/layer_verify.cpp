@@ -66,6 +66,7 @@ public:
         std::string path = clean_entry_path(raw);  // rejects ".."
         unsigned type = archive_entry_filetype(e);
         const char* hard = archive_entry_hardlink(e);
+        check_name(path);
         if (path.empty()) {
             if (type != AE_IFDIR || hard) bad("entry replaces the layer root (only a directory may stand at \".\")");
             return;
@@ -117,6 +118,8 @@ private:
         size_t llen = h ? std::strlen(h) : s ? std::strlen(s) : 0;
         if (raw.size() > caps_.max_path_len || llen > caps_.max_path_len)
             bad("path or link target longer than " + std::to_string(caps_.max_path_len) + " bytes");
+        if (s && !h && llen > kMaxSymlinkTargetLen)
+            bad("symlink target longer than the " + std::to_string(kMaxSymlinkTargetLen) + " bytes symlink(2) stores");
         size_t ext = raw.size() + llen;
         archive_entry_xattr_reset(e);
         const char* name;
@@ -124,6 +127,14 @@ private:
         size_t vlen;
         while (archive_entry_xattr_next(e, &name, &val, &vlen) == ARCHIVE_OK) ext += std::strlen(name) + vlen;
         if (ext > caps_.max_pax_bytes) bad("extended header data larger than " + std::to_string(caps_.max_pax_bytes) + " bytes");
+    }
+
+    // A name unpack could never create: a component past NAME_MAX. (A hard link's target is an
+    // earlier entry, checked as that entry.)
+    void check_name(const std::string& path) {
+        if (std::string_view c = overlong_component(path); !c.empty())
+            bad("a name of " + std::to_string(c.size()) + " bytes, longer than the " + std::to_string(kMaxNameLen) +
+                " a file system can hold (NAME_MAX): \"" + std::string(c.substr(0, 64)) + "...\"");
     }
 
     // A regular file counts at its declared size: sparse files at their full (apparent) size.

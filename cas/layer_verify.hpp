@@ -19,7 +19,8 @@
 //     and as the sizes entries declare (a sparse file counts at its full size, a PAX size=
 //     record at what it says) — and a compression-ratio guard past ratio_min_bytes;
 //     entries per layer, path length, extended-header bytes;
-//   * unsafe entries: a path with ".." (or one that is too long), a non-directory (or a hard
+//   * unsafe entries: a path with ".." (or one that is too long, or with a component longer than
+//     NAME_MAX, which no file system can create), a symlink target longer than symlink(2) stores, a non-directory (or a hard
 //     link) at the layer root ("." or "/"), a whiteout naming nothing (".wh.", ".wh..",
 //     ".wh.."), a hard link whose target is not an earlier non-directory entry of the same
 //     layer, an entry whose path goes through a symlink planted by an earlier entry of this
@@ -37,6 +38,7 @@
 #include "cas/decompress.hpp"
 #include "cas/digest.hpp"
 #include "cas/oci.hpp"
+#include "cas/tar_paths.hpp"
 #include "cas/store.hpp"
 
 namespace cas {
@@ -46,7 +48,7 @@ struct LayerCaps {
     uint64_t max_ratio = 1000;                 // uncompressed : compressed, per layer
     uint64_t ratio_min_bytes = 512ull << 20;   // the ratio guard applies past this many bytes of a layer
     uint64_t max_entries = 2'000'000;          // per layer
-    size_t max_path_len = 4096;                // entry path and link target
+    size_t max_path_len = kMaxEntryPathLen;    // entry path and hard-link target (cas/tar_paths.hpp)
     size_t max_pax_bytes = 1 << 20;            // long names, link targets and xattrs of one entry
 };
 

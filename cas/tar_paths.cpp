@@ -60,6 +60,19 @@ std::string clean_entry_path(std::string_view path) {
     return *out;
 }
 
+std::string_view overlong_component(std::string_view p) {
+    while (!p.empty()) {
+        size_t k = p.find('/');
+        std::string_view c = p.substr(0, k);
+        bool last = k == std::string_view::npos;
+        std::string_view name = last && starts_with(c, kWhiteoutPrefix) ? c.substr(kWhiteoutPrefix.size()) : c;
+        if (name.size() > kMaxNameLen) return c;
+        if (last) break;
+        p.remove_prefix(k + 1);
+    }
+    return {};
+}
+
 bool layer_xattr_allowed(std::string_view name) {
     if (starts_with(name, "user.")) return true;
     if (name == "security.capability") return true;

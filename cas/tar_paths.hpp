@@ -5,6 +5,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,17 @@ std::string oci_whiteout_path(const std::string& dir, const std::string& name); 
 std::string oci_opaque_path(const std::string& dir);                              // dir/.wh..wh..opq
 bool is_overlay_whiteout(mode_t mode, dev_t rdev);  // char device 0:0
 bool is_overlay_opaque_value(std::string_view xattr_value);  // "y"
+
+// How long names in a layer may be: one set of limits for every place a layer passes. A build's
+// diff writes no longer path (the step fails, naming it), import refuses a layer with one up
+// front, unpack creates every path import accepts.
+inline constexpr size_t kMaxNameLen = 255;             // a path component: NAME_MAX of Linux file systems
+inline constexpr size_t kMaxEntryPathLen = 64 << 10;   // an entry path or hard-link target: past PATH_MAX
+                                                       // in a PAX header, unpacked part by part
+inline constexpr size_t kMaxSymlinkTargetLen = 4095;   // what symlink(2) stores (PATH_MAX - 1)
+// The first component of a cleaned entry path longer than kMaxNameLen, or "" when none is; a
+// whiteout's last component counts without its ".wh." prefix (the name it stands for).
+std::string_view overlong_component(std::string_view clean_path);
 
 // Normalize a tar entry path: strip leading "/" and "./", drop "." and empty components.
 // ".." components are rejected (InvalidInput) because a layer path never needs them.

@@ -122,6 +122,13 @@ public:
         std::sort(kids.begin(), kids.end(), [](const Kid& a, const Kid& b) { return a.tar_name < b.tar_name; });
         for (auto& k : kids) {
             std::string path = join(rel, k.tar_name);
+            // Deeper than PATH_MAX is fine (a PAX header holds it; import and unpack take it), past
+            // the layer limit no import would take the image back.
+            if (path.size() > cas::kMaxEntryPathLen)
+                sys::fail(sys::Code::InvalidInput, shown(path.substr(0, 200) + "...") + ": a path of " +
+                                                       std::to_string(path.size()) + " bytes is longer than the " +
+                                                       std::to_string(cas::kMaxEntryPathLen) +
+                                                       " a layer entry may have (no import would accept the image)");
             if (k.whiteout) {
                 (void)read_xattrs(dirfd, k.fs_name, shown(path), foreign);  // the marker carries none
                 marker(path, k.st);

@@ -11,6 +11,7 @@
 #include "cas/digest.hpp"
 #include "cas/oci.hpp"
 #include "cas/store.hpp"
+#include "cas/tar_paths.hpp"
 
 namespace layers {
 
@@ -20,7 +21,7 @@ const char* media_type_for(Compression c);  // application/vnd.oci.image.layer.v
 struct ApplyLimits {
     uint64_t max_total_bytes = 64ull << 30;
     uint64_t max_entries = 2'000'000;
-    size_t max_path_len = 4096;
+    size_t max_path_len = cas::kMaxEntryPathLen;  // as import: deeper than PATH_MAX is opened part by part
     size_t max_pax_bytes = 1 << 20;
 };
 

@@ -109,6 +109,16 @@ case("through_symlink", [plain(tar([("a", "l", "/etc", None), ("a/evil", "f", b"
 case("through_lower_symlink", [plain(tar([("a", "l", "/etc", None)])), plain(tar([("a/evil", "f", b"x", None)]))], 1,
      "a/evil", "planted by an earlier layer")
 
+# names no file system can hold (a component past NAME_MAX) are refused up front, as is a symlink
+# target longer than symlink(2) stores; paths past PATH_MAX made of short names are fine (below)
+long_name = "n" * 256
+case("long_component", [plain(tar([("d", "d", None, None), ("d/" + long_name, "f", b"x", None)]))], 0,
+     "d/" + long_name, "NAME_MAX")
+case("long_symlink_target", [plain(tar([("l", "l", "t/" * 2048, None)]))], 0, "l", "symlink target longer")
+deep = "/".join("%02d" % i + "d" * 248 for i in range(30))  # 7529 bytes, as a RUN can make it
+layout("deep_path", [gz(tar([(deep, "d", None, None), (deep + "/f", "f", b"deep\n", None),
+                             (deep + "/.wh." + "w" * 255, "f", b"", None)]))])
+
 # 10. a "+gzip" layer in another program's format (lzop magic): only zlib may read it
 lzo = b"\x89LZO\x00\r\n\x1a\n" + bytes(200)
 case("lzop_magic", [(lzo, GZ, sha(b"whatever"))], 0, "", "gzip")

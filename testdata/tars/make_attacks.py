@@ -76,6 +76,13 @@ CASES = {
     "big_pax": [entry("x", data=b"x", pax={"SCHILY.xattr.user.big": "v" * 200000})],
     "big_file": [entry("big", data=b"\0" * (4 << 20))],
 }
+# Not an attack: a tree deeper than PATH_MAX (30 directories of 250 bytes), as a RUN can make it,
+# with a file, a hard link to it and a whiteout of a 255-byte name at the bottom.
+DEEP = ["%02d" % i + "d" * 248 for i in range(30)]
+CASES["deep_path"] = ([entry("/".join(DEEP[:i + 1]), tarfile.DIRTYPE, mode=0o750) for i in range(30)] +
+                      [entry("/".join(DEEP) + "/f", data=b"deep"),
+                       entry("/".join(DEEP) + "/.wh." + "w" * 255),
+                       entry("top-link", tarfile.LNKTYPE, link="/".join(DEEP) + "/f")])
 
 
 def main():

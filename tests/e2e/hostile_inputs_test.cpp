@@ -171,3 +171,42 @@ TEST(HostileInputs, CopyOntoEscapingSymlinkStaysInTheImage) {
     EXPECT_EQ(env.ib("rmi escape-link:1").status, 0);
 }
 
+// A RUN can make a tree deeper than PATH_MAX (here 40 directories of 200 bytes): its layer tar holds
+// the paths in PAX headers, and exporting it and importing it again must work (import refused
+// paths past 4096 bytes; unpack could not create them). Past the layer limit the build fails
+// at that step instead of making an image no import takes back.
+TEST(HostileInputs, DeepTreeFromRunSurvivesExportAndImport) {
+    REQUIRE_BASE();
+    auto& env = BuildEnv::get();
+    // Made bottom-up by moving directories, read with `cd -P`: every syscall sees a short path
+    // (a plain cd chdirs to the absolute $PWD, past PATH_MAX).
+    auto make = [](int levels) {
+        return "RUN mkdir /deep && cd /deep && p=$(printf %0200d " + std::to_string(levels) +
+               ") && mkdir $p && echo bottom > $p/f && for i in $(seq " + std::to_string(levels - 1) +
+               " -1 1); do n=$(printf %0200d $i); mkdir t && mv $p t/ && mv t $n && p=$n || exit 1; done\n";
+    };
+    const std::string read = "cd /deep && for i in $(seq 1 40); do cd -P $(printf %0200d $i) || exit 1; done && cat f";
+    Ctx ctx;
+    ctx.file("Buildfile", "FROM busybox:latest\n" + make(40));
+    auto r = env.ib("build --no-cache --progress plain -t deep-tree:1 " + ctx.path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    sys::TempDir t("/tmp", "imgbuild-e2e-deep-");
+    for (const char* format : {"oci", "docker"}) {
+        SCOPED_TRACE(format);
+        std::string out = t.path() + "/" + format + ".tar", store = t.path() + "/store-" + format;
+        r = env.ib("export deep-tree:1 --format " + std::string(format) + " -o " + out);
+        ASSERT_EQ(r.status, 0) << r.out;
+        auto ib = [&](const std::string& a) { return e2e::run_cmd(e2e::bin() + " --root " + store + " " + a); };
+        r = ib("import " + out + " --tag deep-tree:1");
+        ASSERT_EQ(r.status, 0) << r.out;
+        r = ib("run --rm deep-tree:1 sh -c '" + read + "'");
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_EQ(r.out, "bottom\n");
+        EXPECT_EQ(ib("fsck").status, 0);
+    }
+    EXPECT_EQ(env.ib("rmi deep-tree:1").status, 0);
+
+    Ctx deeper;  // 330 x 201 bytes: past the 65536 a layer entry may have
+    deeper.file("Buildfile", "FROM busybox:latest\n" + make(330));
+    expect_refused(deeper, {"Buildfile:2", "longer than the 65536 a layer entry may have"});
+}

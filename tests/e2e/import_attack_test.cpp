@@ -122,6 +122,16 @@ TEST_F(ImportAttack, RootReplacedBySymlinkRejected) { rejected("root_symlink"); 
 TEST_F(ImportAttack, PathThroughSymlinkOfSameLayerRejected) { rejected("through_symlink"); }
 TEST_F(ImportAttack, PathThroughSymlinkOfEarlierLayerRejected) { rejected("through_lower_symlink"); }
 
+// Names unpack could never create are refused at import, naming the layer and the entry; a path
+// past PATH_MAX made of short names (what a RUN can make) imports.
+TEST_F(ImportAttack, ComponentLongerThanNameMaxRejected) { rejected("long_component"); }
+TEST_F(ImportAttack, SymlinkTargetLongerThanTheKernelStoresRejected) { rejected("long_symlink_target"); }
+TEST_F(ImportAttack, PathLongerThanPathMaxImports) {
+    CmdResult r = ib("import " + shell_quote(dir() + "/deep_path") + " --tag deep:1");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(ib("fsck").status, 0);
+}
+
 // 10. A "+gzip" layer in lzop's format: only zlib reads it; no external program runs.
 TEST_F(ImportAttack, ForeignCompressionNeverExecsAProgram) {
     std::string bin = tmp_.path() + "/bin", marker = tmp_.path() + "/EXECUTED";

@@ -188,3 +188,27 @@ TEST_F(Crafted, Caps) {
         EXPECT_FALSE(ok.error) << *ok.error;
     }
 }
+
+// A layer whose paths are longer than PATH_MAX (a RUN can make such a tree, import accepts it):
+// every entry is created, part of the path at a time; nothing outside the target.
+TEST_F(Crafted, PathsDeeperThanPathMaxAreCreated) {
+    auto o = apply("deep_path");
+    ASSERT_FALSE(o.error) << *o.error;
+    std::string deep;
+    for (int i = 0; i < 30; i++) deep += (i ? "/" : "") + std::string(i < 10 ? "0" : "") + std::to_string(i) + std::string(248, 'd');
+    ASSERT_GT(deep.size(), size_t(4096));
+    sys::UniqueFd root = sys::open_dir(o.target);
+    sys::UniqueFd f = sys::open_in_root(root.get(), deep + "/f", O_RDONLY);
+    char buf[8] = {};
+    EXPECT_EQ(::read(f.get(), buf, sizeof buf), 4);
+    EXPECT_STREQ(buf, "deep");
+    struct stat st;
+    ASSERT_EQ(::fstat(f.get(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 2u) << "the hard link to the deep file";
+    sys::UniqueFd d = sys::open_in_root(root.get(), deep, O_RDONLY | O_DIRECTORY);
+    ASSERT_EQ(::fstat(d.get(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0750u);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1700000000);
+    ASSERT_EQ(::fstatat(d.get(), std::string(255, 'w').c_str(), &st, AT_SYMLINK_NOFOLLOW), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the whiteout of a 255-byte name";
+}
