@@ -363,7 +363,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
         // As BuildKit (fsutil's copy resolves dest with RootPath): a symlink at dest, or a chain
         // of them, is followed to its target inside the root, even a missing one; the link stays.
         // Not on the host: a link there is replaced, never followed.
-        const std::string dest = spec.to_host ? plan.dest : sys::follow_in_root(dest_root_fd, plan.dest);
+        const std::string dest = spec.to_host ? plan.dest : sys::resolve_in_root(dest_root_fd, plan.dest, sys::LinkRule::RootPath);
         // Where does the base go? A single-file plan lands on dest itself, unless dest is an
         // existing directory or an archive to extract (ADD).
         std::string base = dest;
@@ -483,7 +483,7 @@ void write_heredoc(int dest_root_fd, const CopySpec& spec, const std::string& na
         std::string d = spec.dest.empty() ? "." : spec.dest;
         bool trailing = d.back() == '/' || sys::base_name(d) == "." || sys::base_name(d) == "..";
         std::string abs = d[0] == '/' ? d : sys::path_join(spec.workdir.empty() ? "/" : spec.workdir, d);
-        abs = sys::follow_in_root(dest_root_fd, clean_path(abs[0] == '/' ? abs : "/" + abs));  // as execute_copy
+        abs = sys::resolve_in_root(dest_root_fd, abs, sys::LinkRule::RootPath);  // as execute_copy
         std::string base, leaf;
         sys::UniqueFd existing = sys::try_open_in_root(dest_root_fd, abs, O_PATH | O_DIRECTORY);
         if (trailing || existing) {

@@ -5,7 +5,7 @@
 //
 // Docker's rules: a dest ending in '/' (or several sources, a directory source, --parents)
 // is a directory; a symlink at dest (or a chain) is followed to its target inside the root, as
-// BuildKit does (sys::follow_in_root); a single file onto a non-directory dest takes that name; directory sources
+// BuildKit does (sys::resolve_in_root, LinkRule::RootPath); a single file onto a non-directory dest takes that name; directory sources
 // copy their contents; symlinks are copied as links; hardlinks within one copy are kept;
 // mtimes are kept from the source; --chown applies to everything copied and to the parent
 // directories created; --chmod (BuildKit) to the files and directories copied.

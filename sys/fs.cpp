@@ -317,7 +317,8 @@ UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags) {
     return fd;
 }
 
-std::string resolve_in_root(int rootfd, const std::string& path) {
+std::string resolve_in_root(int rootfd, const std::string& path, LinkRule rule) {
+    const bool rootpath = rule == LinkRule::RootPath;
     std::vector<std::string> done, todo;  // todo: the components still to walk, last first
     auto push_reversed = [&](const std::string& p) {
         std::vector<std::string> parts;
@@ -333,7 +334,7 @@ std::string resolve_in_root(int rootfd, const std::string& path) {
         for (auto& c : done) out += "/" + c;
         return out.empty() ? std::string("/") : out;
     };
-    push_reversed(path);
+    push_reversed(rootpath ? clean_path("/" + path) : path);
     bool missing = false;  // past the first component that does not exist: lexical from here
     int links = 0;
     while (!todo.empty()) {
@@ -349,15 +350,20 @@ std::string resolve_in_root(int rootfd, const std::string& path) {
             UniqueFd parent(openat2_fd(rootfd, done.empty() ? "." : joined().c_str() + 1, O_PATH | O_DIRECTORY, kResolveNoSymlinks));
             struct stat st{};
             if (!parent || ::fstatat(parent.get(), c.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-                if (errno != ENOENT && errno != ENOTDIR) throw_errno("resolve " + path + " in the root");
+                if (errno != ENOENT && (rootpath || errno != ENOTDIR)) throw_errno("resolve " + path + " in the root");
                 missing = true;
             } else if (S_ISLNK(st.st_mode)) {
-                if (++links > 40) fail(Code::InvalidInput, "resolve " + path + ": too many levels of symbolic links", ELOOP);
+                if (++links > (rootpath ? 255 : 40)) fail(Code::InvalidInput, "resolve " + path + ": too many levels of symbolic links", ELOOP);
                 char buf[4096];
                 ssize_t n = ::readlinkat(parent.get(), c.c_str(), buf, sizeof buf);
                 if (n < 0) throw_errno("readlink " + joined() + "/" + c);
                 std::string target(buf, size_t(n));
-                if (!target.empty() && target[0] == '/') done.clear();
+                if (rootpath) {  // joined to the link's directory and cleaned, as a whole
+                    target = clean_path(target.empty() || target[0] != '/' ? joined() + "/" + target : target);
+                    done.clear();
+                } else if (!target.empty() && target[0] == '/') {
+                    done.clear();
+                }
                 push_reversed(target);
                 continue;
             }
@@ -371,64 +377,6 @@ UniqueFd open_in_root(int rootfd, const std::string& path, int flags, mode_t mod
     UniqueFd fd = try_open_in_root(rootfd, path, flags, mode);
     if (!fd) throw_errno("open " + path + " in root");
     return fd;
-}
-
-namespace {
-
-// One step of follow_in_root (containerd's walkLink): is the clean absolute `path` a symlink?
-// Then its target, as written. Its parent is opened inside the root.
-struct LinkWalk {
-    int root;
-    const std::string& shown;
-    int links = 0;
-
-    std::pair<std::string, bool> link(const std::string& raw) {
-        if (links > 255) fail(Code::InvalidInput, shown + ": too many levels of symbolic links", ELOOP);
-        std::string path = clean_path("/" + raw);
-        if (path == "/") return {path, false};
-        std::string dir = dir_name(path), leaf = base_name(path);
-        UniqueFd d = try_open_in_root(root, dir.empty() ? "/" : dir, O_PATH | O_DIRECTORY);
-        struct stat st;
-        if (!d || ::fstatat(d.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT) return {path, false};  // not there yet: not a link
-            throw_errno("resolve " + path);
-        }
-        if (!S_ISLNK(st.st_mode)) return {path, false};
-        std::string target(4096, '\0');  // a link target is shorter than PATH_MAX
-        ssize_t n = ::readlinkat(d.get(), leaf.c_str(), target.data(), target.size());
-        if (n < 0) throw_errno("readlink " + path);
-        target.resize(size_t(n));
-        ++links;
-        return {target, true};
-    }
-
-    // containerd's walkLinks: the parent first, then the last component.
-    std::string links_of(const std::string& path) {
-        size_t k = path.rfind('/');
-        if (k == std::string::npos) return link(path).first;
-        std::string dir = path.substr(0, k + 1), file = path.substr(k + 1);
-        if (file.empty()) return dir == "/" ? dir : links_of(dir.substr(0, dir.size() - 1));
-        std::string newdir = links_of(dir);
-        auto [next, is_link] = link(path_join(newdir, file));
-        if (!is_link || (!next.empty() && next[0] == '/')) return next;
-        return clean_path(path_join(newdir, next));
-    }
-};
-
-}  // namespace
-
-std::string follow_in_root(int rootfd, const std::string& path) {
-    LinkWalk w{rootfd, path};
-    std::string p = path.empty() ? "/" : path;
-    for (;;) {
-        int before = w.links;
-        p = w.links_of(p);
-        if (before == w.links) {
-            std::string rooted = clean_path("/" + p);
-            if (rooted == p) return p;
-            p = rooted;
-        }
-    }
 }
 
 std::vector<std::string> list_dir(int dirfd, const std::string& shown) {

@@ -95,24 +95,28 @@ constexpr size_t kPathMax = 4096;  // PATH_MAX: the longest path one syscall tak
 // (ENOENT, ENOTDIR, ...); throws InvalidInput "<shown> is not a regular file" otherwise.
 // `st` (optional) receives its stat.
 UniqueFd try_open_regular_in_root(int rootfd, const std::string& path, const std::string& shown, struct stat* st = nullptr);
-// The path that `path` names inside the tree at rootfd once every symlink in it, the last
-// component too, is followed -- containerd's fs.RootPath, which BuildKit's copy resolves its
-// destination with: absolute link targets and ".." never leave the root (they stop at its "/"),
-// the rest of the path is kept as written from the first missing component on (a dangling link
-// resolves to its target), a relative target is joined lexically to the link's directory.
-// Returns an absolute, clean path in the root; InvalidInput (ELOOP) after 255 links; other
-// failures (a component that is a file: ENOTDIR) throw with errno. Only reads the tree.
-std::string follow_in_root(int rootfd, const std::string& path);
 // Same as open_in_root, but no symlink at all may appear in the path (RESOLVE_NO_SYMLINKS,
 // O_NOFOLLOW): for paths that are already canonical.
 UniqueFd open_in_root_nofollow(int rootfd, const std::string& path, int flags);
 
-// `path` with every symlink resolved as if rootfd were "/" (as runc's securejoin resolves a
-// mount destination): an absolute, clean path naming the same place in the tree whose existing
-// components are no symlinks. A component that does not exist ends the lookups; it and the
-// rest are kept as written ("." dropped, ".." applied lexically, never above "/"), so a dangling
-// symlink resolves to the path it names. Throws InvalidInput (ELOOP) after 40 symlinks.
-std::string resolve_in_root(int rootfd, const std::string& path);
+// How resolve_in_root applies a symlink's target and "..".
+enum class LinkRule {
+    // runc's securejoin (mount destinations): components are walked in order, so ".." applies
+    // to where the walk got; a component below a file ends the lookups like a missing one; at
+    // most 40 links.
+    Walk,
+    // containerd's fs.RootPath (BuildKit's COPY destination): the path is cleaned first, a
+    // relative target is joined to the link's directory and cleaned; a component below a file
+    // throws (ENOTDIR); at most 255 links.
+    RootPath,
+};
+// `path` with every symlink in it, the last component too, resolved as if rootfd were "/":
+// an absolute, clean path naming the same place in the tree whose existing components are no
+// symlinks. Absolute targets and ".." never leave the root (they stop at its "/"). A component
+// that does not exist ends the lookups; it and the rest are kept as written ("." dropped, ".."
+// applied lexically), so a dangling symlink resolves to the path it names. Throws InvalidInput
+// (ELOOP) past the rule's number of links. Only reads the tree.
+std::string resolve_in_root(int rootfd, const std::string& path, LinkRule rule = LinkRule::Walk);
 
 // The one openat2(2) call: flags | O_CLOEXEC with the given RESOLVE_* bits, retried on
 // EINTR/EAGAIN. Returns the fd or -1 (errno set). Allocates nothing and never throws, so a

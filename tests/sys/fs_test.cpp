@@ -73,7 +73,7 @@ TEST(Fs, OpenInRootConfinesSymlinks) {
 }
 
 // containerd's fs.RootPath, which BuildKit resolves a COPY destination with.
-TEST(Fs, FollowInRootResolvesLinksLikeRootPath) {
+TEST(Fs, ResolveInRootByRootPathRuleIsContainerdsRootPath) {
     TempDir t("/tmp", "imgbuild-test-");
     mkdir_p(t.path() + "/real/dir");
     write_file_atomic(t.path() + "/real/file", "x");
@@ -89,7 +89,7 @@ TEST(Fs, FollowInRootResolvesLinksLikeRootPath) {
     ln("loop2", "/loop1");
     ln("loop1", "/loop2");
     UniqueFd root = open_dir(t.path());
-    auto f = [&](const std::string& p) { return follow_in_root(root.get(), p); };
+    auto f = [&](const std::string& p) { return resolve_in_root(root.get(), p, LinkRule::RootPath); };
     EXPECT_EQ(f("/"), "/");
     EXPECT_EQ(f("/real/file"), "/real/file");
     EXPECT_EQ(f("/abs"), "/real/file");
