@@ -143,7 +143,7 @@ Json Env::build(const std::string& name) const {
     e2e::CmdResult r = ib("build --progress plain --no-cache -t " + tag + " -f " + ctx.path() + "/Buildfile" + build_args(name) +
                           " " + ctx.path());
     if (r.status != 0) return {{"error", r.out}};
-    std::string tar = ctx.path() + ".out.tar";
+    std::string tar = ctx.path() + "/.out.tar";  // inside the temp dir: removed if snapshot() throws
     r = ib("export " + tag + " --format docker -o " + shell_quote(tar));
     if (r.status != 0) throw std::runtime_error("export " + tag + ": " + r.out);
     Json snap = snapshot(tar, base_tree_);
@@ -271,7 +271,7 @@ Json Docker::build(const std::string& name) const {
     e2e::CmdResult r = docker("build --no-cache --network=none -q -t " + tag + " -f " + ctx.path() + "/Buildfile" +
                               build_args(name) + " " + ctx.path());
     if (r.status != 0) return {{"error", r.out}};
-    std::string tar = ctx.path() + ".docker.tar";
+    std::string tar = ctx.path() + "/.docker.tar";  // inside the temp dir: removed if snapshot() throws
     r = docker("save -o " + shell_quote(tar) + " " + tag);
     if (r.status != 0) throw std::runtime_error("docker save " + tag + ": " + r.out);
     Json snap = snapshot(tar, Env::get().base_tree());
