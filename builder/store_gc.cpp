@@ -10,7 +10,7 @@
 
 #include "builder/cache.hpp"
 #include "cas/image.hpp"
-#include "layers/lease.hpp"
+#include "layers/rootfs.hpp"
 #include "layers/snapshotter.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -147,9 +147,10 @@ PruneResult prune_store(cas::Store& store, const CachePolicy& policy, bool dry_r
     // the exclusive lock.
     sys::FileLock lock = store.lock_exclusive();
     layers::Snapshotter snaps(store);
-    // Snapshots a running `imgbuild run` leases (layers/lease.hpp) stay, with their parents.
+    // Snapshots a running `imgbuild run` leases (its scratch slot names them) stay, with their
+    // parents; the slots nobody holds go.
     std::set<std::string> keep = live_chains;
-    for (const auto& k : layers::SnapshotLease::live_keys(store)) keep.insert(k);
+    for (const auto& k : layers::scratch_in_use(store, dry_run)) keep.insert(k);
     for (const std::string& key : plan_snapshot_removal(snaps.walk(), keep)) {
         if (!dry_run) snaps.remove(key);
         res.snapshots_removed++;

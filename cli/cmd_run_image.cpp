@@ -1,12 +1,12 @@
 // `imgbuild run IMAGE [CMD...]`: resolve the image, unpack its layers (shared committed
-// snapshots), mount a throwaway writable snapshot in a private mount namespace, apply the
-// image config (Entrypoint/Cmd/Env/WorkingDir/User) under the flags, run, remove the snapshot.
+// snapshots), mount a throwaway writable layer (a reused scratch slot) over them in a private
+// mount namespace, apply the image config (Entrypoint/Cmd/Env/WorkingDir/User) under the
+// flags, run, empty the slot.
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "cli/registry.hpp"
-#include "layers/lease.hpp"
 #include "layers/rootfs.hpp"
 #include "cas/image.hpp"
 #include "cas/store.hpp"
@@ -56,12 +56,12 @@ int run_image_command(runtime::RunSpec& spec, const std::string& image, const st
 
     layers::enter_private_mount_namespace();
     layers::Snapshotter snaps(store);
-    // The snapshots stay leased for the container's whole life: prune skips them. The shared
-    // store lock covers the window between creating them and publishing the lease.
+    // The snapshots stay leased for the container's whole life (the scratch slot's lock file
+    // names them): prune skips them. The shared store lock covers the window between creating
+    // them and writing the lease.
     sys::FileLock gc_guard = store.lock_shared();
     std::string top = layers::unpack_image(store, snaps, img);
-    layers::MountedRoot root = layers::MountedRoot::writable(store, snaps, top);  // removed on scope exit
-    layers::SnapshotLease lease(store, {top, root.active_key()});
+    layers::MountedRoot root = layers::MountedRoot::scratch(store, snaps, top);  // emptied on scope exit; leases `top`
     gc_guard.unlock();
     spec.rootfs = root.path();
     return go(spec);

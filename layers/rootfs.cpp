@@ -1,12 +1,17 @@
 #include "layers/rootfs.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include "cas/image.hpp"
@@ -58,6 +63,107 @@ MountedRoot MountedRoot::writable(cas::Store& store, layers::Snapshotter& snaps,
     return r;
 }
 
+namespace {
+
+std::string scratch_root(const cas::Store& store) { return store.snapshots_dir() + "/scratch"; }
+
+// Nothing an earlier holder did shows in this upper dir: empty, root-owned 0755, and no xattr
+// but trusted.overlay.uuid (set by overlay at the first mount; a container cannot set trusted.*).
+bool upper_untouched(int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0755 || st.st_uid != 0 || st.st_gid != 0)
+        return false;
+    char names[64];
+    ssize_t n = ::flistxattr(fd, names, sizeof names);
+    if (n < 0) return false;  // ERANGE: more than overlay's own
+    constexpr std::string_view kUuid("trusted.overlay.uuid\0", 21);
+    if (n != 0 && std::string_view(names, size_t(n)) != kUuid) return false;
+    return sys::list_dir(fd, "scratch upper dir").empty();
+}
+
+// (Re)make `dir` as an empty root-owned 0755 directory.
+void fresh_dir(const std::string& dir, mode_t mode) {
+    if (sys::exists(dir)) sys::remove_tree(dir);
+    if (::mkdir(dir.c_str(), mode) != 0) sys::throw_errno("create " + dir);
+    if (::chmod(dir.c_str(), mode) != 0) sys::throw_errno("chmod " + dir);  // whatever the umask
+}
+
+// Empty the slot's upper dir for the next holder (kept when untouched: the common case).
+void reset_slot(const std::string& dir) {
+    // A `volatile` overlay (layers/mount.cpp) leaves work/work/incompat/volatile, and refuses a
+    // work dir that has it: the kernel's sign that the upper dir may be torn by a crash. Ours is
+    // kept only when it is provably empty and untouched, so the marker can go.
+    std::string incompat = dir + "/work/work/incompat";
+    if (sys::exists(incompat)) sys::remove_tree(incompat);
+    sys::UniqueFd fd(::open((dir + "/fs").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd && upper_untouched(fd.get())) {
+        // A fresh upper dir's times are its creation's: so are a reused one's.
+        if (::futimens(fd.get(), nullptr) != 0) sys::throw_errno("touch " + dir + "/fs");
+        return;
+    }
+    fd.reset();
+    fresh_dir(dir + "/fs", 0755);
+    fresh_dir(dir + "/work", 0700);  // whatever a killed holder's overlay left there
+}
+
+}  // namespace
+
+MountedRoot MountedRoot::scratch(cas::Store& store, layers::Snapshotter& snaps, const std::string& parent) {
+    return sys::with_context("prepare a writable root over " + (parent.empty() ? std::string("nothing") : parent), [&] {
+        MountSpec spec = snaps.writable_over(parent);  // the lower dirs (checks the chain is committed)
+        std::string root = scratch_root(store);
+        sys::mkdir_p(root, 0700);
+        MountedRoot r(snaps);
+        for (unsigned n = 0;; n++) {
+            if (n > 4096) sys::fail(sys::Code::FailedPrecondition, "more than 4096 writable roots in use in " + root);
+            std::string base = root + "/" + std::to_string(n);
+            sys::FileLock lock = sys::FileLock::try_lock(base + ".lock", sys::FileLock::Exclusive);
+            if (!lock) continue;  // another process's
+            for (const std::string& d : {base, base + "/work", base + "/root"})
+                if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno("create " + d);
+            reset_slot(base);
+            // The lease: prune keeps `parent` while the slot is held.
+            std::string lease = parent + "\n";
+            if (::ftruncate(lock.fd(), 0) != 0 || ::pwrite(lock.fd(), lease.data(), lease.size(), 0) != ssize_t(lease.size()))
+                sys::throw_errno("write the lease in " + base + ".lock");
+            r.scratch_.reset(new Scratch{std::move(lock), base, base + "/root"});
+            break;
+        }
+        spec.upperdir = r.scratch_->dir + "/fs";
+        spec.workdir = r.scratch_->dir + "/work";
+        r.mount_.emplace(spec, r.scratch_->mountpoint);
+        return r;
+    });
+}
+
+MountedRoot::Scratch::~Scratch() {
+    if (dir.empty()) return;
+    try {
+        reset_slot(dir);
+    } catch (const std::exception& e) {  // the next holder tries again
+        std::fprintf(stderr, "imgbuild: warning: cannot empty %s: %s\n", dir.c_str(), e.what());
+    }
+}
+
+std::set<std::string> scratch_in_use(const cas::Store& store, bool dry_run) {
+    std::string root = scratch_root(store);
+    std::set<std::string> keys;
+    for (const std::string& name : sys::list_dir(root, /*missing_ok=*/true)) {
+        if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".lock") != 0) continue;
+        std::string slot = root + "/" + name.substr(0, name.size() - 5);
+        sys::UniqueFd fd(::open((root + "/" + name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!fd) continue;
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {  // nobody holds it
+            if (!dry_run && sys::exists(slot)) sys::remove_tree(slot);
+            continue;
+        }
+        std::string key = sys::read_file(root + "/" + name, 1 << 16);
+        while (!key.empty() && key.back() == '\n') key.pop_back();
+        if (!key.empty()) keys.insert(key);
+    }
+    return keys;
+}
+
 MountedRoot MountedRoot::view(cas::Store& store, layers::Snapshotter& snaps, const std::string& key) {
     MountedRoot r(snaps);
     r.mountpoint_ = store.temp_dir("view-");
@@ -66,8 +172,8 @@ MountedRoot MountedRoot::view(cas::Store& store, layers::Snapshotter& snaps, con
 }
 
 MountedRoot::MountedRoot(MountedRoot&& o) noexcept
-    : snaps_(o.snaps_), active_key_(std::exchange(o.active_key_, {})), mountpoint_(std::move(o.mountpoint_)),
-      mount_(std::move(o.mount_)) {
+    : snaps_(o.snaps_), active_key_(std::exchange(o.active_key_, {})), scratch_(std::move(o.scratch_)),
+      mountpoint_(std::move(o.mountpoint_)), mount_(std::move(o.mount_)) {
     o.mount_.reset();
 }
 

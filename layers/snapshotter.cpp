@@ -167,6 +167,12 @@ MountSpec Snapshotter::view(const std::string& key, const std::string& parent) {
     return create(*this, dir_, key, parent, Kind::View, {});
 }
 
+MountSpec Snapshotter::writable_over(const std::string& parent) const {
+    MountSpec spec;
+    spec.lowerdirs = chain_dirs(*this, dir_, parent);
+    return spec;
+}
+
 MountSpec Snapshotter::mounts_for(const std::string& key) const {
     MountSpec spec;
     if (key.empty()) sys::fail(sys::Code::InvalidInput, "mounts for an empty snapshot key");

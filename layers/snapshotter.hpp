@@ -51,6 +51,9 @@ public:
     void remove(const std::string& key);
     std::optional<SnapshotInfo> stat(const std::string& key) const;
     std::vector<SnapshotInfo> walk() const;
+    // The lower dirs of a writable mount over committed `parent` ("" = empty), for a caller that
+    // brings its own upper and work dirs (MountedRoot::scratch).
+    MountSpec writable_over(const std::string& parent) const;
     // Mounts for using committed `key` as a read-only root.
     MountSpec mounts_for(const std::string& key) const;
 

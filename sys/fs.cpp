@@ -122,17 +122,21 @@ void set_topdir_hint(const std::string& dir) {
     (void)::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags);
 }
 
+// The whole path first: it (or all but its last component) usually exists already, so the
+// common case is one or two syscalls instead of one mkdir per component from the root.
+static void mkdir_p_rec(const std::string& path, mode_t mode, int depth) {
+    if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return;
+    if (errno != ENOENT || depth > 4096) throw_errno("mkdir " + path);
+    size_t slash = path.find_last_not_of('/');
+    slash = slash == std::string::npos ? std::string::npos : path.rfind('/', slash);
+    if (slash == std::string::npos || path.find_first_not_of('/') >= slash) throw_errno("mkdir " + path);
+    mkdir_p_rec(path.substr(0, slash), mode, depth + 1);
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
+}
+
 void mkdir_p(const std::string& path, mode_t mode) {
     if (path.empty()) return;
-    std::string cur;
-    size_t i = 0;
-    while (i <= path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string::npos) j = path.size();
-        cur = path.substr(0, j);
-        if (!cur.empty() && ::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + cur);
-        i = j + 1;
-    }
+    mkdir_p_rec(path, mode, 0);
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
     if (!S_ISDIR(st.st_mode)) fail(Code::FailedPrecondition, path + ": not a directory");

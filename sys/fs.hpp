@@ -74,6 +74,7 @@ public:
     static FileLock try_lock(const std::string& path, Mode mode);
     explicit operator bool() const { return bool(fd_); }
     void unlock() { fd_.reset(); }
+    int fd() const { return fd_.get(); }  // the lock file, open read-write
 
 private:
     UniqueFd fd_;

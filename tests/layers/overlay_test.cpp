@@ -4,6 +4,7 @@
 
 #include "helpers.hpp"
 #include "layers/layer.hpp"
+#include "layers/rootfs.hpp"
 #include "layers/snapshotter.hpp"
 #include "layers/unpack.hpp"
 
@@ -47,6 +48,12 @@ void move_dir(const std::string& from, const std::string& to) {
         ::unlink((from + "/" + n).c_str());
     }
     ASSERT_EQ(::rmdir(from.c_str()), 0);
+}
+
+// base_layer unpacked into committed snapshots; returns the chain key.
+std::string unpacked_base(lt::Env& env, Snapshotter& s) {
+    auto base = base_layer(env);
+    return ensure_unpacked(env.store, s, {base.digest}, {base.diff_id});
 }
 
 }  // namespace
@@ -254,4 +261,55 @@ TEST(Unpack, FailedLayerLeavesNothing) {
     EXPECT_TRUE(s.walk().empty());
     auto left = lt::scan_paths(env.store.snapshots_dir());
     EXPECT_EQ(left, std::vector<std::string>{"empty"});
+}
+
+// `imgbuild run`'s writable layer: a reused slot, never anything an earlier holder left.
+TEST(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
+    NEED_ROOT();
+    lt::private_mount_ns();
+    lt::Env env;
+    Snapshotter s(env.store);
+    const std::string key = unpacked_base(env, s), slots = env.store.snapshots_dir() + "/scratch";
+    std::string first;
+    {
+        MountedRoot r = MountedRoot::scratch(env.store, s, key);
+        first = r.path();
+        EXPECT_EQ(lt::read(r.path() + "/etc/motd"), "hello\n");
+        lt::write(r.path() + "/etc/motd", "changed\n");
+        lt::write(r.path() + "/left", "behind\n");
+        ASSERT_EQ(::chmod(r.path().c_str(), 0700), 0);
+        EXPECT_EQ(s.walk().size(), 1u);  // no snapshot made for it: only the base
+    }
+    EXPECT_TRUE(sys::list_dir(slots + "/0/fs").empty());
+    {
+        MountedRoot r = MountedRoot::scratch(env.store, s, key);
+        EXPECT_EQ(r.path(), first);  // the same slot again
+        EXPECT_EQ(lt::read(r.path() + "/etc/motd"), "hello\n");
+        EXPECT_FALSE(sys::exists(r.path() + "/left"));
+        struct stat st;
+        ASSERT_EQ(::stat(r.path().c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0755u);
+        // A second holder at the same time gets its own slot.
+        MountedRoot r2 = MountedRoot::scratch(env.store, s, key);
+        EXPECT_NE(r2.path(), r.path());
+        lt::write(r2.path() + "/mine", "x");
+        EXPECT_FALSE(sys::exists(r.path() + "/mine"));
+        // prune: slots in use stay, and their lock files lease the chain they are over.
+        EXPECT_EQ(scratch_in_use(env.store, false), std::set<std::string>{key});
+        EXPECT_TRUE(sys::exists(slots + "/1/fs"));
+    }
+    // What a holder killed mid-run leaves (its writes, the volatile marker of its overlay) is
+    // gone before the next holder's container starts.
+    lt::write(slots + "/0/fs/stale", "from a killed run\n");
+    sys::mkdir_p(slots + "/0/work/work/incompat/volatile");
+    {
+        MountedRoot r = MountedRoot::scratch(env.store, s, key);
+        EXPECT_EQ(r.path(), first);
+        EXPECT_FALSE(sys::exists(r.path() + "/stale"));
+    }
+    EXPECT_TRUE(scratch_in_use(env.store, true).empty());  // dry run: nothing held, nothing removed
+    EXPECT_TRUE(sys::exists(slots + "/0"));
+    EXPECT_TRUE(scratch_in_use(env.store, false).empty());
+    EXPECT_FALSE(sys::exists(slots + "/0"));
+    EXPECT_FALSE(sys::exists(slots + "/1"));
 }

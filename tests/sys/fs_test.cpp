@@ -43,6 +43,22 @@ TEST(Fs, TempDirRemovesTree) {
     EXPECT_FALSE(exists(path));
 }
 
+TEST(Fs, MkdirPCreatesMissingComponentsAndRefusesFiles) {
+    TempDir t("/tmp", "imgbuild-test-");
+    mkdir_p(t.path() + "/a//b/c/", 0750);  // doubled and trailing slashes
+    struct stat st;
+    ASSERT_EQ(::stat((t.path() + "/a/b/c").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    mode_t um = ::umask(0);
+    ::umask(um);
+    EXPECT_EQ(st.st_mode & 07777, 0750u & ~um);
+    mkdir_p(t.path() + "/a/b/c");  // exists: fine
+    write_file_atomic(t.path() + "/file", "x");
+    EXPECT_THROW(mkdir_p(t.path() + "/file"), Error);         // exists, not a directory
+    EXPECT_THROW(mkdir_p(t.path() + "/file/sub/deeper"), Error);  // a file in the middle
+    EXPECT_FALSE(exists(t.path() + "/file/sub"));
+}
+
 TEST(Fs, RemoveTreeRefusesMountPoint) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
     // A private mount namespace for this test process: the host never sees the mount.
