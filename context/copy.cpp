@@ -214,8 +214,12 @@ void DestWriter::clear_slot(int pfd, const std::string& leaf, const std::string&
         if (errno == ENOENT) return;
         sys::throw_errno("stat " + rel);
     }
-    if (S_ISDIR(st.st_mode))
-        sys::fail(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
+    if (S_ISDIR(st.st_mode)) {
+        if (overwrite != Overwrite::Archive)
+            sys::fail(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
+        sys::remove_tree_at(pfd, leaf);
+        return;
+    }
     if (::unlinkat(pfd, leaf.c_str(), 0) != 0 && errno != ENOENT) sys::throw_errno("remove " + rel);
 }
 
@@ -224,14 +228,10 @@ void DestWriter::dir(const std::string& rel, const Meta& m) {
     int pfd = parent(rel, leaf);
     struct stat st;
     bool exists = ::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (exists && S_ISLNK(st.st_mode)) {
-        // A symlink in the image where a directory goes: followed, inside the root.
-        sys::UniqueFd t;
-        if (!replace_symlinks) t = sys::try_open_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
-        if (t) return;
-        if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
-        exists = false;
-    } else if (exists && !S_ISDIR(st.st_mode)) {
+    if (exists && !S_ISDIR(st.st_mode)) {
+        if (overwrite == Overwrite::Copy)
+            sys::fail(sys::Code::FailedPrecondition, "cannot copy a directory onto the non-directory " + rel_join(base_, rel) +
+                                                         (S_ISLNK(st.st_mode) ? " (a symlink)" : ""));
         if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
         exists = false;
     }
@@ -399,7 +399,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
             }
         }
         DestWriter& w = direct ? *direct : merged;
-        w.replace_symlinks = spec.to_host;
+        w.overwrite = spec.to_host ? DestWriter::Overwrite::Host : DestWriter::Overwrite::Copy;
         std::map<std::pair<uint64_t, uint64_t>, std::string> links;
         std::map<uint64_t, CopyCaps> caps;  // source device -> what the kernel refused (one destination)
         // A regular file's data, owner, mode, times and xattrs (not an ADD archive, not a second link).
