@@ -344,6 +344,22 @@ TEST_F(ContextCopy, HardlinksPreserved) {
     EXPECT_EQ(lst(dst.p("h/first")).st_nlink, 2u);
 }
 
+// BuildKit copies each source, and each wildcard match, on its own: hard links between two of
+// them are two files (docker 20.10: COPY --from=s /h/* /g/), links inside one are kept.
+TEST_F(ContextCopy, HardlinksKeptWithinOneSourceOnly) {
+    put(ctx.p("h/first"), "same");
+    ASSERT_EQ(::link(ctx.p("h/first").c_str(), ctx.p("h/second").c_str()), 0);
+    sys::mkdir_p(ctx.p("h/in"));
+    ASSERT_EQ(::link(ctx.p("h/first").c_str(), ctx.p("h/in/third").c_str()), 0);
+    run(spec({"h/*"}, "/g/"));
+    EXPECT_NE(lst(dst.p("g/first")).st_ino, lst(dst.p("g/second")).st_ino);
+    EXPECT_EQ(lst(dst.p("g/first")).st_nlink, 1u);
+    EXPECT_EQ(get(dst.p("g/second")), "same");
+    EXPECT_EQ(lst(dst.p("g/third")).st_nlink, 1u);  // h/in matched: its contents, on their own
+    run(spec({"h/first", "h/second"}, "/m/"));
+    EXPECT_NE(lst(dst.p("m/first")).st_ino, lst(dst.p("m/second")).st_ino);
+}
+
 // Every entry keeps its source mtime, as docker's COPY: a fifo or device node too (they were
 // left at the time of the copy).
 TEST_F(ContextCopy, SpecialFilesKeepTheirMtime) {
