@@ -25,7 +25,10 @@ namespace builder {
 // 3: a RUN sees BuildKit's /etc/hosts and /etc/resolv.conf (what it writes from them, `ls /etc`,
 // `rm -rf /etc` failing), and its layer no longer holds directories copied up for mount stubs.
 //    COPY/ADD onto an existing symlink writes through it (BuildKit) instead of replacing the link.
-inline constexpr int kCacheVersion = 3;
+// 4: below a COPY's destination no name is followed (a directory onto a symlink or file fails);
+// ADD's tar entries replace what is in their way (a symlink, a directory); hard links are kept
+// within one source (or wildcard match) only -- other layers.
+inline constexpr int kCacheVersion = 4;
 
 // The key of a step from its inputs (an object; canonical = sorted keys, compact).
 cas::Digest cache_key(const nlohmann::json& inputs);

@@ -21,6 +21,7 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -102,6 +103,11 @@ struct CopyEntry {
     // a named directory: only these are archives ADD extracts (BuildKit: `ADD dir /d/` copies
     // dir/inner.tar as a file).
     bool named = false;
+    // Which source (one per wildcard match) the entry comes from: hard links are kept between
+    // entries of one source only, as BuildKit copies each source and each match on its own.
+    uint32_t source = 0;
+    // Entries with the same key are hard links of one another in the destination.
+    std::tuple<uint32_t, uint64_t, uint64_t> link_key() const { return {source, dev, ino}; }
 };
 
 struct CopyPlan {

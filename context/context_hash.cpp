@@ -270,7 +270,7 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
     std::string head = "imgbuild-copy-content v1\n";
     head += std::string("dest_is_dir=") + (plan.dest_is_dir ? "1" : "0") + "\n";
     dg.update(head);
-    std::map<std::pair<uint64_t, uint64_t>, std::string> links;
+    std::map<std::tuple<uint32_t, uint64_t, uint64_t>, std::string> links;
     for (size_t i = 0; i < plan.entries.size(); ++i) {
         const CopyEntry& e = plan.entries[i];
         char type = S_ISREG(e.mode) ? 'f' : S_ISDIR(e.mode) ? 'd' : S_ISLNK(e.mode) ? 'l' : S_ISFIFO(e.mode) ? 'p'
@@ -280,7 +280,7 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
         std::string rec = e.dst;
         rec += '\0';
         if (type == 'f' && e.nlink > 1) {
-            auto [it, fresh] = links.emplace(std::make_pair(e.dev, e.ino), e.dst);
+            auto [it, fresh] = links.emplace(e.link_key(), e.dst);
             if (!fresh) {
                 type = 'h';
                 rec += type;

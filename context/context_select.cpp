@@ -295,6 +295,7 @@ struct Selection {
     size_t top_items = 0;
     bool any_dir = false;
     bool any_glob = false;
+    uint32_t sources = 0;  // candidates selected so far (CopyEntry::source)
 };
 
 // One existing candidate path (canonical `canon`, shown in the destination as `shown`).
@@ -394,7 +395,10 @@ CopyPlan plan_copy(const SourceRoot& root, const CopySpec& spec) {
             }
             std::string shown = spec.parents ? join(cand, std::min(keep_from, cand.size())) : (cand.empty() ? "" : cand.back());
             if (glob && !excludes.empty() && excludes.excluded(shown, false)) continue;
+            size_t first = sel.entries.size();
             select_candidate(root, spec, excludes, walker, src, *canon, shown, glob, sel);
+            for (size_t i = first; i < sel.entries.size(); ++i) sel.entries[i].source = sel.sources;
+            ++sel.sources;
         }
         // A wildcard that matches nothing is fine as long as some source matched (BuildKit's
         // AllowEmptyWildcard); only a COPY with nothing at all to copy fails, below.

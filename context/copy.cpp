@@ -214,8 +214,12 @@ void DestWriter::clear_slot(int pfd, const std::string& leaf, const std::string&
         if (errno == ENOENT) return;
         sys::throw_errno("stat " + rel);
     }
-    if (S_ISDIR(st.st_mode))
-        sys::fail(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
+    if (S_ISDIR(st.st_mode)) {
+        if (overwrite != Overwrite::Archive)
+            sys::fail(sys::Code::FailedPrecondition, "cannot overwrite directory " + rel_join(base_, rel) + " with a non-directory");
+        sys::remove_tree_at(pfd, leaf);
+        return;
+    }
     if (::unlinkat(pfd, leaf.c_str(), 0) != 0 && errno != ENOENT) sys::throw_errno("remove " + rel);
 }
 
@@ -224,14 +228,10 @@ void DestWriter::dir(const std::string& rel, const Meta& m) {
     int pfd = parent(rel, leaf);
     struct stat st;
     bool exists = ::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (exists && S_ISLNK(st.st_mode)) {
-        // A symlink in the image where a directory goes: followed, inside the root.
-        sys::UniqueFd t;
-        if (!replace_symlinks) t = sys::try_open_in_root(root_, rel_join(base_, rel), O_PATH | O_DIRECTORY);
-        if (t) return;
-        if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
-        exists = false;
-    } else if (exists && !S_ISDIR(st.st_mode)) {
+    if (exists && !S_ISDIR(st.st_mode)) {
+        if (overwrite == Overwrite::Copy)
+            sys::fail(sys::Code::FailedPrecondition, "cannot copy a directory onto the non-directory " + rel_join(base_, rel) +
+                                                         (S_ISLNK(st.st_mode) ? " (a symlink)" : ""));
         if (::unlinkat(pfd, leaf.c_str(), 0) != 0) sys::throw_errno("remove " + rel);
         exists = false;
     }
@@ -312,7 +312,7 @@ namespace {
 // link; threads would make `a` a directory first). Returns which entries (regular files but second
 // hard links, whose first link goes into `links`), or an empty vector: all on one thread.
 std::vector<bool> files_for_threads(const std::vector<CopyEntry>& entries,
-                                    std::map<std::pair<uint64_t, uint64_t>, std::string>& links) {
+                                    std::map<std::tuple<uint32_t, uint64_t, uint64_t>, std::string>& links) {
     std::unordered_set<std::string_view> all, non_dirs;
     for (const CopyEntry& e : entries) {
         if (!all.insert(e.dst).second) return {};
@@ -327,7 +327,7 @@ std::vector<bool> files_for_threads(const std::vector<CopyEntry>& entries,
     for (size_t i = 0; i < entries.size(); i++) {
         const CopyEntry& e = entries[i];
         if (!S_ISREG(e.mode)) continue;
-        if (e.nlink > 1 && !links.emplace(std::make_pair(e.dev, e.ino), e.dst).second) continue;
+        if (e.nlink > 1 && !links.emplace(e.link_key(), e.dst).second) continue;
         mine[i] = true;
     }
     return mine;
@@ -399,8 +399,8 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
             }
         }
         DestWriter& w = direct ? *direct : merged;
-        w.replace_symlinks = spec.to_host;
-        std::map<std::pair<uint64_t, uint64_t>, std::string> links;
+        w.overwrite = spec.to_host ? DestWriter::Overwrite::Host : DestWriter::Overwrite::Copy;
+        std::map<std::tuple<uint32_t, uint64_t, uint64_t>, std::string> links;
         std::map<uint64_t, CopyCaps> caps;  // source device -> what the kernel refused (one destination)
         // A regular file's data, owner, mode, times and xattrs (not an ADD archive, not a second link).
         auto copy_file = [&](DestWriter& to, const CopyEntry& e, sys::UniqueFd in, CopyCaps& c, CopyStats& st) {
@@ -453,7 +453,7 @@ CopyStats execute_copy(const SourceRoot& src, CopyPlan& plan, int dest_root_fd, 
                     continue;
                 }
                 if (e.nlink > 1) {
-                    auto [it, fresh] = links.emplace(std::make_pair(e.dev, e.ino), e.dst);
+                    auto [it, fresh] = links.emplace(e.link_key(), e.dst);
                     if (!fresh) {
                         w.hardlink(e.dst, it->second);
                         ++stats.hardlinks;

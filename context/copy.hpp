@@ -74,9 +74,21 @@ public:
     DestWriter(int root_fd, std::string base, Owner dir_owner);
     ~DestWriter();
     const std::string& base() const { return base_; }
-    // Writing onto the host: a symlink already where a directory goes is replaced, never
-    // followed (even inside the root).
-    bool replace_symlinks = false;
+    // What writing an entry does to what is already at its name. The name itself is never
+    // followed (a symlink there is an entry like any other); its parents are, inside the root.
+    enum class Overwrite {
+        // COPY, and ADD of plain files (fsutil's copy, which lstats the name): a directory merges
+        // into a directory, a non-directory replaces a non-directory; a directory onto a
+        // non-directory (a symlink to a directory too) or a non-directory onto a directory fails.
+        Copy,
+        // ADD extracting a tar (docker's archive package): what is there is removed, a directory
+        // with its contents, unless a directory goes onto a directory.
+        Archive,
+        // Onto the host (--output type=local): a directory replaces a non-directory; a
+        // non-directory onto a directory fails.
+        Host,
+    };
+    Overwrite overwrite = Overwrite::Copy;
     // mkdir -p of base itself.
     void ensure_base();
     // rel: relative to base, cleaned, non-empty.

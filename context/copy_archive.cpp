@@ -79,6 +79,13 @@ void extract_archive(int fd, const std::string& shown, DestWriter& w, const std:
         sys::fail(sys::Code::InvalidInput, shown + ": " + what + ": " + archive_error_string(a.get()));
     };
     if (!rel_dir.empty()) w.dir(rel_dir, DestWriter::Meta{0755, chown ? *chown : Owner{}, -1, 0});
+    // The entries replace what is in their way, as docker's archive package unpacks them.
+    struct Mode {
+        DestWriter& w;
+        DestWriter::Overwrite saved;
+        ~Mode() { w.overwrite = saved; }
+    } mode{w, w.overwrite};
+    w.overwrite = DestWriter::Overwrite::Archive;
     archive_entry* e;
     std::vector<char> buf;
     for (;;) {

@@ -106,6 +106,37 @@ TEST_F(ContextAdd, EscapingEntriesRejectedAndLinksConfined) {
     EXPECT_EQ(get(dst.p(host.p().substr(1) + "/pwned")), "x");
 }
 
+// Extracting, an entry replaces what is in its way unless a directory meets a directory, as
+// docker's archive package unpacks: a directory entry replaces a symlink (never followed) or a
+// file, a file entry replaces a directory with its contents.
+TEST_F(ContextAdd, EntriesReplaceWhatIsInTheirWay) {
+    ASSERT_TRUE(make_tar(ctx.p("a.tar"), "w", "add('over',b'file now')\nadd('filedir',typ=tarfile.DIRTYPE)\n"));
+    put(dst.p("elsewhere/keep"), "k");
+    ctxtest::link("/elsewhere", dst.p("x/top"));
+    put(dst.p("x/over/deep/inner"), "gone");
+    put(dst.p("x/filedir"), "was a file");
+    add({"a.tar"}, "/x/");
+    EXPECT_TRUE(S_ISDIR(lst(dst.p("x/top")).st_mode));
+    EXPECT_EQ(get(dst.p("x/top/file.txt")), "inside");
+    EXPECT_EQ(lst(dst.p("x/top")).st_mode & 07777, 0750u);
+    struct stat st;
+    EXPECT_NE(::lstat(dst.p("elsewhere/file.txt").c_str(), &st), 0) << "extracted through the link";
+    EXPECT_EQ(get(dst.p("x/over")), "file now");
+    EXPECT_TRUE(S_ISDIR(lst(dst.p("x/filedir")).st_mode));
+}
+
+// pax headers carry non-ASCII names as UTF-8 (docker writes them so); the process stays in the
+// "C" locale, where libarchive's plain accessors cannot convert them.
+TEST_F(ContextAdd, NonAsciiPaxNamesExtracted) {
+    ASSERT_TRUE(make_tar(ctx.p("u.tar"), "w:",
+                         "add('top/\\u00fcn\\u00ef',b'u')\nadd('top/l\\u00efnk',typ=tarfile.SYMTYPE,link='\\u00fcn\\u00ef')\n"
+                         "add('top/h\\u00e4rd',typ=tarfile.LNKTYPE,link='top/\\u00fcn\\u00ef')\n"));
+    add({"u.tar"}, "/u/");
+    EXPECT_EQ(get(dst.p("u/top/\u00fcn\u00ef")), "u");
+    EXPECT_EQ(ctxtest::readlink_s(dst.p("u/top/l\u00efnk")), "\u00fcn\u00ef");
+    EXPECT_EQ(lst(dst.p("u/top/h\u00e4rd")).st_ino, lst(dst.p("u/top/\u00fcn\u00ef")).st_ino);
+}
+
 TEST_F(ContextAdd, RemoteAndChecksum) {
     try {
         add({"https://example.com/x.tar"}, "/r/");

@@ -307,12 +307,57 @@ TEST_F(ContextCopy, OntoHostileSymlinkNothingOutsideTheRoot) {
     EXPECT_TRUE(S_ISLNK(lst(dst.p("cycle1")).st_mode));
 }
 
+// Below the destination, fsutil's copy lstats each name: a symlink there is not followed. A
+// file replaces a symlink (the link's target stays as it was); a directory onto a symlink or a
+// file, or a file onto a directory, fails (docker 20.10: "cannot copy to non-directory").
+TEST_F(ContextCopy, EntriesBelowTheDestinationNeverFollowLinks) {
+    put(dst.p("elsewhere/keep"), "k");
+    put(dst.p("elsewhere/one"), "old");
+    ctxtest::link("/elsewhere", dst.p("app/sub"));
+    std::string err = error_of(spec({"dir"}, "/app/"));
+    EXPECT_NE(err.find("cannot copy a directory onto the non-directory /app/sub"), std::string::npos) << err;
+    EXPECT_TRUE(S_ISLNK(lst(dst.p("app/sub")).st_mode));
+    EXPECT_EQ(tree(dst.p("elsewhere")), (std::set<std::string>{"keep", "one"})) << "written through the link";
+    ::unlink(dst.p("app/sub").c_str());
+    put(dst.p("app/sub"), "a file");
+    err = error_of(spec({"dir"}, "/app/"));
+    EXPECT_NE(err.find("cannot copy a directory onto the non-directory /app/sub"), std::string::npos) << err;
+    EXPECT_EQ(get(dst.p("app/sub")), "a file");
+    ::unlink(dst.p("app/sub").c_str());
+    ::unlink(dst.p("app/one").c_str());
+    ctxtest::link("/elsewhere/one", dst.p("app/one"));
+    run(spec({"dir"}, "/app/"));
+    EXPECT_TRUE(S_ISREG(lst(dst.p("app/one")).st_mode));
+    EXPECT_EQ(get(dst.p("app/one")), "1");
+    EXPECT_EQ(get(dst.p("elsewhere/one")), "old");
+    EXPECT_EQ(get(dst.p("app/sub/two")), "22");
+    sys::mkdir_p(dst.p("d2/one"));
+    err = error_of(spec({"dir"}, "/d2/"));
+    EXPECT_NE(err.find("cannot overwrite directory /d2/one with a non-directory"), std::string::npos) << err;
+}
+
 TEST_F(ContextCopy, HardlinksPreserved) {
     put(ctx.p("h/first"), "same");
     ASSERT_EQ(::link(ctx.p("h/first").c_str(), ctx.p("h/second").c_str()), 0);
     run(spec({"h"}, "/h"));
     EXPECT_EQ(lst(dst.p("h/first")).st_ino, lst(dst.p("h/second")).st_ino);
     EXPECT_EQ(lst(dst.p("h/first")).st_nlink, 2u);
+}
+
+// BuildKit copies each source, and each wildcard match, on its own: hard links between two of
+// them are two files (docker 20.10: COPY --from=s /h/* /g/), links inside one are kept.
+TEST_F(ContextCopy, HardlinksKeptWithinOneSourceOnly) {
+    put(ctx.p("h/first"), "same");
+    ASSERT_EQ(::link(ctx.p("h/first").c_str(), ctx.p("h/second").c_str()), 0);
+    sys::mkdir_p(ctx.p("h/in"));
+    ASSERT_EQ(::link(ctx.p("h/first").c_str(), ctx.p("h/in/third").c_str()), 0);
+    run(spec({"h/*"}, "/g/"));
+    EXPECT_NE(lst(dst.p("g/first")).st_ino, lst(dst.p("g/second")).st_ino);
+    EXPECT_EQ(lst(dst.p("g/first")).st_nlink, 1u);
+    EXPECT_EQ(get(dst.p("g/second")), "same");
+    EXPECT_EQ(lst(dst.p("g/third")).st_nlink, 1u);  // h/in matched: its contents, on their own
+    run(spec({"h/first", "h/second"}, "/m/"));
+    EXPECT_NE(lst(dst.p("m/first")).st_ino, lst(dst.p("m/second")).st_ino);
 }
 
 // Every entry keeps its source mtime, as docker's COPY: a fifo or device node too (they were

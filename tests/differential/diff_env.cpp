@@ -50,6 +50,13 @@ CaseContext::CaseContext(const std::string& name) : dir_("/tmp", "imgbuild-diff-
             ::chmod((dir_.path() + "/" + it.key()).c_str(), mode_t(std::stoul(it.value().get<std::string>(), nullptr, 8)));
 }
 
+static MtimePairs mtime_pairs(const std::string& name) {
+    MtimePairs out;
+    for (const auto& p : case_meta(name).value("mtimes", Json::array()))
+        out.emplace_back(p.at(0).get<std::string>(), p.at(1).get<std::string>());
+    return out;
+}
+
 static std::string build_args(const std::string& name) {
     std::string a;
     Json m = case_meta(name);
@@ -146,7 +153,7 @@ Json Env::build(const std::string& name) const {
     std::string tar = ctx.path() + "/.out.tar";  // inside the temp dir: removed if snapshot() throws
     r = ib("export " + tag + " --format docker -o " + shell_quote(tar));
     if (r.status != 0) throw std::runtime_error("export " + tag + ": " + r.out);
-    Json snap = snapshot(tar, base_tree_);
+    Json snap = snapshot(tar, base_tree_, mtime_pairs(name));
     fs::remove(tar);
     return snap;
 }
@@ -274,7 +281,7 @@ Json Docker::build(const std::string& name) const {
     std::string tar = ctx.path() + "/.docker.tar";  // inside the temp dir: removed if snapshot() throws
     r = docker("save -o " + shell_quote(tar) + " " + tag);
     if (r.status != 0) throw std::runtime_error("docker save " + tag + ": " + r.out);
-    Json snap = snapshot(tar, Env::get().base_tree());
+    Json snap = snapshot(tar, Env::get().base_tree(), mtime_pairs(name));
     fs::remove(tar);
     return snap;
 }

@@ -26,7 +26,8 @@ std::vector<std::string> case_names();
 // testdata/differential/<name>/case.json (or {}): "args" (extra build flags for both builders),
 // "modes" ({path: "0600"} applied to the context copy), "known" (differences explained in
 // docs/DIFFERENCES.md, exact strings as compare() prints them), "buildkit_fails" (the reason
-// the reference BuildKit cannot build it while imgbuild can, e.g. heredocs).
+// the reference BuildKit cannot build it while imgbuild can, e.g. heredocs), "mtimes" ([[A, B]...]:
+// paths whose modification times are compared, see snapshot()).
 nlohmann::json case_meta(const std::string& name);
 
 // A copy of the case directory without the harness files, with the modes of case.json.

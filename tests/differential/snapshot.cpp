@@ -68,6 +68,7 @@ std::string octal(unsigned mode) {
 struct Node {
     std::string kind, mode, owner, data, target, xattrs;
     std::string group;  // hard-link group key ("" = none)
+    int64_t mtime = 0;  // seconds (docker's layer tars hold whole seconds)
 };
 
 void remove_under(std::map<std::string, Node>& t, const std::string& dir, bool self) {
@@ -106,8 +107,12 @@ void apply_layer(std::map<std::string, Node>& tree, const std::string& blob) {
         throw std::runtime_error(std::string("layer: ") + archive_error_string(a.get()));
     archive_entry* e;
     int r;
-    while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
-        std::string path = clean(archive_entry_pathname(e));
+    // ARCHIVE_WARN: a pax UTF-8 name this ("C") locale cannot convert (docker writes non-ASCII
+    // names so); libarchive then keeps the raw bytes.
+    while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        const char* raw = archive_entry_pathname(e);
+        if (!raw) raw = archive_entry_pathname_utf8(e);
+        std::string path = clean(raw ? raw : "");
         if (path.empty()) continue;
         std::string dir = path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/'));
         std::string base = path.substr(path.find('/') == std::string::npos ? 0 : path.rfind('/') + 1);
@@ -133,6 +138,7 @@ void apply_layer(std::map<std::string, Node>& tree, const std::string& blob) {
         n.mode = octal(archive_entry_mode(e));
         n.owner = std::to_string(archive_entry_uid(e)) + ":" + std::to_string(archive_entry_gid(e));
         n.xattrs = xattrs_of(e);
+        n.mtime = int64_t(archive_entry_mtime(e));
         if (n.kind == "symlink") n.target = archive_entry_symlink(e);
         if (n.kind == "file") {
             std::string d = read_data(a.get());
@@ -167,6 +173,7 @@ Tree render(const std::map<std::string, Node>& nodes) {
 struct Image {
     Json config;
     Tree tree;
+    std::map<std::string, int64_t> mtimes;
 };
 
 Image read_image(const std::string& tar_path) {
@@ -179,6 +186,7 @@ Image read_image(const std::string& tar_path) {
     std::map<std::string, Node> nodes;
     for (const auto& l : m.at("Layers")) apply_layer(nodes, files.at(l.get<std::string>()));
     img.tree = render(nodes);
+    for (const auto& [p, n] : nodes) img.mtimes[p] = n.mtime;
     return img;
 }
 
@@ -190,7 +198,7 @@ bool blank(const Json& v) {
 
 Tree read_tree(const std::string& tar_path) { return read_image(tar_path).tree; }
 
-Json snapshot(const std::string& tar_path, const Tree& base) {
+Json snapshot(const std::string& tar_path, const Tree& base, const MtimePairs& mtime_pairs) {
     Image img = read_image(tar_path);
     Json out;
     Json tree = Json::object();
@@ -215,6 +223,17 @@ Json snapshot(const std::string& tar_path, const Tree& base) {
         for (const auto& h : img.config["history"])
             hist.push_back({{"created_by", h.value("created_by", "")}, {"empty_layer", h.value("empty_layer", false)}});
     out["history"] = hist;
+    if (!mtime_pairs.empty()) {
+        Json order = Json::object();
+        for (const auto& [a, b] : mtime_pairs) {
+            auto ia = img.mtimes.find(clean(a)), ib = img.mtimes.find(clean(b));
+            order[a + " vs " + b] = ia == img.mtimes.end() || ib == img.mtimes.end() ? "missing"
+                                    : ia->second < ib->second                        ? "older"
+                                    : ia->second == ib->second                       ? "same"
+                                                                                     : "newer";
+        }
+        out["mtimes"] = order;
+    }
     return out;
 }
 
@@ -249,6 +268,8 @@ std::vector<std::string> compare(const Json& want, const Json& got) {
         Json a = i < wh.size() ? wh[i] : Json(), b = i < gh.size() ? gh[i] : Json();
         if (a != b) d.push_back("history[" + std::to_string(i) + "]: want " + a.dump() + ", got " + b.dump());
     }
+    Json wm = want.value("mtimes", Json::object()), gm = got.value("mtimes", Json::object());
+    if (wm != gm) d.push_back("mtimes: want " + wm.dump() + ", got " + gm.dump());
     return d;
 }
 

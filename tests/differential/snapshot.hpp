@@ -21,9 +21,15 @@ using Tree = std::map<std::string, std::string>;
 // The merged file tree of the image in a docker-archive tar.
 Tree read_tree(const std::string& tar_path);
 
+// Pairs of paths whose modification times are compared (case.json "mtimes"): times differ
+// between builds, their order does not.
+using MtimePairs = std::vector<std::pair<std::string, std::string>>;
+
 // {"tree": {path: entry} for entries not identical to `base`, "deleted": [base paths gone],
-//  "config": {...}, "layers": N, "history": [{"created_by", "empty_layer"}]}
-nlohmann::json snapshot(const std::string& tar_path, const Tree& base);
+//  "config": {...}, "layers": N, "history": [{"created_by", "empty_layer"}]}, and with
+// `mtime_pairs` "mtimes": {"A vs B": "older" | "same" | "newer" | "missing"} (A's mtime against
+// B's, in whole seconds as docker's layer tars hold them).
+nlohmann::json snapshot(const std::string& tar_path, const Tree& base, const MtimePairs& mtime_pairs = {});
 
 // Human-readable differences between an expected and an actual snapshot, one per line item.
 std::vector<std::string> compare(const nlohmann::json& expected, const nlohmann::json& actual);
