@@ -81,11 +81,11 @@ bool upper_untouched(int fd) {
     return sys::list_dir(fd, "scratch upper dir").empty();
 }
 
-// (Re)make `dir` as an empty root-owned 0755 directory.
+// (Re)make `dir` as an empty directory with exactly `mode` (whatever the umask).
 void fresh_dir(const std::string& dir, mode_t mode) {
     if (sys::exists(dir)) sys::remove_tree(dir);
     if (::mkdir(dir.c_str(), mode) != 0) sys::throw_errno("create " + dir);
-    if (::chmod(dir.c_str(), mode) != 0) sys::throw_errno("chmod " + dir);  // whatever the umask
+    if (::chmod(dir.c_str(), mode) != 0) sys::throw_errno("chmod " + dir);
 }
 
 // Empty the slot's upper dir for the next holder (kept when untouched: the common case).
