@@ -53,8 +53,9 @@ DOCKERD_PID=
 DOCKER=/usr/bin/docker  # Debian's 20.10 CLI has BuildKit built in (a newer CLI on PATH may lack buildx)
 start_dockerd() {
     [ -x /usr/sbin/dockerd ] && [ -x "$DOCKER" ] || { SKIP[docker]="docker.io (dockerd, /usr/bin/docker) not installed"; return; }
-    mkdir -p "$W/docker/data" "$W/docker/exec"
-    /usr/sbin/dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" -H "unix://$W/docker/sock" \
+    mkdir -p "$W/docker/data" "$W/docker/exec" "$W/docker/tmp"
+    # TMPDIR: containerd writes a stack dump there when dockerd restarts it (missed health checks)
+    TMPDIR="$W/docker/tmp" /usr/sbin/dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" -H "unix://$W/docker/sock" \
         --pidfile "$W/docker/pid" --storage-driver=overlay2 --iptables=false --ip6tables=false --ip-forward=false \
         --ip-masq=false --bridge=none --userland-proxy=false >"$W/docker/log" 2>&1 &
     DOCKERD_PID=$!

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -186,6 +187,15 @@ static pid_t start_dockerd(const std::string& d, const std::string& base_tar, bo
     std::vector<char*> av;
     for (auto& s : argv) av.push_back(s.data());
     av.push_back(nullptr);
+    // dockerd restarts a containerd that misses health checks (a loaded machine) with SIGUSR1
+    // first, and containerd writes its stack dump to $TMPDIR: keep that inside `d`.
+    fs::create_directories(d + "/tmp");
+    std::vector<std::string> env = {"TMPDIR=" + d + "/tmp"};
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "TMPDIR=", 7) != 0) env.emplace_back(*e);
+    std::vector<char*> ev;
+    for (auto& s : env) ev.push_back(s.data());
+    ev.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -195,7 +205,7 @@ static pid_t start_dockerd(const std::string& d, const std::string& base_tar, bo
     posix_spawnattr_init(&attr);
     if (detach) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, av[0], &fa, &attr, av.data(), environ);
+    int rc = posix_spawn(&pid, av[0], &fa, &attr, av.data(), ev.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) throw std::runtime_error("spawn dockerd failed");
