@@ -61,7 +61,6 @@
     X(int, archive_read_open_fd, (struct archive* a0, int a1, size_t a2), (a0, a1, a2)) \
     X(int, archive_read_open_filename, (struct archive* a0, const char* a1, size_t a2), (a0, a1, a2)) \
     X(int, archive_read_open_memory, (struct archive* a0, const void* a1, size_t a2), (a0, a1, a2)) \
-    X(int, archive_read_support_filter_all, (struct archive* a0), (a0)) \
     X(int, archive_read_support_filter_bzip2, (struct archive* a0), (a0)) \
     X(int, archive_read_support_filter_gzip, (struct archive* a0), (a0)) \
     X(int, archive_read_support_filter_xz, (struct archive* a0), (a0)) \

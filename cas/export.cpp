@@ -12,6 +12,7 @@
 #include <set>
 
 #include "cas/refs.hpp"
+#include "cas/tar_write.hpp"
 #include "cas/transfer.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -102,8 +103,7 @@ public:
             ::unlink(tmp_.c_str());
             sys::throw_errno("chmod " + tmp_);
         }
-        a_ = archive_write_new();
-        archive_write_set_format_pax_restricted(a_);
+        a_ = new_pax_writer();
         if (archive_write_open_fd(a_, fd_.get()) != ARCHIVE_OK) fail("create " + tmp_);
         add_dir("blobs");
         add_dir(kLayoutBlobsDir);

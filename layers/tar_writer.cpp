@@ -1,5 +1,7 @@
 #include "layers/tar_writer.hpp"
 
+#include "cas/tar_write.hpp"
+
 #include "sys/error.hpp"
 
 namespace layers::detail {
@@ -16,15 +18,12 @@ la_ssize_t TarWriter::write_cb(struct archive*, void* ctx, const void* buf, size
 }
 
 TarWriter::TarWriter(Sink sink) : out_(std::move(sink)) {
-    a_ = archive_write_new();
-    if (!a_) sys::fail(sys::Code::Internal, "archive_write_new failed");
-    // pax_restricted: an extended header only when a field does not fit ustar (long
-    // names, xattrs, big ids/sizes). The extended header's own name is "dir/PaxHeader/base"
+    // pax_restricted (cas/tar_write.hpp). The extended header's own name is "dir/PaxHeader/base"
     // (libarchive does not put the pid in it) -- the determinism tests check the bytes.
     // Names are raw bytes: the process never calls setlocale(), so in the "C" locale a
     // non-ASCII name is written with hdrcharset=BINARY, the same on every machine.
-    if (archive_write_set_format_pax_restricted(a_) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(a_, 0) != ARCHIVE_OK ||
+    a_ = cas::new_pax_writer();
+    if (archive_write_set_bytes_per_block(a_, 0) != ARCHIVE_OK ||
         archive_write_open2(a_, this, nullptr, &TarWriter::write_cb, nullptr, nullptr) != ARCHIVE_OK) {
         std::string msg = archive_error_string(a_) ? archive_error_string(a_) : "?";
         archive_write_free(a_);
