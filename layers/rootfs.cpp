@@ -123,9 +123,13 @@ MountedRoot MountedRoot::scratch(cas::Store& store, layers::Snapshotter& snaps, 
                 if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno("create " + d);
             reset_slot(base);
             // The lease: prune keeps `parent` while the slot is held.
-            std::string lease = parent + "\n";
-            if (::ftruncate(lock.fd(), 0) != 0 || ::pwrite(lock.fd(), lease.data(), lease.size(), 0) != ssize_t(lease.size()))
-                sys::throw_errno("write the lease in " + base + ".lock");
+            // Rewritten only when it names another snapshot: the same image run again (the
+            // common case) then truncates and dirties nothing for write-back.
+            std::string lease = parent + "\n", held(lease.size() + 1, '\0');
+            ssize_t got = ::pread(lock.fd(), held.data(), held.size(), 0);
+            if (got != ssize_t(lease.size()) || held.compare(0, lease.size(), lease) != 0)
+                if (::ftruncate(lock.fd(), 0) != 0 || ::pwrite(lock.fd(), lease.data(), lease.size(), 0) != ssize_t(lease.size()))
+                    sys::throw_errno("write the lease in " + base + ".lock");
             r.scratch_.reset(new Scratch{std::move(lock), base, base + "/root"});
             break;
         }

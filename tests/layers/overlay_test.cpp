@@ -302,10 +302,15 @@ TEST(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
     // gone before the next holder's container starts.
     lt::write(slots + "/0/fs/stale", "from a killed run\n");
     sys::mkdir_p(slots + "/0/work/work/incompat/volatile");
+    // A lease left longer than this holder's (another chain, or a torn write) is rewritten, not
+    // kept because it starts with the right key.
+    lt::write(slots + "/0.lock", key + "\nsha256:another-chain\n");
     {
         MountedRoot r = MountedRoot::scratch(env.store, s, key);
         EXPECT_EQ(r.path(), first);
         EXPECT_FALSE(sys::exists(r.path() + "/stale"));
+        EXPECT_EQ(lt::read(slots + "/0.lock"), key + "\n");
+        EXPECT_EQ(scratch_in_use(env.store, true), std::set<std::string>{key});
     }
     EXPECT_TRUE(scratch_in_use(env.store, true).empty());  // dry run: nothing held, nothing removed
     EXPECT_TRUE(sys::exists(slots + "/0"));
