@@ -198,6 +198,29 @@ std::string resolv_conf_source(const std::string& etc_resolv_conf, bool host_net
     return servers.size() == 1 && servers[0] == "127.0.0.53" ? "/run/systemd/resolve/resolv.conf" : "/etc/resolv.conf";
 }
 
+// A host file's content, "" when there is none.
+static std::string read_host_file(const std::string& path) {
+    try {
+        return sys::read_file(path, 1u << 20);
+    } catch (const Error& e) {
+        if (e.code() != Code::NotFound) throw;
+        return std::string();
+    }
+}
+
+std::string read_host_resolv_conf(bool host_network) {
+    std::string etc = read_host_file("/etc/resolv.conf");
+    std::string src = resolv_conf_source(etc, host_network);
+    return src == "/etc/resolv.conf" ? etc : read_host_file(src);
+}
+
+std::vector<SandboxFile> run_etc_files(const std::string& hostname, bool host_network) {
+    std::string hosts = host_network ? read_host_file("/etc/hosts") : "";
+    return {{"/etc/hosts", hosts.empty() ? sandbox_hosts(hostname) : hosts},
+            {"/etc/hostname", hostname + "\n"},
+            {"/etc/resolv.conf", sandbox_resolv_conf(read_host_resolv_conf(host_network), host_network)}};
+}
+
 std::vector<SandboxFile> sandbox_files(const std::string& hostname, const std::string& host_resolv_conf, bool host_network) {
     return {{"/etc/resolv.conf", sandbox_resolv_conf(host_resolv_conf, host_network)},
             {"/etc/hosts", sandbox_hosts(hostname)}};

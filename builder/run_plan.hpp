@@ -53,6 +53,12 @@ std::string sandbox_resolv_conf(const std::string& host_conf, bool host_network)
 // networking when its only nameserver is systemd-resolved's 127.0.0.53 stub:
 // /run/systemd/resolve/resolv.conf (the upstream servers).
 std::string resolv_conf_source(const std::string& etc_resolv_conf, bool host_network);
+// The host's resolv.conf a RUN's is made from (resolv_conf_source); "" when there is none.
+std::string read_host_resolv_conf(bool host_network);
+// `imgbuild run`'s /etc/hosts, /etc/hostname and /etc/resolv.conf, as docker run gives a
+// container: a RUN's hosts (with `hostname`; with host networking the host's /etc/hosts), the
+// hostname, a RUN's resolv.conf.
+std::vector<SandboxFile> run_etc_files(const std::string& hostname, bool host_network);
 
 // `shell`: the stage's SHELL; `workdir`: the stage's working directory ("" = "/"). Throws
 // InvalidInput / FailedPrecondition (the solver attaches the Buildfile location).

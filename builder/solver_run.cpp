@@ -307,21 +307,6 @@ void attach_mounts(Solver& s, const StageState& st, const Instruction& in, size_
     }
 }
 
-// The host's resolv.conf a RUN's is made from (resolv_conf_source); "" when there is none.
-std::string read_host_resolv_conf(bool host_network) {
-    auto read = [](const std::string& path) {
-        try {
-            return sys::read_file(path, 1u << 20);
-        } catch (const Error& e) {
-            if (e.code() != Code::NotFound) throw;
-            return std::string();
-        }
-    };
-    std::string etc = read("/etc/resolv.conf");
-    std::string src = resolv_conf_source(etc, host_network);
-    return src == "/etc/resolv.conf" ? etc : read(src);
-}
-
 // /etc/resolv.conf and /etc/hosts as BuildKit gives them to every RUN, any network: bound
 // read-only, noexec, nosuid -- before the step's own mounts, so a --mount on either target goes
 // over them, as in BuildKit.

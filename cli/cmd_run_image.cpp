@@ -1,11 +1,12 @@
 // `imgbuild run IMAGE [CMD...]`: resolve the image, unpack its layers (shared committed
 // snapshots), mount a throwaway writable layer (a reused scratch slot) over them in a private
 // mount namespace, apply the image config (Entrypoint/Cmd/Env/WorkingDir/User) under the
-// flags, run, empty the slot.
+// flags, bind docker's /etc/hosts, /etc/hostname and /etc/resolv.conf, run, empty the slot.
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "builder/run_plan.hpp"
 #include "cli/registry.hpp"
 #include "layers/rootfs.hpp"
 #include "cas/image.hpp"
@@ -64,5 +65,17 @@ int run_image_command(runtime::RunSpec& spec, const std::string& image, const st
     layers::MountedRoot root = layers::MountedRoot::scratch(store, snaps, top);  // emptied on scope exit; leases `top`
     gc_guard.unlock();
     spec.rootfs = root.path();
+    // docker run's /etc/hosts, /etc/hostname and /etc/resolv.conf, bound read-only (as a RUN's
+    // in BuildKit; docker binds private copies read-write) and before the -v mounts, so a
+    // volume on one of them wins. Files of the slot: the same run again writes nothing.
+    std::vector<runtime::Mount> etc;
+    for (const builder::SandboxFile& f : builder::run_etc_files(spec.hostname, spec.network == runtime::Network::Host)) {
+        runtime::Mount m;
+        m.source = root.slot_file(f.target.substr(f.target.find_last_of('/') + 1), f.content);
+        m.target = f.target;
+        m.read_only = m.noexec = true;
+        etc.push_back(std::move(m));
+    }
+    spec.mounts.insert(spec.mounts.begin(), etc.begin(), etc.end());
     return go(spec);
 }

@@ -140,6 +140,19 @@ MountedRoot MountedRoot::scratch(cas::Store& store, layers::Snapshotter& snaps, 
     });
 }
 
+std::string MountedRoot::slot_file(const std::string& name, const std::string& content) const {
+    if (!scratch_) sys::fail(sys::Code::Internal, "slot_file: not a scratch root");
+    std::string dir = scratch_->dir + "/files", path = dir + "/" + name;
+    try {
+        if (sys::read_file(path, content.size()) == content) return path;
+    } catch (const sys::Error& e) {  // missing, or longer than `content`
+        if (e.code() != sys::Code::NotFound && e.code() != sys::Code::InvalidInput) throw;
+    }
+    sys::mkdir_p(dir, 0700);
+    sys::write_file_atomic(path, content, 0644, false);
+    return path;
+}
+
 MountedRoot::Scratch::~Scratch() {
     if (dir.empty()) return;
     try {

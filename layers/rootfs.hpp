@@ -89,6 +89,10 @@ public:
     // Commit the active snapshot as `name` (a chain key). Losing a race to an identical
     // commit is success (the duplicate is removed). `scope` as Snapshotter::commit.
     void commit(const std::string& name, StripScope scope = StripScope::Everything);
+    // Scratch roots: a file of this slot's (<slot>/files/`name`, outside the root) holding
+    // `content`, for the holder to bind read-only into its container (`run`'s /etc/hosts, ...).
+    // Rewritten only when its content differs, so running the same way again writes nothing.
+    std::string slot_file(const std::string& name, const std::string& content) const;
 
 private:
     MountedRoot(layers::Snapshotter& snaps) : snaps_(&snaps) {}

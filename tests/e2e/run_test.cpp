@@ -2,6 +2,8 @@
 // status propagates, and nothing is left behind.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "build_env.hpp"
 
 using e2e::BuildEnv;
@@ -79,6 +81,30 @@ TEST(Run, WritesAreThrownAwayAndNothingLeaks) {
     EXPECT_EQ(left.out, "");
     auto active = e2e::run_cmd("grep -l '\"kind\":\"active\"' " + env.root() + "/snapshots/*/meta.json");
     EXPECT_EQ(active.out, "") << "active snapshots left behind";
+}
+
+// docker run gives every container /etc/hosts (localhost and the hostname), /etc/hostname and
+// /etc/resolv.conf, whatever the image has; imgbuild binds them read-only (a RUN's are too) and
+// a -v on one of them wins. Before, an image without them had no name for localhost.
+TEST(Run, GivesEtcHostsHostnameAndResolvConf) {
+    REQUIRE_BASE();
+    ASSERT_EQ(runimg(), "");
+    auto& env = BuildEnv::get();
+    auto r = env.ib("run --rm runimg:1 'cat /etc/hostname /etc/hosts; ping -c1 -W1 localhost >/dev/null && echo ping-ok'", false);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(r.out.rfind("imgbuild\n127.0.0.1\tlocalhost imgbuild\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("ping-ok"), std::string::npos) << r.out;
+    r = env.ib("run --rm --hostname box --read-only runimg:1 'cat /etc/hostname; grep -c box /etc/hosts; grep -c ^nameserver /etc/resolv.conf'", false);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(r.out.substr(0, 6), "box\n1\n") << r.out;
+    EXPECT_GT(std::atoi(r.out.substr(6).c_str()), 0) << r.out;
+    r = env.ib("run --rm runimg:1 'echo 1.2.3.4 evil >> /etc/hosts'");
+    EXPECT_NE(r.status, 0) << "the container wrote to /etc/hosts";
+    Ctx ctx;
+    ctx.file("myhosts", "10.0.0.1 mine\n");
+    r = env.ib("run --rm -v " + ctx.path() + "/myhosts:/etc/hosts:ro runimg:1 'cat /etc/hosts'", false);
+    EXPECT_EQ(r.out, "10.0.0.1 mine\n");
+    EXPECT_EQ(e2e::run_cmd("ls " + env.root() + "/tmp").out, "");
 }
 
 // Start-up cost: libcurl and its ~26 dependencies are dlopen()ed by the first registry request

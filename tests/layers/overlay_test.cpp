@@ -311,6 +311,12 @@ TEST(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
         EXPECT_FALSE(sys::exists(r.path() + "/stale"));
         EXPECT_EQ(lt::read(slots + "/0.lock"), key + "\n");
         EXPECT_EQ(scratch_in_use(env.store, true), std::set<std::string>{key});
+        // The slot's own files: outside the root, rewritten when the content differs.
+        for (std::string c : {"127.0.0.1 a\n", "127.0.0.1 abc\n", "x\n"}) {
+            std::string f = r.slot_file("hosts", c);
+            EXPECT_EQ(lt::read(f), c);
+            EXPECT_EQ(f.rfind(r.path(), 0), std::string::npos) << f;
+        }
     }
     EXPECT_TRUE(scratch_in_use(env.store, true).empty());  // dry run: nothing held, nothing removed
     EXPECT_TRUE(sys::exists(slots + "/0"));
