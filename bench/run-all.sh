@@ -120,6 +120,29 @@ measure() {
     fi
     printf '%s\t%s\t%s\t%s\t%s\n' "$case" "$variant" "$tool" "$load_before" "$(cut -d' ' -f1 /proc/loadavg)" >>"$W/load.tsv"
 }
+# interleave NAME PAIRS PREP_A CMD_A PREP_B CMD_B: A and B run alternately (A B, B A, A B, ...),
+# each timed alone (bash's EPOCHREALTIME around the command, its prepare untimed), so both see the
+# same machine state: hyperfine's back-to-back series of one command can land on a fast or a
+# slow minute of this VM. Writes "pair<TAB>A seconds<TAB>B seconds" lines to $W/interleave-NAME.tsv.
+interleave() {
+    local name=$1 pairs=$2 prep_a=$3 cmd_a=$4 prep_b=$5 cmd_b=$6 i t0 t1 ta tb
+    local out="$W/interleave-$name.tsv"
+    : >"$out"
+    settle
+    log "interleaved $name: $pairs pairs"
+    one() {  # PREP CMD -> seconds on stdout
+        [ -n "$1" ] && eval "$1" >/dev/null 2>&1
+        t0=$EPOCHREALTIME
+        eval "$2" >/dev/null 2>&1 || { echo fail; return; }
+        t1=$EPOCHREALTIME
+        echo "$t0 $t1" | awk '{printf "%.6f", $2 - $1}'
+    }
+    for ((i = 0; i < pairs; i++)); do
+        if ((i % 2 == 0)); then ta=$(one "$prep_a" "$cmd_a"); tb=$(one "$prep_b" "$cmd_b")
+        else tb=$(one "$prep_b" "$cmd_b"); ta=$(one "$prep_a" "$cmd_a"); fi
+        printf '%d\t%s\t%s\n' "$i" "$ta" "$tb" >>"$out"
+    done
+}
 build_cmd() {  # TOOL CASE [extra args]
     local tool=$1 case=$2 bf="$SRC/bench/cases/$2/Buildfile" ctx="$W/ctx/$2" extra=${3:-}
     case $tool in
@@ -171,6 +194,11 @@ for t in $BUILDERS; do
     measure big-layer cold "$t" "$R_SLOW" "$W/prep reset_tool $t" 0 "$(build_cmd "$t" big-layer "--build-arg MIB=$MIB")"
 done
 step_times big-layer "--build-arg MIB=$MIB"
+# The target compares with the RUN's dd: imgbuild's build and a host dd of the same size,
+# alternately (the dd's file removed before each, untimed), on the same memory state.
+interleave big-layer-dd "$R_COLD" "$W/prep reset_tool imgbuild" "$(build_cmd imgbuild big-layer "--build-arg MIB=$MIB")" \
+    "rm -f $W/dd-big" "dd if=/dev/urandom of=$W/dd-big bs=1M count=$((2 * MIB))"
+rm -f "$W/dd-big"
 for t in $BUILDERS; do
     extra=""
     [ "$t" = buildah ] && extra="--jobs 3"  # buildah builds stages one at a time without it
@@ -197,12 +225,16 @@ if [ -z "${SKIP[crun]:-}" ] && [ -d "$W/bundle" ]; then
     # kernel hands hugetlb back to cgroup v2 when that namespace (and its mount) goes away.
     mkdir -p "$W/hugetlb"
     if grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
-        export -f measure log
+        export -f measure log settle interleave
         export RES
         unshare -m --propagation private bash -c "mount -t cgroup -o hugetlb none $W/hugetlb && source bench/lib/peers.sh &&
-            measure run true crun $R_RUN '' 2 'crun --root $W/crun-state run -b $W/bundle bench-crun'"
+            measure run true crun $R_RUN '' 2 'crun --root $W/crun-state run -b $W/bundle bench-crun' &&
+            interleave run-true-crun $R_RUN '' '$IB --root $W/ib-root run --rm busybox:latest true' \
+                '' 'crun --root $W/crun-state run -b $W/bundle bench-crun'"
     else
         measure run true crun "$R_RUN" "" 2 "crun --root $W/crun-state run -b $W/bundle bench-crun"
+        interleave run-true-crun "$R_RUN" "" "$IB --root $W/ib-root run --rm busybox:latest true" \
+            "" "crun --root $W/crun-state run -b $W/bundle bench-crun"
     fi
 fi
 

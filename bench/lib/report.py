@@ -136,6 +136,8 @@ def main():
           f"({fmt(dd)} s) + one SHA-256 pass over the layer ({fmt(sha)} s) = {fmt(floor)} s = "
           f"{floor / dd:.2f}× dd; imgbuild's median is {fmt(big)} s, {fmt(big - floor)} s above that floor.\n")
 
+    interleaved(a.meta_dir, p)
+
     # Full table.
     p("## All measurements\n")
     p("| case | tool | runs | min | median | peer/imgbuild (median) | note |")
@@ -217,6 +219,40 @@ def main():
             p(f"- {t}: {n}")
         p("")
     print("\n".join(out))
+
+
+def interleaved(meta_dir, p):
+    """The interleaved checks (run-all.sh's interleave): A and B alternately, same machine state."""
+    checks = [  # file, label, A, B, target on B/A (None: report only)
+        ("run-true-crun", "run `true`: imgbuild vs crun", "imgbuild", "crun", "imgbuild ≤ crun"),
+        ("big-layer-dd", "big-layer: imgbuild's cold build vs a host dd of the same size", "imgbuild", "dd",
+         "imgbuild ≤ 1.3 × dd"),
+    ]
+    found = []
+    for name, label, ta, tb, target in checks:
+        path = os.path.join(meta_dir, f"interleave-{name}.tsv")
+        if not os.path.exists(path):
+            continue
+        pairs = []
+        for line in open(path):
+            f = line.rstrip("\n").split("\t")
+            if len(f) == 3 and "fail" not in f[1:] and f[1] and f[2]:
+                pairs.append((float(f[1]), float(f[2])))
+        if pairs:
+            found.append((name, label, ta, tb, target, pairs))
+    if not found:
+        return
+    p("## Interleaved checks (the two commands alternately, each pair under the same machine state)\n")
+    p("| check | pairs | A median | B median | median of per-pair A/B | target | verdict |")
+    p("|---|---|---|---|---|---|---|")
+    for name, label, ta, tb, target, pairs in found:
+        ma, mb = statistics.median(x for x, _ in pairs), statistics.median(y for _, y in pairs)
+        r = statistics.median(x / y for x, y in pairs)
+        limit = 1.3 if name == "big-layer-dd" else 1.0
+        wins = sum(1 for x, y in pairs if x <= limit * y)
+        verdict = ("met" if r <= limit else "**missed**") + f" ({wins} of {len(pairs)} pairs within)"
+        p(f"| {label} | {len(pairs)} | {ta} {fmt(ma)} | {tb} {fmt(mb)} | {r:.2f} | {target} | {verdict} |")
+    p("")
 
 
 def slowest_step_phases(meta_dir, case):
