@@ -118,13 +118,13 @@ TEST(RunSandbox, EtcFilesAreReadOnlyAndHideTheImagesOwn) {
 // A base whose /etc is a symlink to / or whose /etc/hosts and /etc/resolv.conf are symlinks to
 // host paths (absolute, and ../ past the root): the binds land inside the root, where the
 // symlink means there (as runc resolves them), never on the host; the RUN cannot write them,
-// and nothing made for them is left in the image.
+// and nothing made for them is left in the image. The same for `imgbuild run` of those images.
 TEST(Security, EtcSymlinksNeverTakeTheBindOutOfTheRoot) {
     REQUIRE_BASE();
     sys::TempDir hd("/tmp", "imgbuild-e2e-etchost-");
     sys::write_file_atomic(hd.path() + "/hosts", "HOST-HOSTS\n", 0644, false);
     sys::write_file_atomic(hd.path() + "/rc", "HOST-RC\n", 0644, false);
-    bool host_root_clean = !fs::exists("/hosts") && !fs::exists("/resolv.conf");
+    bool host_root_clean = !fs::exists("/hosts") && !fs::exists("/resolv.conf") && !fs::exists("/hostname");
     Ctx ctx;
     ctx.file("Buildfile",
              "FROM busybox:latest AS evil\n"
@@ -150,6 +150,18 @@ TEST(Security, EtcSymlinksNeverTakeTheBindOutOfTheRoot) {
         EXPECT_FALSE(fs::exists(out + hd.path())) << "mount stub dirs left in the image";
         EXPECT_TRUE(fs::is_symlink(out + "/etc")  || fs::is_symlink(out + "/etc/hosts"));
     }
+    // `imgbuild run` of the same images binds /etc/hosts, /etc/hostname and /etc/resolv.conf
+    // the same way: inside the root, read-only.
+    for (const char* target : {"toroot", "tohost"}) {
+        SCOPED_TRACE(std::string("run ") + target);
+        std::string tag = std::string("etcevil-") + target + ":1";
+        ASSERT_EQ(build(ctx, "--target " + std::string(target) + " -t " + tag).status, 0);
+        auto r = BuildEnv::get().ib("run --rm " + tag + " sh -c 'cat /etc/hosts /etc/hostname; grep -c nameserver /etc/resolv.conf; "
+                                    "echo pwned > /etc/hosts || echo refused'", false);
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_EQ(r.out.rfind("127.0.0.1\tlocalhost imgbuild\n::1\tlocalhost ip6-localhost ip6-loopback\nimgbuild\n", 0), 0u) << r.out;
+        EXPECT_THAT(r.out, HasSubstr("refused\n"));
+    }
     EXPECT_THAT(read(ctx.path() + "/out-toroot/ls"), HasSubstr("hosts\n"));  // the bind, inside the root
     EXPECT_EQ(read(hd.path() + "/hosts"), "HOST-HOSTS\n");
     EXPECT_EQ(read(hd.path() + "/rc"), "HOST-RC\n");
@@ -157,5 +169,6 @@ TEST(Security, EtcSymlinksNeverTakeTheBindOutOfTheRoot) {
     if (host_root_clean) {
         EXPECT_FALSE(fs::exists("/hosts"));
         EXPECT_FALSE(fs::exists("/resolv.conf"));
+        EXPECT_FALSE(fs::exists("/hostname"));
     }
 }
