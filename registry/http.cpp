@@ -25,7 +25,7 @@ struct Exchange {
     CURL* curl;
     uint64_t received = 0;
     bool too_big = false;
-    std::exception_ptr sink_error;  // what the sink threw (a verification failure, a full disk, ...)
+    std::exception_ptr sink_error{};  // what the sink threw (a verification failure, a full disk, ...)
     size_t upload_off = 0;
 };
 
