@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -167,14 +166,12 @@ std::set<std::string> scratch_in_use(const cas::Store& store, bool dry_run) {
     std::set<std::string> keys;
     for (const std::string& name : sys::list_dir(root, /*missing_ok=*/true)) {
         if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".lock") != 0) continue;
-        std::string slot = root + "/" + name.substr(0, name.size() - 5);
-        sys::UniqueFd fd(::open((root + "/" + name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-        if (!fd) continue;
-        if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {  // nobody holds it
+        std::string slot = root + "/" + name.substr(0, name.size() - 5), lock_path = root + "/" + name;
+        if (sys::FileLock idle = sys::FileLock::try_lock(lock_path, sys::FileLock::Exclusive)) {  // nobody holds it
             if (!dry_run && sys::exists(slot)) sys::remove_tree(slot);
             continue;
         }
-        std::string key = sys::read_file(root + "/" + name, 1 << 16);
+        std::string key = sys::read_file(lock_path, 1 << 16);
         while (!key.empty() && key.back() == '\n') key.pop_back();
         if (!key.empty()) keys.insert(key);
     }
