@@ -78,12 +78,18 @@ Digest Digester::finish() {
 }
 
 struct BackgroundDigester::State {
+    struct Item {
+        std::string block;            // owned bytes (submit), handed back through `spare`
+        const char* view = nullptr;   // or the caller's bytes (submit_view)
+        size_t view_len = 0;
+    };
     Digester d;
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<std::string> queue;   // submitted, not yet hashed (in order)
+    std::deque<Item> queue;          // submitted, not yet hashed (in order)
     std::vector<std::string> spare;  // hashed, handed back by submit
-    bool busy = false;               // the worker holds a block
+    size_t blocks = 0;               // owned blocks in the queue or with the worker
+    bool busy = false;               // the worker holds an item
     bool stop = false;
     std::thread worker;
 
@@ -92,15 +98,20 @@ struct BackgroundDigester::State {
         for (;;) {
             cv.wait(l, [&] { return stop || !queue.empty(); });
             if (stop) return;
-            std::string block = std::move(queue.front());
+            Item it = std::move(queue.front());
             queue.pop_front();
             busy = true;
             l.unlock();
-            d.update(block.data(), block.size());  // cannot fail: SHA256_Update on memory
-            block.clear();
+            // cannot fail: SHA256_Update on memory
+            if (it.view) d.update(it.view, it.view_len);
+            else d.update(it.block.data(), it.block.size());
+            it.block.clear();
             l.lock();
             busy = false;
-            spare.push_back(std::move(block));
+            if (!it.view) {
+                blocks--;
+                spare.push_back(std::move(it.block));
+            }
             cv.notify_all();
         }
     }
@@ -124,8 +135,9 @@ std::string BackgroundDigester::submit(std::string block) {
     t_hashed += block.size();
     size_t cap = block.capacity();
     std::unique_lock<std::mutex> l(st_->mu);
-    st_->cv.wait(l, [&] { return st_->queue.size() + (st_->busy ? 1 : 0) < kInFlight; });
-    st_->queue.push_back(std::move(block));
+    st_->cv.wait(l, [&] { return st_->blocks < kInFlight; });
+    st_->blocks++;
+    st_->queue.push_back(State::Item{std::move(block), nullptr, 0});
     st_->cv.notify_all();
     std::string next;
     if (!st_->spare.empty()) {
@@ -135,6 +147,19 @@ std::string BackgroundDigester::submit(std::string block) {
     l.unlock();
     if (next.capacity() < cap) next.reserve(cap);
     return next;
+}
+
+void BackgroundDigester::submit_view(const void* p, size_t n) {
+    if (n == 0) return;
+    t_hashed += n;
+    std::lock_guard<std::mutex> l(st_->mu);
+    st_->queue.push_back(State::Item{{}, static_cast<const char*>(p), n});
+    st_->cv.notify_all();
+}
+
+void BackgroundDigester::wait() noexcept {
+    std::unique_lock<std::mutex> l(st_->mu);
+    st_->cv.wait(l, [&] { return st_->queue.empty() && !st_->busy; });
 }
 
 Digest BackgroundDigester::finish() {

@@ -75,6 +75,11 @@ public:
     ~BackgroundDigester();  // stops the worker; blocks not yet hashed are dropped
     // Hands `block` over; returns an empty block (its capacity kept) to fill next.
     std::string submit(std::string block);
+    // Hands over bytes the caller does not copy (a mapped file): they must stay valid and
+    // unchanged until wait() or finish() has returned. Does not count against kInFlight.
+    void submit_view(const void* p, size_t n);
+    // Waits until everything submitted so far is hashed (the views may then go away).
+    void wait() noexcept;
     // Waits for every submitted block, then finalizes. Call once; no submit afterwards.
     Digest finish();
 

@@ -57,6 +57,12 @@ struct BlobWriter::Impl {
         else buf.clear();
     }
     bool hashes_here() const { return !known && !caller_hashes; }
+    // Past kWorthFrom bytes the background digester takes over from the inline one.
+    void start_background_if_worth(uint64_t upto) {
+        if (bg || !hashes_here() || upto < BackgroundDigester::kWorthFrom || !BackgroundDigester::worth_it()) return;
+        flush();  // hashed inline already
+        bg = std::make_unique<BackgroundDigester>(std::move(digester));
+    }
     Digest finish_digest() { return bg ? bg->finish() : digester.finish(); }
     // Background mode: every byte goes through a block (the worker needs its own copy).
     void append_blocks(const char* p, size_t n) {
@@ -103,10 +109,7 @@ void BlobWriter::write(const void* data, size_t n) {
         sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
     try {
         Impl& im = *impl_;
-        if (!im.bg && im.hashes_here() && im.written >= BackgroundDigester::kWorthFrom && BackgroundDigester::worth_it()) {
-            im.flush();  // hashed inline already
-            im.bg = std::make_unique<BackgroundDigester>(std::move(im.digester));
-        }
+        im.start_background_if_worth(im.written);
         if (im.bg) {
             im.written += n;
             im.append_blocks(static_cast<const char*>(data), n);
@@ -125,6 +128,32 @@ void BlobWriter::write(const void* data, size_t n) {
         impl_->discard();
         throw;
     }
+}
+
+void BlobWriter::write_borrowed(const void* data, size_t n) {
+    if (!impl_ || impl_->done || impl_->sealed)
+        sys::fail(sys::Code::FailedPrecondition, "write to a finished blob writer");
+    Impl& im = *impl_;
+    try {
+        im.start_background_if_worth(im.written + n);
+    } catch (...) {
+        im.discard();
+        throw;
+    }
+    if (!im.bg) return write(data, n);
+    try {
+        im.flush();  // what was buffered goes first, to the file and to the digester
+        im.write_through(static_cast<const char*>(data), n);
+        im.written += n;
+        im.bg->submit_view(data, n);
+    } catch (...) {
+        im.discard();
+        throw;
+    }
+}
+
+void BlobWriter::release_borrowed() noexcept {
+    if (impl_ && impl_->bg) impl_->bg->wait();
 }
 
 void BlobWriter::set_durable(bool durable) {

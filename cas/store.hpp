@@ -36,6 +36,12 @@ public:
     ~BlobWriter();
     void write(const void* data, size_t n);
     void write(std::string_view s) { write(s.data(), s.size()); }
+    // Bytes the caller keeps valid and unchanged until release_borrowed() (a mapped file):
+    // written from where they are and, past BackgroundDigester::kWorthFrom on a machine with a
+    // second core, hashed there by the background digester -- no copy into the write buffer.
+    void write_borrowed(const void* data, size_t n);
+    // Returns once nothing handed to write_borrowed is still being read.
+    void release_borrowed() noexcept;
     uint64_t size() const;
     // Verify (expected size/digest when given, else what was written), fsync, rename into
     // blobs/, fsync dir. Throws InvalidInput naming both digests on mismatch (and aborts).

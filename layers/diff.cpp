@@ -20,6 +20,7 @@
 #include "layers/xattrs.hpp"
 #include "sys/buffer.hpp"
 #include "sys/error.hpp"
+#include "sys/io.hpp"
 
 namespace layers {
 namespace {
@@ -87,11 +88,56 @@ bool dir_is_opaque(int fd) {
 namespace {
 
 using detail::Entry;
+
+// Streams tar bytes into the store: tar -> [diff_id digester -> compressor] -> BlobWriter.
+struct LayerOutput {
+    cas::BlobWriter bw;
+    Compression c;
+    cas::Digester diff;
+    detail::Compressor comp;
+    LayerOutput(cas::Store& store, Compression c, bool durable = true)
+        : bw(store.writer()), c(c), comp(c, [this](const void* p, size_t n) { bw.write(p, n); }) {
+        bw.set_durable(durable);
+    }
+    void write(const void* p, size_t n) {
+        // The tar writer hands a file's data on as it got it (bytes_per_block 0): a chunk of a
+        // borrowed mapping goes to the blob without a copy.
+        auto* b = static_cast<const char*>(p);
+        if (c == Compression::None && b >= lent_ && b + n <= lent_ + lent_len_) return bw.write_borrowed(p, n);
+        if (c != Compression::None) diff.update(p, n);
+        comp.write(p, n);
+    }
+    // While a Lend lives, chunks of [p, p + n) are written from where they are; it waits until
+    // nothing reads them any more before it ends (also when a write failed).
+    class Lend {
+    public:
+        Lend(LayerOutput& o, const char* p, size_t n) : o_(o) { o_.lent_ = p, o_.lent_len_ = n; }
+        ~Lend() {
+            o_.bw.release_borrowed();
+            o_.lent_ = nullptr, o_.lent_len_ = 0;
+        }
+        Lend(const Lend&) = delete;
+        Lend& operator=(const Lend&) = delete;
+
+    private:
+        LayerOutput& o_;
+    };
+    const char* lent_ = nullptr;
+    size_t lent_len_ = 0;
+    LayerBlob commit() {
+        comp.finish();
+        uint64_t size = bw.size();
+        cas::Digest digest = bw.commit();
+        cas::Digest diff_id = c == Compression::None ? digest : diff.finish();
+        return LayerBlob{digest, diff_id, size, media_type_for(c), false};
+    }
+};
+
 using detail::TarWriter;
 
 class UpperWalker {
 public:
-    UpperWalker(TarWriter& w, const DiffOptions& o) : w_(w), opts_(o) {}
+    UpperWalker(TarWriter& w, LayerOutput& out, const DiffOptions& o) : w_(w), out_(out), opts_(o) {}
     uint64_t entries = 0;
     bool foreign = false;  // something the tar leaves out: a socket, an xattr no layer carries
 
@@ -214,6 +260,7 @@ private:
     }
 
     void copy(int fd, const std::string& path, uint64_t size) {
+        if (size >= kMapFrom) return copy_mapped(fd, path, size);
         uint64_t left = size;
         while (left > 0) {
             ssize_t n = ::read(fd, buf_.data(), std::min<uint64_t>(left, buf_.size()));
@@ -227,33 +274,28 @@ private:
         }
     }
 
+    // A big file is read through a mapping: its bytes go from the page cache to the blob file
+    // and to the hashing thread with no copy in between (two fewer passes over the data than
+    // read() into a buffer and a copy into the blob writer's block).
+    static constexpr uint64_t kMapFrom = cas::BackgroundDigester::kWorthFrom;
+    void copy_mapped(int fd, const std::string& path, uint64_t size) {
+        // The step's processes are gone, so nothing changes the file now; a size that is not the
+        // one the header holds means something did, and a read past the end would be SIGBUS.
+        struct stat now;
+        if (::fstat(fd, &now) != 0) sys::throw_errno("stat " + shown(path));
+        if (uint64_t(now.st_size) != size)
+            sys::fail(sys::Code::FailedPrecondition, shown(path) + ": file changed size while it was read");
+        sys::ReadMapping m(fd, size_t(size), shown(path));
+        LayerOutput::Lend lend(out_, m.data(), m.size());
+        for (uint64_t off = 0; off < size; off += buf_.size())
+            w_.data(m.data() + off, size_t(std::min<uint64_t>(buf_.size(), size - off)), path);
+    }
+
     TarWriter& w_;
+    LayerOutput& out_;
     const DiffOptions& opts_;
     sys::ScratchBuffer buf_{1 << 20};
     std::map<std::pair<dev_t, ino_t>, std::string> links_;
-};
-
-// Streams tar bytes into the store: tar -> [diff_id digester -> compressor] -> BlobWriter.
-struct LayerOutput {
-    cas::BlobWriter bw;
-    Compression c;
-    cas::Digester diff;
-    detail::Compressor comp;
-    LayerOutput(cas::Store& store, Compression c, bool durable = true)
-        : bw(store.writer()), c(c), comp(c, [this](const void* p, size_t n) { bw.write(p, n); }) {
-        bw.set_durable(durable);
-    }
-    void write(const void* p, size_t n) {
-        if (c != Compression::None) diff.update(p, n);
-        comp.write(p, n);
-    }
-    LayerBlob commit() {
-        comp.finish();
-        uint64_t size = bw.size();
-        cas::Digest digest = bw.commit();
-        cas::Digest diff_id = c == Compression::None ? digest : diff.finish();
-        return LayerBlob{digest, diff_id, size, media_type_for(c), false};
-    }
 };
 
 }  // namespace
@@ -266,7 +308,7 @@ LayerBlob diff_upper(cas::Store& store, const std::string& upper_dir, const Diff
         bool entries_only_layer_content = false;
         {
             TarWriter w([&](const void* p, size_t n) { out.write(p, n); });
-            UpperWalker walker(w, opts);
+            UpperWalker walker(w, out, opts);
             walker.walk(root.get(), "");
             w.close();
             entries = walker.entries;

@@ -1,5 +1,6 @@
 #include "sys/io.hpp"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,5 +20,14 @@ void read_chunks(int fd, char* buf, size_t cap, const std::string& what, const s
         f(buf, size_t(n));
     }
 }
+
+ReadMapping::ReadMapping(int fd, size_t len, const std::string& what) : len_(len) {
+    void* p = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) throw_errno("map " + what);
+    (void)::madvise(p, len, MADV_SEQUENTIAL);  // advice only: read ahead what is not cached
+    p_ = static_cast<const char*>(p);
+}
+
+ReadMapping::~ReadMapping() { ::munmap(const_cast<char*>(p_), len_); }
 
 }  // namespace sys

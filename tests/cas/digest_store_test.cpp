@@ -51,6 +51,48 @@ TEST(Digest, BackgroundDigesterMatchesTheInlineHash) {
     for (int i = 0; i < 10; i++) (void)dropped.submit(std::string(1 << 20, 'x'));
 }
 
+// Views (bytes the caller keeps) and owned blocks hash in the order they were handed over;
+// wait() returns once the views are no longer read, so the caller may then drop them.
+TEST(Digest, BackgroundDigesterHashesViewsInOrderWithBlocks) {
+    std::string data(6 << 20, '\0');
+    for (size_t i = 0; i < data.size(); i++) data[i] = char((i * 40503u) >> 5);
+    uint64_t before = cas::bytes_hashed_on_this_thread();
+    cas::BackgroundDigester bg{cas::Digester()};
+    size_t off = 0;
+    for (size_t k = 0; off < data.size(); k++) {
+        size_t n = std::min<size_t>((k * 7919) % (700 << 10) + 1, data.size() - off);
+        if (k % 3 == 0) {
+            (void)bg.submit(data.substr(off, n));
+        } else {
+            std::string kept = data.substr(off, n);  // a view of bytes that go away after wait()
+            bg.submit_view(kept.data(), kept.size());
+            bg.wait();
+            kept.assign(kept.size(), 'X');
+        }
+        off += n;
+    }
+    EXPECT_EQ(cas::bytes_hashed_on_this_thread() - before, data.size());
+    EXPECT_EQ(bg.finish(), cas::Digest::of(data));
+}
+
+// A blob written partly from the caller's bytes (write_borrowed) and partly through the write
+// buffer, across the switch to the background digester, is named by the hash of its bytes.
+TEST_F(StoreFixture, BorrowedWritesMixWithBufferedOnes) {
+    std::string data(10 << 20, '\0');
+    for (size_t i = 0; i < data.size(); i++) data[i] = char((i * 2246822519u) >> 17);
+    cas::BlobWriter w = store.writer();
+    size_t off = 0;
+    for (size_t k = 0; off < data.size(); k++) {
+        size_t n = std::min<size_t>(k % 2 ? (1 << 20) + k : 3000 + k, data.size() - off);
+        if (k % 2) w.write_borrowed(data.data() + off, n);
+        else w.write(data.data() + off, n);
+        off += n;
+    }
+    w.release_borrowed();
+    EXPECT_EQ(w.commit(), cas::Digest::of(data));
+    EXPECT_TRUE(store.has_blob(cas::Digest::of(data)));
+}
+
 // A stream digester hashes inline up to kWorthFrom and on the worker past it; whatever the
 // chunk sizes around the switch, the digest is the inline one.
 TEST(Digest, StreamDigesterMatchesTheInlineHashAcrossTheSwitch) {

@@ -162,6 +162,40 @@ TEST(Diff, CompressionIsDeterministicAndDiffIdIsTheTar) {
     EXPECT_EQ(gz.substr(4, 4), std::string(4, '\0'));  // mtime 0
 }
 
+// Files from BackgroundDigester::kWorthFrom (4 MiB) on are read through a mapping and their bytes
+// go to the blob and to the hashing thread without a copy; the blob writer switches to that
+// thread in the middle of the first big file. The tar is the same one the inline path writes:
+// the gzip form (hashed inline, from the same mapping through the compressor) names the same
+// diff_id, the stored bytes hash to the blob's name, and every file extracts byte for byte.
+TEST(Diff, BigFilesReadThroughAMappingGiveTheSameTar) {
+    lt::Env env;
+    std::string u = env.path("upper");
+    lt::mkdir(u + "/d");
+    auto pattern = [](size_t n, unsigned seed) {
+        std::string s(n, '\0');
+        for (size_t i = 0; i < n; i++) s[i] = char(((i + seed) * 2654435761u) >> 13);
+        return s;
+    };
+    const std::vector<std::pair<std::string, std::string>> files = {
+        {"a", "small before\n"},
+        {"d/big1", pattern((9u << 20) + 123, 1)},  // not a multiple of the 1 MiB chunks
+        {"d/big2", pattern(4u << 20, 2)},          // exactly the threshold
+        {"d/big3", pattern((5u << 20) - 1, 3)},
+        {"d/small", "between\n"},
+        {"z", pattern(3u << 20, 4)},  // below the threshold: read() as before
+    };
+    for (auto& [name, data] : files) lt::write(u + "/" + name, data);
+    for (auto& n : lt::scan_paths(u)) lt::set_mtime(u + "/" + n, 2000000000);
+    auto none = diff_upper(env.store, u);
+    EXPECT_EQ(cas::Digest::of(lt::read(env.store.blob_path(none.digest))), none.digest);
+    auto gz = diff_upper(env.store, u, {Compression::Gzip, {}});
+    EXPECT_EQ(gz.diff_id, none.diff_id);
+    EXPECT_EQ(recompress(env.store, gz.digest, Compression::None).digest, none.digest);
+    std::string d = env.path("applied");
+    apply_layer(env.store, none.digest, d, none.diff_id);
+    for (auto& [name, data] : files) EXPECT_TRUE(lt::read(d + "/" + name) == data) << name;
+}
+
 TEST(Diff, ApplyRoundTripRecreatesTheUpperDir) {
     lt::Env env;
     std::string u = env.path("upper"), d = env.path("applied");
