@@ -26,6 +26,8 @@ while (($#)); do
     shift
 done
 [ "$(id -u)" = 0 ] || { echo "run as root (namespaces, overlay, dockerd)" >&2; exit 2; }
+# The report is written last: a missing directory would lose a quarter of an hour of measurements.
+[ -d "$(dirname "$OUT")" ] && [ -w "$(dirname "$OUT")" ] || { echo "cannot write $OUT (no such directory?)" >&2; exit 2; }
 
 if ((QUICK)); then
     NFILES=5000 MIB=64 R_COLD=2 R_WARM=5 R_SLOW=1 R_RUN=10
