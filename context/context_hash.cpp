@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -62,19 +63,24 @@ StatCache::StatCache(std::string dir) : dir_(std::move(dir)) {
         size_t end = data.find('\0', pos);
         if (end == std::string::npos) break;  // truncated tail: ignore it
         const char* p = data.c_str() + pos;
-        char* q;
+        const char* lim = data.c_str() + end;
         Loaded l;
         if (end - pos < 66 || p[64] != ' ') break;
         std::memcpy(l.rec.hex.data(), p, 64);
         p += 65;
-        l.rec.stamp.size = std::strtoull(p, &q, 10);
-        l.rec.stamp.mtime_ns = std::strtoll(q, &q, 10);
-        l.rec.stamp.ctime_ns = std::strtoll(q, &q, 10);
-        l.rec.stamp.ino = std::strtoull(q, &q, 10);
-        l.rec.stamp.dev = std::strtoull(q, &q, 10);
-        if (*q != ' ') break;
-        l.off = uint32_t(q + 1 - data.c_str());
-        l.len = uint32_t(data.c_str() + end - (q + 1));
+        // Five numbers, each followed by one space (what save writes). from_chars: no locale and
+        // no whitespace skipping -- strtoll's were ~5% of a cached 20,000-file COPY.
+        auto num = [&](auto& v) {
+            auto r = std::from_chars(p, lim, v);
+            if (r.ec != std::errc() || r.ptr == lim || *r.ptr != ' ') return false;
+            p = r.ptr + 1;
+            return true;
+        };
+        if (!num(l.rec.stamp.size) || !num(l.rec.stamp.mtime_ns) || !num(l.rec.stamp.ctime_ns) || !num(l.rec.stamp.ino) ||
+            !num(l.rec.stamp.dev))
+            break;
+        l.off = uint32_t(p - data.c_str());
+        l.len = uint32_t(lim - p);
         if (!loaded_.empty()) {
             int c = path_of(loaded_.back()).compare(path_of(l));
             if (c == 0) {
@@ -289,9 +295,11 @@ cas::Digest content_digest(const SourceRoot& root, CopyPlan& plan, StatCache* ca
                 continue;
             }
         }
-        char num[96];
-        std::snprintf(num, sizeof num, "%c%c%04o%c%u:%u%c", type, 0, perm, 0, o.uid, o.gid, 0);
-        rec.append(num, 1 + 1 + 4 + 1);
+        // type NUL perm (4 octal digits) NUL uid:gid -- formatted by hand: snprintf was ~5% of a
+        // cached 20,000-file COPY.
+        const char head[] = {type, '\0', char('0' + ((perm >> 9) & 7)), char('0' + ((perm >> 6) & 7)),
+                             char('0' + ((perm >> 3) & 7)), char('0' + (perm & 7)), '\0'};
+        rec.append(head, sizeof head);
         rec += std::to_string(o.uid) + ":" + std::to_string(o.gid);
         rec += '\0';
         rec += e.link_target;

@@ -188,6 +188,16 @@ TEST_F(ContextHash, OwnershipChmodDestChangeDigest) {
     EXPECT_NE(build(file), build(other));
 }
 
+// The digest's bytes are part of every COPY step's cache key: a change to how a record is
+// written must come with a new cache key version. Pinned for a fixed selection (owner and mode
+// forced, so neither the umask nor the test user shows): files, a symlink, a setuid mode.
+TEST_F(ContextHash, DigestBytesArePinned) {
+    CopySpec s = all();
+    s.chown = Owner{1, 2};
+    s.chmod = 04755;
+    EXPECT_EQ(digest(s, nullptr).str(), "sha256:2a6bfdc41e4da53551f2c7802bc30b276e6a1cf19c7623d808d0b38b7623409d");
+}
+
 TEST_F(ContextHash, DamagedCacheFileIsIgnored) {
     cas::Digest d0 = build();
     put(cache_dir() + "/statcache", "garbage\0\0\1", 0600);
