@@ -163,8 +163,7 @@ void BackgroundDigester::wait() noexcept {
 }
 
 Digest BackgroundDigester::finish() {
-    std::unique_lock<std::mutex> l(st_->mu);
-    st_->cv.wait(l, [&] { return st_->queue.empty() && !st_->busy; });
+    wait();
     return st_->d.finish();
 }
 

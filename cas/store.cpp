@@ -136,12 +136,7 @@ void BlobWriter::write_borrowed(const void* data, size_t n) {
     Impl& im = *impl_;
     try {
         im.start_background_if_worth(im.written + n);
-    } catch (...) {
-        im.discard();
-        throw;
-    }
-    if (!im.bg) return write(data, n);
-    try {
+        if (!im.bg) return write(data, n);
         im.flush();  // what was buffered goes first, to the file and to the digester
         im.write_through(static_cast<const char*>(data), n);
         im.written += n;

@@ -95,6 +95,8 @@ struct LayerOutput {
     Compression c;
     cas::Digester diff;
     detail::Compressor comp;
+    const char* lent_ = nullptr;  // the range a Lend has handed over
+    size_t lent_len_ = 0;
     LayerOutput(cas::Store& store, Compression c, bool durable = true)
         : bw(store.writer()), c(c), comp(c, [this](const void* p, size_t n) { bw.write(p, n); }) {
         bw.set_durable(durable);
@@ -122,8 +124,6 @@ struct LayerOutput {
     private:
         LayerOutput& o_;
     };
-    const char* lent_ = nullptr;
-    size_t lent_len_ = 0;
     LayerBlob commit() {
         comp.finish();
         uint64_t size = bw.size();
@@ -287,8 +287,8 @@ private:
             sys::fail(sys::Code::FailedPrecondition, shown(path) + ": file changed size while it was read");
         sys::ReadMapping m(fd, size_t(size), shown(path));
         LayerOutput::Lend lend(out_, m.data(), m.size());
-        for (uint64_t off = 0; off < size; off += buf_.size())
-            w_.data(m.data() + off, size_t(std::min<uint64_t>(buf_.size(), size - off)), path);
+        constexpr uint64_t chunk = cas::BackgroundDigester::kBlock;  // written while the last one is hashed
+        for (uint64_t off = 0; off < size; off += chunk) w_.data(m.data() + off, size_t(std::min(chunk, size - off)), path);
     }
 
     TarWriter& w_;
