@@ -253,8 +253,25 @@ bool Cgroup::has(const char* controller, const Dir** out) const {
     return false;
 }
 
-void Cgroup::add(pid_t pid) {
-    for (auto& d : d_) write_file(d.path + "/cgroup.procs", std::to_string(pid));
+std::vector<sys::UniqueFd> Cgroup::v1_join_fds() const {
+    std::vector<sys::UniqueFd> fds;
+    for (auto& d : d_) {
+        if (d.v2) continue;
+        std::string tasks = d.path + "/tasks";
+        sys::UniqueFd fd(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) sys::throw_errno("cgroup: open " + tasks);
+        fds.push_back(std::move(fd));
+    }
+    return fds;
+}
+
+bool Cgroup::has_v2() const {
+    return std::any_of(d_.begin(), d_.end(), [](const Dir& d) { return d.v2; });
+}
+
+void Cgroup::add_to_v2(pid_t pid) {
+    for (auto& d : d_)
+        if (d.v2) write_file(d.path + "/cgroup.procs", std::to_string(pid));
 }
 
 std::vector<pid_t> Cgroup::pids() const {

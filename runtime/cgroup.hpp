@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/spec.hpp"
+#include "sys/fd.hpp"
 
 namespace runtime {
 
@@ -27,7 +28,15 @@ public:
     Cgroup& operator=(const Cgroup&) = delete;
     ~Cgroup();
 
-    void add(pid_t pid);              // move a process into every directory
+    // Joining. A v1 directory is joined by the container's process itself, before it runs
+    // anything: it writes "0" to the directory's `tasks` file (fds from v1_join_fds(), opened
+    // here before clone). One thread moving itself skips the global threadgroup lock, whose
+    // write side waits for an RCU grace period (12-24 ms measured on a v1 host); moving
+    // another process by pid (cgroup.procs) takes it. A v2 directory cannot be joined per
+    // thread (outside threaded subtrees): the parent moves the child with add_to_v2(pid).
+    std::vector<sys::UniqueFd> v1_join_fds() const;
+    bool has_v2() const;
+    void add_to_v2(pid_t pid);
     CgroupStats stats() const;
     std::vector<pid_t> pids() const;  // processes still inside
     // SIGKILL everything inside (cgroup.kill on v2) and wait until empty (bounded).

@@ -98,6 +98,9 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
     // threads, which do not exist in this copy.
     // Nothing may trace or core-dump the setup process (CVE-2016-9962); exec resets this.
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    // Into the container's v1 cgroups before anything else: this thread moves itself.
+    for (int fd : plan.cgroup_join_fds)
+        if (::write(fd, "0", 1) != 1) die(errfd, (fail(&e, "join the container's cgroup", "", errno), e));
     // Default signal dispositions and an empty mask: imgbuild's handlers are not the program's.
     sigset_t all;
     sigemptyset(&all);
@@ -129,14 +132,16 @@ void child_main(const Plan& plan, int errfd, int syncfd) {
     // After the mounts: bind sources are mounted from their fds (close-on-exec anyway).
     close_other_fds(errfd, syncfd);
 
-    // Wait until the parent has put us into the container's cgroup(s): moving a process
+    // Wait until the parent has put us into the container's v2 cgroup: moving a process
     // between cgroups costs an RCU grace period, so it overlaps with the mount setup above.
     // Nothing before this point runs code from the image.
-    char b;
-    ssize_t n;
-    do n = ::read(syncfd, &b, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) die(errfd, (fail(&e, "wait for the parent", "", n < 0 ? errno : EPIPE), e));
+    if (plan.wait_for_parent) {
+        char b;
+        ssize_t n;
+        do n = ::read(syncfd, &b, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1) die(errfd, (fail(&e, "wait for the parent", "", n < 0 ? errno : EPIPE), e));
+    }
     ::close(syncfd);
     if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) die(errfd, (fail(&e, "unshare cgroup namespace", "", errno), e));
 

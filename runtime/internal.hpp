@@ -75,6 +75,9 @@ struct Plan {
     std::vector<sock_filter> seccomp;
     int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
     int tty_slave = -1;
+    // The container's v1 cgroups: `tasks` files the child writes "0" to first (Cgroup::v1_join_fds).
+    std::vector<int> cgroup_join_fds;
+    bool wait_for_parent = false;  // the parent moves the child into v2 cgroups (Cgroup::add_to_v2)
 };
 Plan make_plan(const RunSpec& spec);
 // PATH search candidates for argv0 (as execvp would try them, inside the root).

@@ -93,6 +93,9 @@ RunResult run(const RunSpec& spec) {
         plan.tty_slave = pty->slave();
     }
     Cgroup cg(spec.cgroup_name.empty() ? Cgroup::default_name() : spec.cgroup_name, spec.limits);
+    std::vector<sys::UniqueFd> join = cg.v1_join_fds();
+    for (auto& fd : join) plan.cgroup_join_fds.push_back(fd.get());
+    plan.wait_for_parent = cg.has_v2();
 
     sys::UniqueFd err_r, err_w, sync_r, sync_w;
     make_pipe(err_r, err_w);
@@ -109,10 +112,13 @@ RunResult run(const RunSpec& spec) {
     if (child.pid == 0) detail::child_main(plan, err_w.get(), sync_r.get());
     err_w.reset();
     sync_r.reset();
+    join.clear();
     if (pty) pty->close_slave();
 
-    cg.add(child.pid);
-    if (::write(sync_w.get(), "go", 1) != 1) sys::throw_errno("run: release the child");
+    if (plan.wait_for_parent) {
+        cg.add_to_v2(child.pid);
+        if (::write(sync_w.get(), "go", 1) != 1) sys::throw_errno("run: release the child");
+    }
     sync_w.reset();
 
     detail::ChildError ce;

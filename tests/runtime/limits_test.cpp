@@ -102,3 +102,38 @@ TEST_F(RuntimeTest, ZombiesDoNotOutliveTheContainer) {
     auto o = run_ok(spec({"/bin/sh", "-c", "/bin/probe zombie; sleep 1000 & exit 0"}));
     EXPECT_EQ(o.result.exit_code, 0);
 }
+
+// The container's process is in the container's cgroup in every hierarchy while it runs (v1
+// directories are joined by the process itself, a v2 one by imgbuild), and only it is.
+TEST_F(RuntimeTest, TheContainerIsInItsCgroupInEveryHierarchy) {
+    auto s = spec({"/bin/sleep", "2"});
+    s.limits.memory_bytes = 64ull << 20;
+    s.limits.pids = 16;
+    auto done = std::async(std::launch::async, [&] { return run_ok(s); });
+    std::vector<std::string> dirs;
+    std::string procs;
+    for (int i = 0; i < 150 && procs.empty(); i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        dirs = find_cgroups(s.cgroup_name);
+        if (!dirs.empty()) procs = slurp(dirs.front() + "/cgroup.procs");
+    }
+    ASSERT_FALSE(procs.empty()) << "no process in " << s.cgroup_name;
+    const std::string pid = procs.substr(0, procs.find('\n'));
+    const std::string own = slurp("/proc/" + pid + "/cgroup");
+    for (const std::string& d : dirs) {
+        EXPECT_EQ(slurp(d + "/cgroup.procs"), pid + "\n") << d;
+        if (sys::exists(d + "/tasks")) EXPECT_EQ(slurp(d + "/tasks"), pid + "\n") << d;
+    }
+    // memory and pids (the limits asked for) are each in a hierarchy that holds the process.
+    for (const char* ctl : {"memory", "pids"}) {
+        bool found = false;
+        std::istringstream in(own);
+        for (std::string line; std::getline(in, line);)
+            if (line.find(s.cgroup_name) != std::string::npos &&
+                (line.find(std::string(":") + ctl) != std::string::npos || line.rfind("0::", 0) == 0))
+                found = true;
+        EXPECT_TRUE(found) << ctl << " not joined: " << own;
+    }
+    auto o = done.get();
+    EXPECT_EQ(o.result.how, RunResult::How::Exited) << o.err;
+}
