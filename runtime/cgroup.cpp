@@ -265,8 +265,14 @@ std::vector<sys::UniqueFd> Cgroup::v1_join_fds() const {
     return fds;
 }
 
-bool Cgroup::has_v2() const {
-    return std::any_of(d_.begin(), d_.end(), [](const Dir& d) { return d.v2; });
+sys::UniqueFd Cgroup::v2_dir_fd() const {
+    for (auto& d : d_) {
+        if (!d.v2) continue;
+        sys::UniqueFd fd(::open(d.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) sys::throw_errno("cgroup: open " + d.path);
+        return fd;
+    }
+    return {};
 }
 
 void Cgroup::add_to_v2(pid_t pid) {

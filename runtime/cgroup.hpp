@@ -33,9 +33,11 @@ public:
     // here before clone). One thread moving itself skips the global threadgroup lock, whose
     // write side waits for an RCU grace period (12-24 ms measured on a v1 host); moving
     // another process by pid (cgroup.procs) takes it. A v2 directory cannot be joined per
-    // thread (outside threaded subtrees): the parent moves the child with add_to_v2(pid).
+    // thread (outside threaded subtrees): the child is born in it (clone3 with
+    // CLONE_INTO_CGROUP and v2_dir_fd(): no move, no lock; Linux 5.7), or, where the kernel
+    // refuses that, the parent moves it with add_to_v2(pid) before releasing it.
     std::vector<sys::UniqueFd> v1_join_fds() const;
-    bool has_v2() const;
+    sys::UniqueFd v2_dir_fd() const;  // invalid when there is no v2 directory
     void add_to_v2(pid_t pid);
     CgroupStats stats() const;
     std::vector<pid_t> pids() const;  // processes still inside

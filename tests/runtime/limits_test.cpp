@@ -1,7 +1,10 @@
 // Cgroup limits: out of memory, fork bomb, timeout, CPU quota; signals forwarded then SIGKILL;
 // and nothing left behind after each.
 #include <gmock/gmock.h>
+#include <sched.h>
+#include <sys/mount.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -122,7 +125,9 @@ TEST_F(RuntimeTest, TheContainerIsInItsCgroupInEveryHierarchy) {
     const std::string own = slurp("/proc/" + pid + "/cgroup");
     for (const std::string& d : dirs) {
         EXPECT_EQ(slurp(d + "/cgroup.procs"), pid + "\n") << d;
-        if (sys::exists(d + "/tasks")) EXPECT_EQ(slurp(d + "/tasks"), pid + "\n") << d;
+        if (sys::exists(d + "/tasks")) {
+            EXPECT_EQ(slurp(d + "/tasks"), pid + "\n") << d;
+        }
     }
     // memory and pids (the limits asked for) are each in a hierarchy that holds the process.
     for (const char* ctl : {"memory", "pids"}) {
@@ -136,4 +141,64 @@ TEST_F(RuntimeTest, TheContainerIsInItsCgroupInEveryHierarchy) {
     }
     auto o = done.get();
     EXPECT_EQ(o.result.how, RunResult::How::Exited) << o.err;
+}
+
+// On a host whose cgroups are v2 alone (here: a private mount namespace without the v1
+// hierarchies), the container's process is in its v2 cgroup: born there (clone3 into the
+// cgroup) or moved there before it is released.
+TEST_F(RuntimeTest, OnCgroupV2AloneTheContainerIsInItsCgroup) {
+    std::string v2;
+    {
+        std::istringstream in(slurp("/proc/self/mountinfo"));
+        for (std::string line; std::getline(in, line);) {
+            std::istringstream f(line);
+            std::string id, parent, dev, root, mnt;
+            f >> id >> parent >> dev >> root >> mnt;
+            if (line.find(" - cgroup2 ") != std::string::npos && root == "/") v2 = mnt;
+        }
+    }
+    if (v2.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+    auto s = spec({"/bin/sleep", "1"});
+    const std::string procs = v2 + "/imgbuild/" + s.cgroup_name + "/cgroup.procs";
+    pid_t p = ::fork();
+    if (p == 0) {
+        // Only this process's mount table loses the v1 hierarchies.
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(90);
+        std::istringstream in(slurp("/proc/self/mountinfo"));
+        std::vector<std::string> v1;
+        for (std::string line; std::getline(in, line);) {
+            std::istringstream f(line);
+            std::string id, parent, dev, root, mnt;
+            f >> id >> parent >> dev >> root >> mnt;
+            if (line.find(" - cgroup ") != std::string::npos) v1.push_back(mnt);
+        }
+        for (auto& m : v1)
+            if (::umount2(m.c_str(), MNT_DETACH) != 0) ::_exit(91);
+        std::atomic<bool> seen{false}, done{false};
+        std::thread watch([&] {
+            while (!done && !seen) {
+                std::string ps = slurp(procs);
+                if (!ps.empty() && ps.find('\n') == ps.rfind('\n')) seen = true;  // one process: the container's
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+        });
+        Output o;
+        try {
+            o = run_capture(s);
+        } catch (...) {
+            done = true;
+            watch.join();
+            ::_exit(92);
+        }
+        done = true;
+        watch.join();
+        if (o.result.how != RunResult::How::Exited || o.result.exit_code != 0) ::_exit(93);
+        ::_exit(seen ? 0 : 94);
+    }
+    ASSERT_GT(p, 0);
+    int st = 0;
+    ASSERT_EQ(::waitpid(p, &st, 0), p);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0) << "90/91: mount namespace, 92: run threw, 93: the command failed, 94: never seen in " << procs;
+    EXPECT_TRUE(find_cgroups(s.cgroup_name).empty());
 }
