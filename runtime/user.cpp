@@ -32,7 +32,7 @@ Identity resolve_user(int rootfd, const std::string& user) {
         has_group = true;
         if (gpart.empty()) sys::fail(sys::Code::InvalidInput, "user \"" + user + "\": empty group");
     }
-    if (upart.empty()) upart = "0";
+    if (upart.empty()) upart.push_back('0');  // (= "0": GCC 12 warns -Wrestrict falsely on that)
 
     auto passwd_text = sys::read_root_file(rootfd, "/etc/passwd");
     auto group_text = sys::read_root_file(rootfd, "/etc/group");
