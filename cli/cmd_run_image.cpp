@@ -62,14 +62,19 @@ int run_image_command(runtime::RunSpec& spec, const std::string& image, const st
     // them and writing the lease.
     sys::FileLock gc_guard = store.lock_shared();
     std::string top = layers::unpack_image(store, snaps, img);
-    layers::MountedRoot root = layers::MountedRoot::scratch(store, snaps, top);  // emptied on scope exit; leases `top`
-    gc_guard.unlock();
-    spec.rootfs = root.path();
     // docker run's /etc/hosts, /etc/hostname and /etc/resolv.conf, bound read-only (as a RUN's
     // in BuildKit; docker binds private copies read-write) and before the -v mounts, so a
-    // volume on one of them wins. Files of the slot: the same run again writes nothing.
+    // volume on one of them wins. Files of the slot: the same run again writes nothing. Their
+    // mount targets are the slot's stubs where the image has none.
+    const std::vector<builder::SandboxFile> etc_files =
+        builder::run_etc_files(spec.hostname, spec.network == runtime::Network::Host);
+    std::vector<std::string> stubs;
+    for (const builder::SandboxFile& f : etc_files) stubs.push_back(f.target.substr(1));
+    layers::MountedRoot root = layers::MountedRoot::scratch(store, snaps, top, stubs);  // emptied on scope exit; leases `top`
+    gc_guard.unlock();
+    spec.rootfs = root.path();
     std::vector<runtime::Mount> etc;
-    for (const builder::SandboxFile& f : builder::run_etc_files(spec.hostname, spec.network == runtime::Network::Host)) {
+    for (const builder::SandboxFile& f : etc_files) {
         runtime::Mount m;
         m.source = root.slot_file(f.target.substr(f.target.find_last_of('/') + 1), f.content);
         m.target = f.target;

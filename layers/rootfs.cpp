@@ -105,9 +105,29 @@ void reset_slot(const std::string& dir) {
     fresh_dir(dir + "/work", 0700);  // whatever a killed holder's overlay left there
 }
 
+// The slot's stub layer: each of `files` an empty 0644 file, its directories 0755 (made once;
+// a lower layer is never written through the overlay).
+std::string stub_layer(const std::string& dir, const std::vector<std::string>& files) {
+    for (const std::string& f : files) {
+        std::string path = dir + "/" + f;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 07777) == 0644) continue;
+        if (f.empty() || f[0] == '/' || f.find("..") != std::string::npos)
+            sys::fail(sys::Code::Internal, "stub file " + f + ": not a plain relative path");
+        for (size_t slash = f.find('/'); slash != std::string::npos; slash = f.find('/', slash + 1)) {
+            std::string d = dir + "/" + f.substr(0, slash);
+            sys::mkdir_p(d, 0755);
+            if (::chmod(d.c_str(), 0755) != 0) sys::throw_errno("chmod " + d);
+        }
+        sys::write_file_atomic(path, "", 0644, false);
+    }
+    return dir;
+}
+
 }  // namespace
 
-MountedRoot MountedRoot::scratch(cas::Store& store, layers::Snapshotter& snaps, const std::string& parent) {
+MountedRoot MountedRoot::scratch(cas::Store& store, layers::Snapshotter& snaps, const std::string& parent,
+                                 const std::vector<std::string>& stubs) {
     return sys::with_context("prepare a writable root over " + (parent.empty() ? std::string("nothing") : parent), [&] {
         MountSpec spec = snaps.writable_over(parent);  // the lower dirs (checks the chain is committed)
         std::string root = scratch_root(store);
@@ -132,6 +152,7 @@ MountedRoot MountedRoot::scratch(cas::Store& store, layers::Snapshotter& snaps, 
             r.scratch_.reset(new Scratch{std::move(lock), base, base + "/root"});
             break;
         }
+        if (!stubs.empty()) spec.lowerdirs.push_back(stub_layer(r.scratch_->dir + "/stubs", stubs));
         spec.upperdir = r.scratch_->dir + "/fs";
         spec.workdir = r.scratch_->dir + "/work";
         r.mount_.emplace(spec, r.scratch_->mountpoint);

@@ -1,5 +1,7 @@
 // Real kernel tests (root): snapshots, overlay mounts through MountGuard in a private mount
 // namespace, diff of the upper dir, re-apply, and the merged views compared.
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "helpers.hpp"
@@ -323,4 +325,48 @@ TEST(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
     EXPECT_TRUE(scratch_in_use(env.store, false).empty());
     EXPECT_FALSE(sys::exists(slots + "/0"));
     EXPECT_FALSE(sys::exists(slots + "/1"));
+}
+
+// `run`'s mount targets (/etc/hosts, ...) come from the slot's stub layer: the image's own file
+// hides a stub, the upper dir never holds one, and a write to a stub stays in the upper dir.
+TEST(ScratchRoot, StubsAreTargetsTheUpperDirNeverHolds) {
+    NEED_ROOT();
+    lt::private_mount_ns();
+    lt::Env env;
+    Snapshotter s(env.store);
+    const std::string key = unpacked_base(env, s), slot = env.store.snapshots_dir() + "/scratch/0";
+    const std::vector<std::string> stubs = {"etc/hosts", "etc/motd", "var/run/x"};
+    struct stat fs_before;
+    {
+        MountedRoot r = MountedRoot::scratch(env.store, s, key, stubs);
+        struct stat st;
+        ASSERT_EQ(::lstat((r.path() + "/etc/hosts").c_str(), &st), 0);
+        EXPECT_TRUE(S_ISREG(st.st_mode));
+        EXPECT_EQ(st.st_mode & 07777, 0644u);
+        EXPECT_EQ(st.st_size, 0);
+        EXPECT_EQ(lt::read(r.path() + "/etc/motd"), "hello\n");  // the image's, not the stub
+        ASSERT_EQ(::lstat((r.path() + "/var/run").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0755u);
+        // A bind onto a stub, as `run` does, leaves nothing in the upper dir.
+        std::string src = slot + "/bind-src";
+        lt::write(src, "127.0.0.1 localhost\n");
+        ASSERT_EQ(::mount(src.c_str(), (r.path() + "/etc/hosts").c_str(), nullptr, MS_BIND, nullptr), 0);
+        EXPECT_EQ(lt::read(r.path() + "/etc/hosts"), "127.0.0.1 localhost\n");
+        ASSERT_EQ(::umount2((r.path() + "/etc/hosts").c_str(), 0), 0);
+        ::unlink(src.c_str());
+        EXPECT_TRUE(sys::list_dir(slot + "/fs").empty());
+        ASSERT_EQ(::stat((slot + "/fs").c_str(), &fs_before), 0);
+    }
+    struct stat fs_after;
+    ASSERT_EQ(::stat((slot + "/fs").c_str(), &fs_after), 0);
+    EXPECT_EQ(fs_after.st_ino, fs_before.st_ino);  // kept as it was, not made anew
+    {
+        MountedRoot r = MountedRoot::scratch(env.store, s, key, stubs);
+        lt::write(r.path() + "/etc/hosts", "written by the container\n");
+        EXPECT_EQ(lt::read(slot + "/stubs/etc/hosts"), "");  // the lower layer is untouched
+    }
+    {
+        MountedRoot r = MountedRoot::scratch(env.store, s, key, stubs);
+        EXPECT_EQ(lt::read(r.path() + "/etc/hosts"), "");
+    }
 }
