@@ -265,13 +265,22 @@ TEST(Unpack, FailedLayerLeavesNothing) {
     EXPECT_EQ(left, std::vector<std::string>{"empty"});
 }
 
-// `imgbuild run`'s writable layer: a reused slot, never anything an earlier holder left.
-TEST(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
-    NEED_ROOT();
-    lt::private_mount_ns();
+// `imgbuild run`'s writable layers: scratch slots over the unpacked base, in a private mount ns.
+class ScratchRoot : public ::testing::Test {
+protected:
+    void SetUp() override {
+        NEED_ROOT();
+        lt::private_mount_ns();
+        key = unpacked_base(env, s);
+    }
     lt::Env env;
-    Snapshotter s(env.store);
-    const std::string key = unpacked_base(env, s), slots = env.store.snapshots_dir() + "/scratch";
+    Snapshotter s{env.store};
+    std::string key;
+    const std::string slots = env.store.snapshots_dir() + "/scratch";
+};
+
+// A reused slot, never anything an earlier holder left.
+TEST_F(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
     std::string first;
     {
         MountedRoot r = MountedRoot::scratch(env.store, s, key);
@@ -329,12 +338,8 @@ TEST(ScratchRoot, SlotIsReusedEmptyAndUntouched) {
 
 // `run`'s mount targets (/etc/hosts, ...) come from the slot's stub layer: the image's own file
 // hides a stub, the upper dir never holds one, and a write to a stub stays in the upper dir.
-TEST(ScratchRoot, StubsAreTargetsTheUpperDirNeverHolds) {
-    NEED_ROOT();
-    lt::private_mount_ns();
-    lt::Env env;
-    Snapshotter s(env.store);
-    const std::string key = unpacked_base(env, s), slot = env.store.snapshots_dir() + "/scratch/0";
+TEST_F(ScratchRoot, StubsAreTargetsTheUpperDirNeverHolds) {
+    const std::string slot = slots + "/0";
     const std::vector<std::string> stubs = {"etc/hosts", "etc/motd", "var/run/x"};
     struct stat fs_before;
     {
