@@ -98,7 +98,7 @@ TEST(Bake, SharedBaseDependentsAndMatrixBuildOnceInOrder) {
     cas::Image base = image_of("bk-base-" + id + ":dev");
     EXPECT_EQ(m["base"]["containerimage.digest"], base.manifest_digest.str());
     // Dependents are built FROM the base this bake built: its layers are their first layers.
-    for (const std::string ref : {"bk-app-" + id + ":dev", "bk-test-" + id + ":slim", "bk-test-" + id + ":full"}) {
+    for (const std::string& ref : {"bk-app-" + id + ":dev", "bk-test-" + id + ":slim", "bk-test-" + id + ":full"}) {
         cas::Image img = image_of(ref);
         ASSERT_GT(img.manifest.layers.size(), base.manifest.layers.size()) << ref;
         for (size_t i = 0; i < base.manifest.layers.size(); i++)

@@ -9,7 +9,7 @@ using namespace builder;
 namespace {
 
 CacheRecord rec(const std::string& name, int64_t used, const std::string& layer = "", uint64_t size = 0) {
-    CacheRecord r{cas::Digest::of(name)};
+    CacheRecord r{cas::Digest::of(name), std::nullopt, "", "", 0, 0, 0, 0};
     r.created = used;
     r.last_used = used;
     r.step = name;

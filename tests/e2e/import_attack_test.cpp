@@ -67,9 +67,13 @@ protected:
         EXPECT_NE(r.status, 0) << name << " was imported:\n" << r.out;
         EXPECT_NE(r.out.find(c["layer"].get<std::string>()), std::string::npos) << "must name the layer: " << r.out;
         std::string entry = c["entry"];
-        if (!entry.empty()) EXPECT_NE(r.out.find("entry \"" + entry + "\""), std::string::npos) << r.out;
+        if (!entry.empty()) {
+            EXPECT_NE(r.out.find("entry \"" + entry + "\""), std::string::npos) << r.out;
+        }
         std::string why = c["why"];
-        if (!why.empty()) EXPECT_NE(r.out.find(why), std::string::npos) << "reason \"" << why << "\" missing: " << r.out;
+        if (!why.empty()) {
+            EXPECT_NE(r.out.find(why), std::string::npos) << "reason \"" << why << "\" missing: " << r.out;
+        }
         nothing_left();
     }
 

@@ -88,10 +88,14 @@ struct Env {
     // Nothing partial: every blob matches its name and ingest/ is empty.
     void expect_consistent() const {
         namespace fs = std::filesystem;
-        if (fs::exists(store() + "/blobs/sha256"))
-            for (auto& e : fs::directory_iterator(store() + "/blobs/sha256"))
+        if (fs::exists(store() + "/blobs/sha256")) {
+            for (auto& e : fs::directory_iterator(store() + "/blobs/sha256")) {
                 EXPECT_EQ(cas::Digest::of(sys::read_file(e.path(), 64u << 20)).hex(), e.path().filename().string());
-        if (fs::exists(store() + "/ingest")) EXPECT_TRUE(fs::is_empty(store() + "/ingest"));
+            }
+        }
+        if (fs::exists(store() + "/ingest")) {
+            EXPECT_TRUE(fs::is_empty(store() + "/ingest"));
+        }
     }
     bool has(const cas::Digest& d) const { return sys::exists(store() + "/blobs/sha256/" + d.hex()); }
 };
@@ -240,8 +244,9 @@ TEST(RegistryFault, BearerTokenFlowWithCachedTokenPerScope) {
     EXPECT_EQ(token_requests.load(), 1) << "the token is cached for its scope";
     EXPECT_TRUE(env.has(img.layer_d));
     for (auto& q : s.requests()) {
-        if (q.path.rfind("/token", 0) != 0 && q.headers.count("authorization"))
+        if (q.path.rfind("/token", 0) != 0 && q.headers.count("authorization")) {
             EXPECT_EQ(q.headers.at("authorization"), "Bearer tok123") << "registry requests carry the token, never the password";
+        }
     }
     env.expect_consistent();
 }

@@ -75,7 +75,9 @@ TEST_F(EscapeTest, KernelInterfacesAreReadOnly) {
     need_probe();
     std::string hostname = slurp("/proc/sys/kernel/hostname");
     // This kernel may lack /proc/sysrq-trigger; where it exists, the write must hit EROFS.
-    if (sys::exists("/proc/sysrq-trigger")) EXPECT_EQ(probe({"write", "/proc/sysrq-trigger", "h"}), "EROFS");
+    if (sys::exists("/proc/sysrq-trigger")) {
+        EXPECT_EQ(probe({"write", "/proc/sysrq-trigger", "h"}), "EROFS");
+    }
     EXPECT_EQ(probe({"write", "/proc/sys/kernel/hostname", "x"}), "EROFS");
     EXPECT_EQ(probe({"write", "/proc/sys/vm/drop_caches", "3"}), "EROFS");
     EXPECT_EQ(probe({"write", "/sys/kernel/profiling", "1"}), "EROFS");
