@@ -36,11 +36,20 @@ if command -v runc >/dev/null; then
   med[runc-run]=$(cd "$work/bundle" && time_cmd runc --root "$work/runc-state" run "bench-$$" | median) || true
 fi
 if command -v crun >/dev/null; then
-  # crun refuses hybrid cgroup hosts (cgroup v2 mounted with controllers elsewhere): skipped then.
-  if (cd "$work/bundle" && crun --root "$work/crun-state" run "probe-$$" >/dev/null 2>&1); then
-    med[crun-run]=$(cd "$work/bundle" && time_cmd crun --root "$work/crun-state" run "bench-$$" | median)
+  # crun 1.8 refuses hybrid cgroup hosts while cgroup v2 holds a controller (hugetlb here): as in
+  # run-all.sh, the runs happen in one private mount namespace with a v1 hugetlb hierarchy mounted
+  # there (the kernel hands hugetlb back to v2 when the namespace goes); only crun is timed.
+  in_ns() { "$@"; }
+  if grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
+    mkdir -p "$work/hugetlb"
+    in_ns() {
+      unshare -m --propagation private bash -c "mount -t cgroup -o hugetlb none '$work/hugetlb' && n=$n && $(declare -f time_cmd) && \"\$@\"" bash "$@"
+    }
+  fi
+  if (cd "$work/bundle" && in_ns crun --root "$work/crun-state" run "probe-$$" >/dev/null 2>&1); then
+    med[crun-run]=$(cd "$work/bundle" && in_ns time_cmd crun --root "$work/crun-state" run "bench-$$" | median)
   else
-    echo "crun: skipped ($(cd "$work/bundle" && crun --root "$work/crun-state" run "probe2-$$" 2>&1 | head -1))"
+    echo "crun: skipped ($(cd "$work/bundle" && in_ns crun --root "$work/crun-state" run "probe2-$$" 2>&1 | head -1))"
   fi
 fi
 base=${med[imgbuild-run]}
