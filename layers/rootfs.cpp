@@ -109,11 +109,11 @@ void reset_slot(const std::string& dir) {
 // a lower layer is never written through the overlay).
 std::string stub_layer(const std::string& dir, const std::vector<std::string>& files) {
     for (const std::string& f : files) {
+        if (f.empty() || f[0] == '/' || f.find("..") != std::string::npos)
+            sys::fail(sys::Code::Internal, "stub file " + f + ": not a plain relative path");
         std::string path = dir + "/" + f;
         struct stat st;
         if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 07777) == 0644) continue;
-        if (f.empty() || f[0] == '/' || f.find("..") != std::string::npos)
-            sys::fail(sys::Code::Internal, "stub file " + f + ": not a plain relative path");
         for (size_t slash = f.find('/'); slash != std::string::npos; slash = f.find('/', slash + 1)) {
             std::string d = dir + "/" + f.substr(0, slash);
             sys::mkdir_p(d, 0755);

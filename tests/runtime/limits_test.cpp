@@ -143,20 +143,26 @@ TEST_F(RuntimeTest, TheContainerIsInItsCgroupInEveryHierarchy) {
     EXPECT_EQ(o.result.how, RunResult::How::Exited) << o.err;
 }
 
+// (root in the hierarchy, mount point) of this process's mounts of file system type `type`.
+static std::vector<std::pair<std::string, std::string>> mounts_of(const std::string& type) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::istringstream in(slurp("/proc/self/mountinfo"));
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream f(line);
+        std::string id, parent, dev, root, mnt;
+        f >> id >> parent >> dev >> root >> mnt;
+        if (line.find(" - " + type + " ") != std::string::npos) out.emplace_back(root, mnt);
+    }
+    return out;
+}
+
 // On a host whose cgroups are v2 alone (here: a private mount namespace without the v1
 // hierarchies), the container's process is in its v2 cgroup: born there (clone3 into the
 // cgroup) or moved there before it is released.
 TEST_F(RuntimeTest, OnCgroupV2AloneTheContainerIsInItsCgroup) {
     std::string v2;
-    {
-        std::istringstream in(slurp("/proc/self/mountinfo"));
-        for (std::string line; std::getline(in, line);) {
-            std::istringstream f(line);
-            std::string id, parent, dev, root, mnt;
-            f >> id >> parent >> dev >> root >> mnt;
-            if (line.find(" - cgroup2 ") != std::string::npos && root == "/") v2 = mnt;
-        }
-    }
+    for (auto& [root, mnt] : mounts_of("cgroup2"))
+        if (root == "/") v2 = mnt;
     if (v2.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
     auto s = spec({"/bin/sleep", "1"});
     const std::string procs = v2 + "/imgbuild/" + s.cgroup_name + "/cgroup.procs";
@@ -164,16 +170,8 @@ TEST_F(RuntimeTest, OnCgroupV2AloneTheContainerIsInItsCgroup) {
     if (p == 0) {
         // Only this process's mount table loses the v1 hierarchies.
         if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(90);
-        std::istringstream in(slurp("/proc/self/mountinfo"));
-        std::vector<std::string> v1;
-        for (std::string line; std::getline(in, line);) {
-            std::istringstream f(line);
-            std::string id, parent, dev, root, mnt;
-            f >> id >> parent >> dev >> root >> mnt;
-            if (line.find(" - cgroup ") != std::string::npos) v1.push_back(mnt);
-        }
-        for (auto& m : v1)
-            if (::umount2(m.c_str(), MNT_DETACH) != 0) ::_exit(91);
+        for (auto& [root, mnt] : mounts_of("cgroup"))
+            if (::umount2(mnt.c_str(), MNT_DETACH) != 0) ::_exit(91);
         std::atomic<bool> seen{false}, done{false};
         std::thread watch([&] {
             while (!done && !seen) {
@@ -183,15 +181,15 @@ TEST_F(RuntimeTest, OnCgroupV2AloneTheContainerIsInItsCgroup) {
             }
         });
         Output o;
+        int threw = 0;
         try {
             o = run_capture(s);
         } catch (...) {
-            done = true;
-            watch.join();
-            ::_exit(92);
+            threw = 92;
         }
         done = true;
         watch.join();
+        if (threw) ::_exit(threw);
         if (o.result.how != RunResult::How::Exited || o.result.exit_code != 0) ::_exit(93);
         ::_exit(seen ? 0 : 94);
     }
